@@ -1,0 +1,1 @@
+//! berth-cli: see ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+//! berth-network: see ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+//! seccomp: OCI/Docker profiles compiled to BPF.

@@ -1,0 +1,1 @@
+//! Default OCI specs (what `berth runtime spec` writes; what Docker gives a container).
