@@ -10,7 +10,21 @@
 pub use oci_spec;
 
 pub mod cgroups;
+pub mod cli;
+pub mod container;
+pub mod error;
+pub mod exe_guard;
+mod features;
+pub mod fsutil;
+mod hooks;
+mod namespaces;
+pub mod process;
+pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
 #[allow(unsafe_code)]
 pub mod sys;
+mod validate;
+
+pub use container::{Container, CreateRequest, ExecRequest, Runtime, StartMode, Status};
+pub use error::{Result, RuntimeError, SpecError};

@@ -2,3 +2,8 @@
 //!
 //! Each function wraps one kernel interface that `nix` does not cover safely, takes and returns
 //! owned/borrowed fds rather than raw ones, and documents its invariants in `// SAFETY:` notes.
+
+pub mod fd;
+pub mod process;
+pub mod tty;
+pub mod uts;

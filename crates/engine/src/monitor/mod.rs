@@ -1,0 +1,168 @@
+//! The per-container monitor (berth's conmon / containerd-shim) and the zygote that forks it.
+//!
+//! See ARCHITECTURE.md, "Process model". The monitor is forked from the zygote, so it shares
+//! the zygote's pages and costs only what it touches; it is single-threaded and drives
+//! everything from one poll(2) loop ([`run`]).
+
+mod conn;
+pub mod logfile;
+pub mod protocol;
+mod run;
+mod stdio;
+pub mod zygote;
+
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use berth_runtime::{Container, CreateRequest, Runtime, StartMode};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use serde::{Deserialize, Serialize};
+
+use conn::{Conn, Role};
+use logfile::{JsonFileWriter, LogConfig, Stream};
+use protocol::{Event, ExitInfo};
+
+/// Everything a monitor needs, sent through the zygote as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MonitorConfig {
+    pub id: String,
+    /// OCI bundle: `config.json` and the rootfs mount point.
+    pub bundle: PathBuf,
+    pub runtime_root: PathBuf,
+    /// Where the monitor listens (`<exec-root>/containers/<id>/monitor.sock`).
+    pub socket: PathBuf,
+    /// Where the exit status is recorded.
+    pub exit_file: PathBuf,
+    /// json-file log; `None` for the `none` driver.
+    pub log: Option<LogConfig>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    /// Output the control connection carries from the first byte (for clients that attached
+    /// before start, as `docker run` does).
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+}
+
+/// Unix time in nanoseconds.
+pub fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}
+
+/// Docker's exit code for a process that could not be started, from the runtime's message.
+pub fn exit_code_for(message: &str) -> i32 {
+    if message.contains("executable file not found") || message.contains("no such file or directory") {
+        127
+    } else if message.contains("permission denied") || message.contains("is a directory") {
+        126
+    } else {
+        128
+    }
+}
+
+pub(crate) fn write_exit(path: &Path, info: &ExitInfo) -> std::io::Result<()> {
+    let json = serde_json::to_vec(info).map_err(std::io::Error::other)?;
+    berth_runtime::fsutil::atomic_write(path, &json)
+}
+
+/// Reads a recorded exit status.
+pub fn read_exit(path: &Path) -> Option<ExitInfo> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn resize(master: BorrowedFd<'_>, height: u16, width: u16) {
+    let size = nix::pty::Winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };
+    let _ = berth_runtime::sys::tty::set_window_size(master, &size);
+}
+
+/// What `start` hands to the event loop.
+struct Started {
+    cfg: MonitorConfig,
+    container: Container,
+    started_at_ns: i64,
+    signals: SignalFd,
+    listener: UnixListener,
+    control: Conn,
+    outputs: Vec<(OwnedFd, Stream)>,
+    stdin: Option<OwnedFd>,
+    master: Option<OwnedFd>,
+    log: Option<JsonFileWriter>,
+}
+
+/// The monitor process's body: creates the container and serves it until it exits. Called in
+/// the freshly forked monitor; returns the process exit code.
+pub fn main(cfg: MonitorConfig, control: OwnedFd) -> i32 {
+    let _ = nix::sys::prctl::set_name(c"berth-mon");
+    let role = Role::Control { stdout: cfg.attach_stdout, stderr: cfg.attach_stderr };
+    let Ok(control) = Conn::new(UnixStream::from(control), role) else {
+        return 1;
+    };
+    match start(cfg, control) {
+        Ok(started) => run::Monitor::new(started).serve(),
+        Err(mut control) => {
+            control.drain_blocking();
+            1
+        }
+    }
+}
+
+fn fail(mut control: Conn, message: String) -> Conn {
+    let code = exit_code_for(&message);
+    control.send_event(&Event::Failed { message, code });
+    control
+}
+
+fn start(cfg: MonitorConfig, control: Conn) -> Result<Started, Conn> {
+    // SIGCHLD arrives through a signalfd: block it before init exists so no exit is missed.
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    if let Err(e) = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None) {
+        return Err(fail(control, format!("blocking SIGCHLD: {e}")));
+    }
+    let signals = match SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
+        Ok(s) => s,
+        Err(e) => return Err(fail(control, format!("creating a signalfd: {e}"))),
+    };
+    let log = match cfg.log.clone().map(JsonFileWriter::open).transpose() {
+        Ok(l) => l,
+        Err(e) => return Err(fail(control, format!("opening the container log: {e}"))),
+    };
+    let io = match stdio::for_container(cfg.tty, cfg.open_stdin) {
+        Ok(io) => io,
+        Err(e) => return Err(fail(control, e.to_string())),
+    };
+    let mut req = CreateRequest::new(&cfg.id, &cfg.bundle);
+    req.start = StartMode::Immediately;
+    req.stdio = io.child_stdio;
+    req.console_socket = io.console_theirs;
+    let container = match Runtime::new(&cfg.runtime_root).create(req) {
+        Ok(c) => c,
+        Err(e) => return Err(fail(control, berth_errdefs::chain(&e))),
+    };
+    let started_at_ns = now_ns();
+    let parent = match io.parent.finish() {
+        Ok(p) => p,
+        Err(e) => return Err(fail(control, e.to_string())),
+    };
+    let _ = std::fs::remove_file(&cfg.socket);
+    let listener = match UnixListener::bind(&cfg.socket).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+        Ok(l) => l,
+        Err(e) => return Err(fail(control, format!("listening on {}: {e}", cfg.socket.display()))),
+    };
+    let mut control = control;
+    control.send_event(&Event::Started { pid: container.pid(), started_at_ns });
+    Ok(Started {
+        cfg,
+        container,
+        started_at_ns,
+        signals,
+        listener,
+        control,
+        outputs: parent.outputs,
+        stdin: parent.stdin,
+        master: parent.master,
+        log,
+    })
+}
