@@ -59,6 +59,8 @@ pub enum Request {
     Hello,
     /// Stream the container's output (and take its input) on this connection.
     Attach { stdin: bool, stdout: bool, stderr: bool },
+    /// Which output the control connection carries (the daemon has attached clients).
+    Forward { stdout: bool, stderr: bool },
     /// Resize the container's terminal.
     Resize { height: u16, width: u16 },
     /// Run a process in the container; this connection becomes its stream.

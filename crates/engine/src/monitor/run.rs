@@ -189,7 +189,7 @@ impl Monitor {
             }
         }
         self.report_finished_execs();
-        self.conns.retain(|c| !c.closed || matches!(c.role, Role::Control { .. }));
+        self.conns.retain(|c| !c.closed);
         Ok(())
     }
 
@@ -285,10 +285,16 @@ impl Monitor {
                     }
                 }
                 self.conns[i].role = Role::Control { stdout: false, stderr: false };
+                // A new daemon: the old control connection (if any) is gone for good.
                 let state = Event::State { pid: self.container.pid(), started_at_ns: self.started_at_ns, exited: self.exit.map(|e| e.0) };
                 self.conns[i].send_event(&state);
             }
             Request::Attach { stdout, stderr, .. } => self.conns[i].role = Role::Attach { stdout, stderr },
+            Request::Forward { stdout, stderr } => {
+                if matches!(self.conns[i].role, Role::Control { .. }) {
+                    self.conns[i].role = Role::Control { stdout, stderr };
+                }
+            }
             Request::Resize { height, width } => {
                 if let Some(m) = &self.master {
                     super::resize(m.as_fd(), height, width);

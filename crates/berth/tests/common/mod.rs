@@ -1,0 +1,86 @@
+//! Helpers shared by berth's integration tests (root only).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub use berth_test_support::{Bundle, require_root, unique_id};
+
+/// The berth binary under test.
+pub fn berth() -> &'static str {
+    env!("CARGO_BIN_EXE_berth")
+}
+
+/// A private runtime state root; deletes every container it created when dropped.
+pub struct RuntimeEnv {
+    pub root: tempfile::TempDir,
+    ids: std::sync::Mutex<Vec<String>>,
+}
+
+impl RuntimeEnv {
+    pub fn new() -> Self {
+        Self { root: tempfile::Builder::new().prefix("berth-rt-").tempdir().unwrap(), ids: Default::default() }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(berth());
+        c.arg("runtime").arg("--root").arg(self.root.path());
+        c
+    }
+
+    /// Runs `berth runtime <args>`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("running berth runtime")
+    }
+
+    /// A fresh id that is cleaned up with this environment.
+    pub fn id(&self) -> String {
+        let id = unique_id("c");
+        self.ids.lock().unwrap().push(id.clone());
+        id
+    }
+}
+
+impl Drop for RuntimeEnv {
+    fn drop(&mut self) {
+        for id in self.ids.lock().unwrap().iter() {
+            let _ = self.cmd().args(["delete", "--force", id]).output();
+        }
+    }
+}
+
+/// A busybox bundle whose config.json is `berth runtime spec`'s, edited by `edit`.
+pub fn bundle(edit: impl FnOnce(&mut serde_json::Value)) -> Bundle {
+    let b = Bundle::busybox().unwrap();
+    let out = Command::new(berth()).args(["runtime", "spec", "-b"]).arg(b.path()).output().unwrap();
+    assert!(out.status.success(), "spec: {}", String::from_utf8_lossy(&out.stderr));
+    let path = b.path().join("config.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["process"]["terminal"] = false.into();
+    edit(&mut v);
+    std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    b
+}
+
+/// Sets the process args.
+pub fn args(v: &mut serde_json::Value, args: &[&str]) {
+    v["process"]["args"] = serde_json::json!(args);
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The v1 (or unified) cgroup directory of a container created with the default path.
+pub fn cgroup_dir(controller: &str, id: &str) -> PathBuf {
+    let v1 = Path::new("/sys/fs/cgroup").join(controller).join("berth").join(id);
+    if Path::new("/sys/fs/cgroup").join(controller).exists() {
+        v1
+    } else {
+        Path::new("/sys/fs/cgroup/berth").join(id)
+    }
+}

@@ -1,0 +1,77 @@
+//! The engine's configuration, filled from `berth daemon`'s flags.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Networking defaults (dockerd's `--bip`, `--icc`, ...).
+#[derive(Debug, Clone)]
+pub struct NetworkDefaults {
+    /// Name of the default bridge; `None` disables the default bridge network.
+    pub bridge: Option<String>,
+    pub bip: Option<String>,
+    pub fixed_cidr: Option<String>,
+    pub mtu: Option<u32>,
+    pub icc: bool,
+    pub iptables: bool,
+    pub ip_forward: bool,
+    pub default_bind_ip: IpAddr,
+    pub dns: Vec<IpAddr>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+}
+
+impl Default for NetworkDefaults {
+    fn default() -> Self {
+        Self {
+            bridge: Some("berth0".into()),
+            bip: None,
+            fixed_cidr: None,
+            mtu: None,
+            icc: true,
+            iptables: true,
+            ip_forward: true,
+            default_bind_ip: IpAddr::from([0, 0, 0, 0]),
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_options: Vec::new(),
+        }
+    }
+}
+
+/// Where the engine keeps things and how it behaves.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Persistent state (`--data-root`, default /var/lib/berth).
+    pub data_root: PathBuf,
+    /// Runtime state (`--exec-root`, default /run/berth).
+    pub exec_root: PathBuf,
+    pub network: NetworkDefaults,
+    /// Binary bind-mounted as /sbin/docker-init for `--init`.
+    pub init_path: Option<PathBuf>,
+}
+
+impl EngineConfig {
+    pub fn new(data_root: impl Into<PathBuf>, exec_root: impl Into<PathBuf>) -> Self {
+        Self { data_root: data_root.into(), exec_root: exec_root.into(), network: NetworkDefaults::default(), init_path: None }
+    }
+
+    pub(crate) fn containers_dir(&self) -> PathBuf {
+        self.data_root.join("containers")
+    }
+
+    pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
+    }
+
+    pub(crate) fn run_dir(&self, id: &str) -> PathBuf {
+        self.exec_root.join("containers").join(id)
+    }
+
+    pub(crate) fn runtime_root(&self) -> PathBuf {
+        self.exec_root.join("runtime")
+    }
+
+    pub(crate) fn netns_dir(&self) -> PathBuf {
+        self.exec_root.join("netns")
+    }
+}

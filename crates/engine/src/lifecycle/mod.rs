@@ -1,0 +1,7 @@
+//! Container lifecycle operations, one file per verb group.
+
+pub mod create;
+pub mod exit;
+pub mod remove;
+pub mod signal;
+pub mod start;

@@ -1,0 +1,174 @@
+//! stop, kill, restart, pause, unpause, wait.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::container::state::{Action, Status, transition};
+use crate::engine::{Ctr, Engine};
+use crate::error::{EngineError, Result};
+use crate::store;
+
+/// Docker's default stop timeout.
+const DEFAULT_STOP_TIMEOUT: i64 = 10;
+
+/// `wait` conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+impl WaitCondition {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "" | "not-running" => Ok(Self::NotRunning),
+            "next-exit" => Ok(Self::NextExit),
+            "removed" => Ok(Self::Removed),
+            other => Err(EngineError::InvalidArgument(format!("invalid condition: {other:?}"))),
+        }
+    }
+}
+
+/// Parses a signal as Docker accepts it: `SIGTERM`, `TERM`, `15`.
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    name.parse().map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")))
+}
+
+impl Engine {
+    fn runtime_container(&self, id: &str) -> Result<berth_runtime::Container> {
+        self.inner.runtime.load(id).map_err(|e| EngineError::from_lib(&e))
+    }
+
+    /// Sends a signal to the container's init (Docker's `kill`).
+    pub async fn kill(&self, key: &str, signal: Option<&str>) -> Result<()> {
+        let ctr = self.lookup(key)?;
+        let rec = ctr.snapshot();
+        let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
+        if !rec.is_running() {
+            return Err(EngineError::NotRunning(rec.id));
+        }
+        if matches!(sig, Signal::SIGKILL | Signal::SIGTERM | Signal::SIGINT) {
+            ctr.update(|r| r.state.manually_stopped = true);
+        }
+        self.runtime_container(&rec.id)?.kill(sig, false).map_err(|e| EngineError::from_lib(&e))?;
+        self.container_event(&rec, "kill", &[("signal", (sig as i32).to_string())]);
+        Ok(())
+    }
+
+    /// Stops the container: its stop signal, then SIGKILL after `timeout` seconds. Returns
+    /// false when it was not running (Docker's 304).
+    pub async fn stop(&self, key: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<bool> {
+        let ctr = self.lookup(key)?;
+        let _guard = ctr.lifecycle.lock().await;
+        ctr.update(|r| r.state.manually_stopped = true);
+        self.stop_locked(&ctr, timeout, signal).await
+    }
+
+    pub(crate) async fn stop_locked(&self, ctr: &Arc<Ctr>, timeout: Option<i64>, signal: Option<&str>) -> Result<bool> {
+        let rec = ctr.snapshot();
+        if rec.state.status == Status::Restarting {
+            ctr.update(|r| r.state.status = Status::Exited);
+            return Ok(true);
+        }
+        if !rec.is_running() {
+            return Ok(false);
+        }
+        let sig = parse_signal(signal.or(rec.config.stop_signal.as_deref()).filter(|s| !s.is_empty()).unwrap_or("SIGTERM"))?;
+        let secs = timeout.or(rec.config.stop_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let mut rx = ctr.watch.subscribe();
+        let exits = rx.borrow().exits;
+        let container = self.runtime_container(&rec.id)?;
+        if let Err(e) = container.kill(sig, false) {
+            tracing::debug!(container = %rec.id, error = %e, "stop signal");
+        }
+        if rec.state.status == Status::Paused {
+            let _ = container.resume();
+        }
+        let exited = |s: &crate::engine::Snapshot| s.exits > exits;
+        let graceful = if secs < 0 {
+            rx.wait_for(exited).await.is_ok()
+        } else {
+            let wait = rx.wait_for(exited);
+            tokio::time::timeout(Duration::from_secs(u64::try_from(secs).unwrap_or(0)), wait).await.is_ok_and(|r| r.is_ok())
+        };
+        if !graceful {
+            let _ = container.kill(Signal::SIGKILL, true);
+            let _ = container.resume();
+            let _ = rx.wait_for(exited).await;
+        }
+        self.container_event(&ctr.snapshot(), "stop", &[]);
+        Ok(true)
+    }
+
+    /// Stops (if running) and starts again.
+    pub async fn restart(&self, key: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+        let ctr = self.lookup(key)?;
+        let _guard = ctr.lifecycle.lock().await;
+        ctr.update(|r| r.state.manually_stopped = true);
+        self.stop_locked(&ctr, timeout, signal).await?;
+        ctr.update(|r| {
+            r.state.manually_stopped = false;
+            r.state.restart_count = 0;
+        });
+        self.start_locked(&ctr).await?;
+        self.container_event(&ctr.snapshot(), "restart", &[]);
+        Ok(())
+    }
+
+    pub async fn pause(&self, key: &str) -> Result<()> {
+        let ctr = self.lookup(key)?;
+        let rec = ctr.snapshot();
+        match rec.state.status {
+            Status::Paused => return Err(EngineError::AlreadyPaused(rec.id)),
+            Status::Running => {}
+            _ => return Err(EngineError::NotRunning(rec.id)),
+        }
+        self.runtime_container(&rec.id)?.pause().map_err(|e| EngineError::from_lib(&e))?;
+        self.set_status(&ctr, Action::Pause)?;
+        self.container_event(&rec, "pause", &[]);
+        Ok(())
+    }
+
+    pub async fn unpause(&self, key: &str) -> Result<()> {
+        let ctr = self.lookup(key)?;
+        let rec = ctr.snapshot();
+        if rec.state.status != Status::Paused {
+            return Err(EngineError::NotPaused(rec.id));
+        }
+        self.runtime_container(&rec.id)?.resume().map_err(|e| EngineError::from_lib(&e))?;
+        self.set_status(&ctr, Action::Unpause)?;
+        self.container_event(&rec, "unpause", &[]);
+        Ok(())
+    }
+
+    fn set_status(&self, ctr: &Ctr, action: Action) -> Result<()> {
+        let rec = ctr.update(|r| transition(r.state.status, action).map(|s| {
+            r.state.status = s;
+            r.clone()
+        }));
+        let rec = rec.map_err(|source| EngineError::State { id: ctr.id.clone(), source })?;
+        store::save(&self.inner.cfg.containers_dir(), &rec)
+    }
+
+    /// Waits for `condition`; returns the exit code. Registers at once, so a wait made before
+    /// `start` sees the exit that follows it (the docker CLI's order for `run`).
+    pub async fn wait(&self, key: &str, condition: WaitCondition) -> Result<i32> {
+        let mut rx = self.watch(key)?;
+        let start = *rx.borrow();
+        let done = |s: &crate::engine::Snapshot| match condition {
+            WaitCondition::Removed => s.removed,
+            WaitCondition::NextExit => s.exits > start.exits || s.removed,
+            WaitCondition::NotRunning => !s.status.is_live() && s.status != Status::Restarting || s.removed,
+        };
+        let snap = *rx.wait_for(done).await.map_err(|_| EngineError::NoSuchContainer(key.to_owned()))?;
+        Ok(snap.exit_code)
+    }
+}

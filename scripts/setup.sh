@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what berth's demo and tests need on a Debian host (idempotent).
+set -euo pipefail
+packages=(
+  busybox-static   # the test and demo image: a static busybox root filesystem
+  nftables         # berth's NAT and filtering (tests inspect the ruleset with nft)
+  iproute2         # tests inspect links and make "outside" network namespaces
+  docker.io        # interop: the real dockerd (and containerd, runc) next to berth
+  docker-registry  # interop: a local OCI distribution registry
+  skopeo           # interop: reads berth's OCI-layout archives
+  libseccomp-dev   # berth compiles seccomp profiles with libseccomp
+  pkg-config
+  util-linux       # script(1) for tests that need a terminal
+  procps
+  hyperfine        # benchmarks
+  jq
+  socat
+  curl
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "setup: cargo (Rust stable) is required" >&2; exit 1; }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every berth test: format, lints, unit tests, and (as root) integration and interop
+# tests with real containers, the real docker CLI and dockerd, containerd, a registry and skopeo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "test.sh: run as root (integration tests make namespaces, mounts, cgroups)" >&2; exit 1; }
+scripts/setup.sh
+export CARGO_TERM_COLOR=never RUST_BACKTRACE=1
+echo "== fmt";    cargo fmt --all -- --check
+echo "== clippy"; cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== build";  cargo build --workspace --all-targets --locked
+echo "== tests";  cargo test --workspace --locked -- --test-threads="${BERTH_TEST_THREADS:-4}"
+echo "== all tests passed"
