@@ -9,6 +9,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
+    // Installed (or symlinked) as `runc`/`berth-runc`, berth is the runtime: containerd's shim
+    // calls its BinaryName with runc's arguments.
+    let invoked_as = args.first().map(std::path::Path::new).and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("");
+    if invoked_as.ends_with("runc") {
+        let mut rt_args = vec![OsString::from("runtime")];
+        rt_args.extend(args[1..].iter().cloned());
+        return exit(berth_runtime::cli::main(rt_args));
+    }
     let code = match args.get(1).and_then(|a| a.to_str()) {
         Some("runtime") => berth_runtime::cli::main(args[1..].to_vec()),
         _ => {
@@ -16,5 +24,9 @@ fn main() -> ExitCode {
             2
         }
     };
+    exit(code)
+}
+
+fn exit(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

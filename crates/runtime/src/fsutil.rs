@@ -66,6 +66,13 @@ fn relative(path: &Path) -> PathBuf {
 /// Makes sure directory `path` exists inside `root` (creating missing components with
 /// `mode`) and returns an `O_PATH` fd to it.
 pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path, mode: Mode) -> Result<OwnedFd, Errno> {
+    mkdir_all_depth(root, path, mode, 0)
+}
+
+/// Symlinks followed while creating a path (Linux's own limit is 40).
+const MAX_LINKS: u32 = 40;
+
+fn mkdir_all_depth(root: BorrowedFd<'_>, path: &Path, mode: Mode, links: u32) -> Result<OwnedFd, Errno> {
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
     match open_in_root(root, path, flags) {
         Err(Errno::ENOENT) => {}
@@ -75,12 +82,24 @@ pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path, mode: Mode) -> Resul
     let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
         return Err(Errno::ENOENT);
     };
-    let parent_fd = mkdir_all_in_root(root, parent, mode)?;
+    let parent_fd = mkdir_all_depth(root, parent, mode, links)?;
     match mkdirat(parent_fd.as_fd(), name, mode) {
-        Ok(()) | Err(Errno::EEXIST) => {}
+        Ok(()) => return open_in_root(root, &rel, flags),
+        Err(Errno::EEXIST) => {}
         Err(e) => return Err(e),
     }
-    open_in_root(root, &rel, flags)
+    match open_in_root(root, &rel, flags) {
+        // A dangling symlink: create its target, resolved inside the root, as runc does.
+        Err(Errno::ENOENT) if links < MAX_LINKS => {
+            let target = nix::fcntl::readlinkat(parent_fd.as_fd(), name)?;
+            let target = Path::new(&target);
+            let inside = if target.is_absolute() { target.to_path_buf() } else { parent.join(target) };
+            mkdir_all_depth(root, &inside, mode, links + 1)?;
+            open_in_root(root, &rel, flags)
+        }
+        Err(Errno::ENOENT) => Err(Errno::ELOOP),
+        other => other,
+    }
 }
 
 /// Makes sure a regular file exists at `path` inside `root` (an empty mount point for a file
@@ -94,7 +113,7 @@ pub fn touch_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, Errno
     let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
         return Err(Errno::ENOENT);
     };
-    let parent_fd = mkdir_all_in_root(root, parent, Mode::from_bits_truncate(0o755))?;
+    let parent_fd = mkdir_all_depth(root, parent, Mode::from_bits_truncate(0o755), 0)?;
     // Opened through the parent fd with O_NOFOLLOW|O_EXCL: never creates through a symlink.
     let reopen = OpenHow::new()
         .flags(OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
@@ -152,6 +171,21 @@ mod tests {
         mkdir_all_in_root(fd.as_fd(), Path::new("/up/a/b"), Mode::from_bits_truncate(0o755)).unwrap();
         assert!(root.join("a/b").is_dir(), "created inside the root");
         assert!(!Path::new("/a/b").exists(), "never on the host");
+    }
+
+    #[test]
+    fn dangling_symlinks_get_their_target_made_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("rootfs");
+        let host = dir.path().join("host-target");
+        fs::create_dir_all(&root).unwrap();
+        symlink(&host, root.join("evil")).unwrap();
+        let fd = root_fd(&root);
+        mkdir_all_in_root(fd.as_fd(), Path::new("/evil"), Mode::from_bits_truncate(0o755)).unwrap();
+        assert!(!host.exists(), "the host path is untouched");
+        assert!(root.join(host.strip_prefix("/").unwrap()).is_dir(), "made inside the root");
+        symlink("loop", root.join("loop")).unwrap();
+        assert!(mkdir_all_in_root(fd.as_fd(), Path::new("/loop/x"), Mode::from_bits_truncate(0o755)).is_err());
     }
 
     #[test]

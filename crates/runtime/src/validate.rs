@@ -87,7 +87,7 @@ mod tests {
         spec(&serde_json::from_str(json).unwrap())
     }
 
-    const OK: &str = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},
+    const OK: &str = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/"},
         "hostname":"h","linux":{"namespaces":[{"type":"mount"},{"type":"uts"},{"type":"network"}],
         "sysctl":{"net.ipv4.ip_forward":"1"}}}"#;
 

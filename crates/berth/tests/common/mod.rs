@@ -28,9 +28,11 @@ impl RuntimeEnv {
         c
     }
 
-    /// Runs `berth runtime <args>`.
+    /// Runs `berth runtime <args>`. Output goes through files, not pipes: a created
+    /// container's init inherits the runtime's stdio (as with containerd's shim) and would
+    /// keep pipes open until it exits.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().expect("running berth runtime")
+        run_to_files(self.cmd().args(args))
     }
 
     /// A fresh id that is cleaned up with this environment.
@@ -47,6 +49,26 @@ impl Drop for RuntimeEnv {
             let _ = self.cmd().args(["delete", "--force", id]).output();
         }
     }
+}
+
+/// Runs `cmd` with stdout/stderr in temporary files and returns them as an `Output`.
+pub fn run_to_files(cmd: &mut Command) -> Output {
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    let status = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .status()
+        .expect("running berth");
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        f.rewind().unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    Output { status, stdout: read(out), stderr: read(err) }
 }
 
 /// A busybox bundle whose config.json is `berth runtime spec`'s, edited by `edit`.

@@ -26,8 +26,8 @@ pub struct RuntimeCli {
     /// Use systemd's cgroup driver (not supported: berth manages cgroupfs directly).
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility (true|false|auto); berth runs as root.
-    #[arg(long, global = true)]
+    /// Accepted for runc compatibility (true|false|auto) before the command; berth runs as root.
+    #[arg(long = "rootless", id = "global_rootless")]
     pub rootless: Option<String>,
     /// Accepted for runc compatibility; checkpointing is not supported.
     #[arg(long, global = true, hide = true)]

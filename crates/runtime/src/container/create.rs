@@ -241,12 +241,41 @@ fn setup_cgroup(h: &crate::cgroups::Hierarchy, spec: &Spec, id: &str) -> Result<
     let cg = Cgroup::new(h, &path).map_err(|e| cgroup_err(id, e))?;
     cg.create().map_err(|e| cgroup_err(id, e))?;
     if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
-        if let Err(e) = cg.apply(resources) {
+        let resources = with_default_devices(resources, spec);
+        if let Err(e) = cg.apply(&resources) {
             let _ = cg.destroy();
             return Err(cgroup_err(id, e));
         }
     }
     Ok(cg)
+}
+
+/// The device rules a container always gets on top of the spec's (runc's AllowedDevices):
+/// the nodes every container has, /dev/pts, and the spec's own device nodes — without them a
+/// spec that starts with "deny all" could not even create /dev/null.
+fn with_default_devices(r: &oci_spec::runtime::LinuxResources, spec: &Spec) -> oci_spec::runtime::LinuxResources {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let Some(rules) = r.devices().as_ref() else { return r.clone() };
+    let allow = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>| {
+        let mut d = LinuxDeviceCgroup::default();
+        d.set_allow(true);
+        d.set_typ(Some(typ));
+        d.set_major(major);
+        d.set_minor(minor);
+        d.set_access(Some("rwm".into()));
+        d
+    };
+    let mut out = rules.clone();
+    for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)] {
+        out.push(allow(LinuxDeviceType::C, Some(major), Some(minor)));
+    }
+    out.push(allow(LinuxDeviceType::C, Some(136), None));
+    for d in spec.linux().as_ref().and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+        out.push(allow(d.typ(), Some(d.major()), Some(d.minor())));
+    }
+    let mut r = r.clone();
+    r.set_devices(Some(out));
+    r
 }
 
 /// How the cgroup mount inside the container must look on this host.

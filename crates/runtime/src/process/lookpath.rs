@@ -61,7 +61,10 @@ mod tests {
         assert_eq!(err.to_string(), "exec: \"no-such-program-berth\": executable file not found in $PATH");
         let err = look_path("/no/such", &env).unwrap_err();
         assert_eq!(err.to_string(), "exec: \"/no/such\": stat /no/such: no such file or directory");
-        let err = look_path("/etc/hostname", &env).unwrap_err();
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("not-executable");
+        std::fs::write(&plain, "x").unwrap();
+        let err = look_path(plain.to_str().unwrap(), &env).unwrap_err();
         assert!(err.to_string().ends_with("permission denied"), "{err}");
     }
 }

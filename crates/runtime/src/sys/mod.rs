@@ -6,4 +6,5 @@
 pub mod fd;
 pub mod process;
 pub mod tty;
+pub mod seccomp;
 pub mod uts;
