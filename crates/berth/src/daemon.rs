@@ -70,6 +70,11 @@ fn run(args: DaemonArgs) -> Result<()> {
     berth_runtime::exe_guard::ensure_protected(Path::new(berth_runtime::exe_guard::DEFAULT_STORE))
         .context("running from a read-only copy of the berth binary")?;
     let _pid = take_pidfile(&args.pidfile)?;
+    match berth_runtime::cgroups::Hierarchy::detect().and_then(|h| berth_runtime::cgroups::favor_dynamic_mods(&h)) {
+        Ok(true) => tracing::info!("cgroup2 remounted with favordynmods: moving a process into a cgroup no longer waits for an RCU grace period"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("could not set favordynmods on the cgroup2 hierarchy: {e}"),
+    }
     let zygote = berth_engine::monitor::zygote::Zygote::start().context("starting the zygote")?;
     let cfg = crate::daemon_config::engine_config(&args)?;
     let listeners = crate::daemon_config::listeners(&args)?;

@@ -15,7 +15,7 @@ pub mod container;
 pub mod error;
 pub mod exe_guard;
 mod features;
-pub mod fsutil;
+pub use berth_fsutil as fsutil;
 mod hooks;
 mod namespaces;
 pub mod process;

@@ -289,6 +289,31 @@ fn own_cgroups() -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Makes moving processes between cgroups cheap: by default the kernel's
+/// `cgroup_threadgroup_rwsem` favours readers, so the first migration after a quiet period
+/// waits for an RCU grace period (measured here: 12 ms for the first `cgroup.procs` write,
+/// 0.1 ms with this). The `favordynmods` mount option of the cgroup2 hierarchy switches it to
+/// favour writers, host-wide, at a small cost to fork and exit. Returns whether it changed
+/// anything. (systemd sets the same option on recent distributions.)
+pub fn favor_dynamic_mods(h: &Hierarchy) -> Result<bool> {
+    let Some(unified) = &h.unified else { return Ok(false) };
+    let mountinfo = read(Path::new("/proc/self/mountinfo"))?;
+    let mp = unified.display().to_string();
+    let Some(line) = mountinfo.lines().find(|l| l.split(' ').nth(4) == Some(mp.as_str())) else { return Ok(false) };
+    // Keep the hierarchy's other options (nsdelegate, memory_recursiveprot, ...): a cgroup2
+    // remount replaces the whole set.
+    let current: Vec<&str> = line.rsplit(' ').next().unwrap_or("").split(',').filter(|o| *o != "rw" && *o != "ro").collect();
+    if current.contains(&"favordynmods") {
+        return Ok(false);
+    }
+    let mut opts = current;
+    opts.push("favordynmods");
+    let data = opts.join(",");
+    nix::mount::mount(None::<&str>, unified, None::<&str>, nix::mount::MsFlags::MS_REMOUNT, Some(data.as_str()))
+        .map_err(|e| CgroupError::Io { what: "remounting with favordynmods", path: unified.clone(), source: e.into() })?;
+    Ok(true)
+}
+
 /// The cgroup mount layout a container should see (for the rootfs plan).
 pub fn mount_layout(h: &Hierarchy) -> crate::rootfs::CgroupMountLayout {
     match h.layout {

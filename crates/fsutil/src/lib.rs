@@ -1,9 +1,12 @@
-//! Filesystem helpers: atomic writes, and path resolution that never leaves a root.
+//! Filesystem primitives berth trusts: atomic writes, and path resolution that never leaves a
+//! root. Shared by the runtime (mount targets), the image store (layer unpacking, `docker cp`)
+//! and the engine (volumes, /etc files).
 //!
 //! Every path inside a container's rootfs is resolved with `openat2(RESOLVE_IN_ROOT)`, so a
 //! symlink planted in an image (`/proc -> /`, `../../etc`) is resolved as if the rootfs were
 //! `/`, and the kernel — not a userspace walk racing with the container — does it. Mounts then
 //! target the resulting fd through `/proc/self/fd/N`.
+#![forbid(unsafe_code)]
 
 use std::fs;
 use std::io::{self, Write};
