@@ -11,7 +11,12 @@ fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     // Installed (or symlinked) as `runc`/`berth-runc`, berth is the runtime: containerd's shim
     // calls its BinaryName with runc's arguments.
-    let invoked_as = args.first().map(std::path::Path::new).and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("");
+    let invoked_as = args
+        .first()
+        .map(std::path::Path::new)
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
     if invoked_as.ends_with("runc") {
         let mut rt_args = vec![OsString::from("runtime")];
         rt_args.extend(args[1..].iter().cloned());
@@ -20,7 +25,9 @@ fn main() -> ExitCode {
     let code = match args.get(1).and_then(|a| a.to_str()) {
         Some("runtime") => berth_runtime::cli::main(args[1..].to_vec()),
         _ => {
-            eprintln!("berth: the daemon and client commands are not built yet; try `berth runtime --help`");
+            eprintln!(
+                "berth: the daemon and client commands are not built yet; try `berth runtime --help`"
+            );
             2
         }
     };

@@ -39,17 +39,21 @@ impl Engine {
         let rec = ctr.snapshot();
         let tty = rec.config.tty.unwrap_or(false);
         let (tx, rx) = mpsc::channel(256);
-        if opts.logs {
-            if let Some(path) = &rec.log_path {
-                let q = LogQuery { stdout: opts.stdout, stderr: opts.stderr, ..LogQuery::default() };
-                if let Ok((entries, _)) = logs::read(path, 1, &q) {
-                    for e in entries {
-                        let out = match e.stream {
-                            Stream::Stdout => Output::Stdout(Bytes::from(e.line)),
-                            Stream::Stderr => Output::Stderr(Bytes::from(e.line)),
-                        };
-                        let _ = tx.try_send(out);
-                    }
+        if opts.logs
+            && let Some(path) = &rec.log_path
+        {
+            let q = LogQuery {
+                stdout: opts.stdout,
+                stderr: opts.stderr,
+                ..LogQuery::default()
+            };
+            if let Ok((entries, _)) = logs::read(path, 1, &q) {
+                for e in entries {
+                    let out = match e.stream {
+                        Stream::Stdout => Output::Stdout(Bytes::from(e.line)),
+                        Stream::Stderr => Output::Stderr(Bytes::from(e.line)),
+                    };
+                    let _ = tx.try_send(out);
                 }
             }
         }
@@ -103,8 +107,14 @@ fn forward(mut live: mpsc::Receiver<Output>, tx: mpsc::Sender<Output>) {
 /// Feeds a client's input to the container once it runs; the client's end of input is
 /// passed on as end-of-input.
 async fn pump_stdin(engine: Engine, id: String, mut rx: mpsc::Receiver<Bytes>) {
-    let Ok(mut watch) = engine.watch(&id) else { return };
-    if watch.wait_for(|s| s.status.is_live() || s.removed || s.exits > 0).await.is_err() {
+    let Ok(mut watch) = engine.watch(&id) else {
+        return;
+    };
+    if watch
+        .wait_for(|s| s.status.is_live() || s.removed || s.exits > 0)
+        .await
+        .is_err()
+    {
         return;
     }
     let Ok(ctr) = engine.lookup(&id) else { return };

@@ -52,7 +52,12 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     pub fn new(data_root: impl Into<PathBuf>, exec_root: impl Into<PathBuf>) -> Self {
-        Self { data_root: data_root.into(), exec_root: exec_root.into(), network: NetworkDefaults::default(), init_path: None }
+        Self {
+            data_root: data_root.into(),
+            exec_root: exec_root.into(),
+            network: NetworkDefaults::default(),
+            init_path: None,
+        }
     }
 
     pub(crate) fn containers_dir(&self) -> PathBuf {

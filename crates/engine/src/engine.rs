@@ -40,7 +40,12 @@ pub(crate) struct Ctr {
 
 impl Ctr {
     pub(crate) fn new(record: ContainerRecord) -> Arc<Self> {
-        let snap = Snapshot { status: record.state.status, exit_code: record.state.exit_code, exits: 0, removed: false };
+        let snap = Snapshot {
+            status: record.state.status,
+            exit_code: record.state.exit_code,
+            exits: 0,
+            removed: false,
+        };
         Arc::new(Self {
             id: record.id.clone(),
             record: Mutex::new(record),
@@ -53,12 +58,18 @@ impl Ctr {
 
     /// A copy of the record.
     pub(crate) fn snapshot(&self) -> ContainerRecord {
-        self.record.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.record
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Changes the record under its lock and returns what `f` returns.
     pub(crate) fn update<T>(&self, f: impl FnOnce(&mut ContainerRecord) -> T) -> T {
-        let mut r = self.record.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut r = self
+            .record
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let out = f(&mut r);
         let (status, code) = (r.state.status, r.state.exit_code);
         drop(r);
@@ -70,7 +81,10 @@ impl Ctr {
     }
 
     pub(crate) fn live(&self) -> Option<Arc<Live>> {
-        self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -135,10 +149,10 @@ impl Engine {
             return Ok(c.clone());
         }
         let name = key.strip_prefix('/').unwrap_or(key);
-        if let Some(id) = read(&self.inner.names).get(name) {
-            if let Some(c) = containers.get(id) {
-                return Ok(c.clone());
-            }
+        if let Some(id) = read(&self.inner.names).get(name)
+            && let Some(c) = containers.get(id)
+        {
+            return Ok(c.clone());
         }
         if !key.is_empty() && key.bytes().all(|b| b.is_ascii_hexdigit()) {
             let mut found = containers.iter().filter(|(id, _)| id.starts_with(key));
@@ -156,7 +170,10 @@ impl Engine {
 
     /// All containers' records.
     pub fn containers(&self) -> Vec<ContainerRecord> {
-        read(&self.inner.containers).values().map(|c| c.snapshot()).collect()
+        read(&self.inner.containers)
+            .values()
+            .map(|c| c.snapshot())
+            .collect()
     }
 
     /// Subscribes to a container's state changes (for `wait`).
@@ -174,7 +191,10 @@ impl Engine {
     pub(crate) fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
         let mut names = write(&self.inner.names);
         if let Some(other) = names.get(name) {
-            return Err(EngineError::NameInUse { name: name.to_owned(), id: other.clone() });
+            return Err(EngineError::NameInUse {
+                name: name.to_owned(),
+                id: other.clone(),
+            });
         }
         names.insert(name.to_owned(), id.to_owned());
         Ok(())
@@ -195,13 +215,20 @@ impl Engine {
     }
 
     /// Publishes a container event with Docker's attributes (name, image, labels).
-    pub(crate) fn container_event(&self, rec: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
+    pub(crate) fn container_event(
+        &self,
+        rec: &ContainerRecord,
+        action: &str,
+        extra: &[(&str, String)],
+    ) {
         let mut attrs: HashMap<String, String> = rec.config.labels.clone().unwrap_or_default();
         attrs.insert("name".into(), rec.name.clone());
         attrs.insert("image".into(), rec.image.clone());
         for (k, v) in extra {
             attrs.insert((*k).to_owned(), v.clone());
         }
-        self.inner.events.publish("container", action, &rec.id, attrs);
+        self.inner
+            .events
+            .publish("container", action, &rec.id, attrs);
     }
 }

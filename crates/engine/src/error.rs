@@ -13,7 +13,9 @@ pub enum EngineError {
     NoSuchImage(String),
     #[error("No such exec instance: {0}")]
     NoSuchExec(String),
-    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    #[error(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    )]
     NameInUse { name: String, id: String },
     #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
     InvalidName(String),
@@ -25,10 +27,16 @@ pub enum EngineError {
     NotPaused(String),
     #[error("Container {0} is already paused")]
     AlreadyPaused(String),
-    #[error("cannot remove container \"/{0}\": container is running: stop the container before removing or force remove")]
+    #[error(
+        "cannot remove container \"/{0}\": container is running: stop the container before removing or force remove"
+    )]
     RemoveRunning(String),
     #[error("container {id}: {source}")]
-    State { id: String, #[source] source: crate::container::state::TransitionError },
+    State {
+        id: String,
+        #[source]
+        source: crate::container::state::TransitionError,
+    },
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -40,7 +48,11 @@ pub enum EngineError {
     StartFailed { message: String, code: i32 },
     /// Any other failure, with the object it failed on and a cause.
     #[error("{what}")]
-    Internal { what: String, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+    Internal {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A failure from a library, keeping its class.
     #[error("{message}")]
     Library { kind: ErrorKind, message: String },
@@ -49,21 +61,36 @@ pub enum EngineError {
 impl EngineError {
     /// Wraps a library error, keeping its class and full message chain.
     pub fn from_lib<E: std::error::Error + HasKind + 'static>(e: &E) -> Self {
-        Self::Library { kind: e.kind(), message: chain(e) }
+        Self::Library {
+            kind: e.kind(),
+            message: chain(e),
+        }
     }
 
-    pub(crate) fn internal(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Internal { what: what.into(), source: Box::new(source) }
+    pub(crate) fn internal(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Internal {
+            what: what.into(),
+            source: Box::new(source),
+        }
     }
 }
 
 impl HasKind for EngineError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::NoSuchContainer(_) | Self::NoSuchImage(_) | Self::NoSuchExec(_) => ErrorKind::NotFound,
-            Self::NameInUse { .. } | Self::NotRunning(_) | Self::Paused(_) | Self::NotPaused(_) | Self::AlreadyPaused(_) | Self::RemoveRunning(_) | Self::Conflict(_) => {
-                ErrorKind::Conflict
+            Self::NoSuchContainer(_) | Self::NoSuchImage(_) | Self::NoSuchExec(_) => {
+                ErrorKind::NotFound
             }
+            Self::NameInUse { .. }
+            | Self::NotRunning(_)
+            | Self::Paused(_)
+            | Self::NotPaused(_)
+            | Self::AlreadyPaused(_)
+            | Self::RemoveRunning(_)
+            | Self::Conflict(_) => ErrorKind::Conflict,
             Self::State { source, .. } => source.kind(),
             Self::InvalidName(_) | Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Self::NotImplemented(_) => ErrorKind::NotImplemented,

@@ -32,12 +32,21 @@ pub struct EventBus {
 
 impl Default for EventBus {
     fn default() -> Self {
-        Self { tx: broadcast::channel(1024).0, history: Mutex::new(VecDeque::with_capacity(HISTORY)) }
+        Self {
+            tx: broadcast::channel(1024).0,
+            history: Mutex::new(VecDeque::with_capacity(HISTORY)),
+        }
     }
 }
 
 impl EventBus {
-    pub fn publish(&self, kind: &str, action: &str, actor_id: &str, attributes: HashMap<String, String>) {
+    pub fn publish(
+        &self,
+        kind: &str,
+        action: &str,
+        actor_id: &str,
+        attributes: HashMap<String, String>,
+    ) {
         let ev = Event {
             kind: kind.to_owned(),
             action: action.to_owned(),

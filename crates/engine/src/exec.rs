@@ -50,11 +50,17 @@ pub struct ExecInstance {
 
 impl ExecInstance {
     pub fn state(&self) -> ExecState {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn set(&self, f: impl FnOnce(&mut ExecState)) {
-        f(&mut self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        f(&mut self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner));
     }
 }
 
@@ -80,32 +86,56 @@ impl Engine {
         let ctr = self.lookup(key)?;
         let rec = ctr.snapshot();
         if rec.state.status == crate::container::state::Status::Paused {
-            return Err(EngineError::Conflict(format!("Container {} is paused, unpause the container before exec", rec.id)));
+            return Err(EngineError::Conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                rec.id
+            )));
         }
         if !rec.is_running() {
             return Err(EngineError::NotRunning(rec.id));
         }
         if config.cmd.is_empty() {
-            return Err(EngineError::InvalidArgument("No exec command specified".into()));
+            return Err(EngineError::InvalidArgument(
+                "No exec command specified".into(),
+            ));
         }
         let id = new_id();
-        let inst = Arc::new(ExecInstance { id: id.clone(), container_id: rec.id.clone(), config, state: Mutex::new(ExecState::default()), done: watch::channel(false).0 });
-        self.inner.execs.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id.clone(), inst);
+        let inst = Arc::new(ExecInstance {
+            id: id.clone(),
+            container_id: rec.id.clone(),
+            config,
+            state: Mutex::new(ExecState::default()),
+            done: watch::channel(false).0,
+        });
+        self.inner
+            .execs
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.clone(), inst);
         ctr.update(|r| r.exec_ids.push(id.clone()));
         self.container_event(&rec, "exec_create", &[("execID", id.clone())]);
         Ok(id)
     }
 
     pub fn exec_get(&self, id: &str) -> Result<Arc<ExecInstance>> {
-        self.inner.execs.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned().ok_or_else(|| EngineError::NoSuchExec(id.to_owned()))
+        self.inner
+            .execs
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| EngineError::NoSuchExec(id.to_owned()))
     }
 
     /// The OCI process for an exec: the container's, with the exec's command, env, user,
     /// working directory and terminal.
     fn exec_process(&self, inst: &ExecInstance) -> Result<Process> {
         let run_dir = self.inner.cfg.run_dir(&inst.container_id);
-        let spec: Spec = serde_json::from_slice(&std::fs::read(run_dir.join("config.json")).map_err(|e| EngineError::internal("reading the container's spec", e))?)
-            .map_err(|e| EngineError::internal("parsing the container's spec", e))?;
+        let spec: Spec = serde_json::from_slice(
+            &std::fs::read(run_dir.join("config.json"))
+                .map_err(|e| EngineError::internal("reading the container's spec", e))?,
+        )
+        .map_err(|e| EngineError::internal("parsing the container's spec", e))?;
         let mut p = spec.process().clone().unwrap_or_default();
         let c = &inst.config;
         p.set_args(Some(c.cmd.clone()));
@@ -121,7 +151,8 @@ impl Engine {
             p.set_cwd(w.into());
         }
         if let Some(u) = c.user.as_deref().filter(|u| !u.is_empty()) {
-            let id = crate::ocispec::user::resolve(&run_dir.join("rootfs"), u, &[]).map_err(|e| EngineError::from_lib(&e))?;
+            let id = crate::ocispec::user::resolve(&run_dir.join("rootfs"), u, &[])
+                .map_err(|e| EngineError::from_lib(&e))?;
             let user = oci_spec::runtime::UserBuilder::default()
                 .uid(id.uid)
                 .gid(id.gid)
@@ -131,7 +162,10 @@ impl Engine {
             p.set_user(user);
         }
         if c.privileged {
-            let all: oci_spec::runtime::Capabilities = caps::all().iter().filter_map(|c| c.to_string().trim_start_matches("CAP_").parse().ok()).collect();
+            let all: oci_spec::runtime::Capabilities = caps::all()
+                .iter()
+                .filter_map(|c| c.to_string().trim_start_matches("CAP_").parse().ok())
+                .collect();
             let mut lc = oci_spec::runtime::LinuxCapabilities::default();
             lc.set_bounding(Some(all.clone()));
             lc.set_effective(Some(all.clone()));
@@ -139,7 +173,11 @@ impl Engine {
             p.set_capabilities(Some(lc));
         }
         if let Some((h, w)) = c.console_size {
-            let b = oci_spec::runtime::BoxBuilder::default().height(u64::from(h)).width(u64::from(w)).build().map_err(|e| EngineError::internal("console size", e))?;
+            let b = oci_spec::runtime::BoxBuilder::default()
+                .height(u64::from(h))
+                .width(u64::from(w))
+                .build()
+                .map_err(|e| EngineError::internal("console size", e))?;
             p.set_console_size(Some(b));
         }
         Ok(p)
@@ -151,7 +189,9 @@ impl Engine {
         {
             let st = inst.state();
             if st.started {
-                return Err(EngineError::Conflict(format!("Error: Exec command {id} has already run")));
+                return Err(EngineError::Conflict(format!(
+                    "Error: Exec command {id} has already run"
+                )));
             }
         }
         let rec = self.container(&inst.container_id)?;
@@ -161,16 +201,34 @@ impl Engine {
         inst.set(|s| s.started = true);
         let process = self.exec_process(&inst)?;
         let sock = self.inner.cfg.run_dir(&rec.id).join("monitor.sock");
-        let mut stream = UnixStream::connect(&sock).await.map_err(|e| EngineError::internal(format!("connecting to the monitor of {}", rec.id), e))?;
+        let mut stream = UnixStream::connect(&sock).await.map_err(|e| {
+            EngineError::internal(format!("connecting to the monitor of {}", rec.id), e)
+        })?;
         let want_stdin = inst.config.attach_stdin && !detach;
         let mut buf = Vec::new();
-        protocol::encode_json(&Request::Exec { exec_id: id.to_owned(), process: Box::new(process), stdin: want_stdin }, &mut buf);
-        stream.write_all(&buf).await.map_err(|e| EngineError::internal("sending the exec request", e))?;
+        protocol::encode_json(
+            &Request::Exec {
+                exec_id: id.to_owned(),
+                process: Box::new(process),
+                stdin: want_stdin,
+            },
+            &mut buf,
+        );
+        stream
+            .write_all(&buf)
+            .await
+            .map_err(|e| EngineError::internal("sending the exec request", e))?;
         let (out_tx, out_rx) = mpsc::channel(256);
         let (in_tx, in_rx) = mpsc::channel::<Bytes>(64);
         let (rd, wr) = stream.into_split();
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(exec_reader(self.clone(), inst.clone(), rd, out_tx, started_tx));
+        tokio::spawn(exec_reader(
+            self.clone(),
+            inst.clone(),
+            rd,
+            out_tx,
+            started_tx,
+        ));
         // The write half stays open until the process is done: closing it early would look
         // like a client that went away.
         let done = inst.done.subscribe();
@@ -187,10 +245,19 @@ impl Engine {
         match started_rx.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(EngineError::internal("starting the exec", std::io::Error::from(std::io::ErrorKind::UnexpectedEof))),
+            Err(_) => {
+                return Err(EngineError::internal(
+                    "starting the exec",
+                    std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                ));
+            }
         }
         self.container_event(&rec, "exec_start", &[("execID", id.to_owned())]);
-        Ok(ExecStreams { output: out_rx, stdin: want_stdin.then_some(in_tx), tty: inst.config.tty })
+        Ok(ExecStreams {
+            output: out_rx,
+            stdin: want_stdin.then_some(in_tx),
+            tty: inst.config.tty,
+        })
     }
 
     /// Resizes an exec's terminal.
@@ -199,7 +266,11 @@ impl Engine {
         let ctr = self.lookup(&inst.container_id)?;
         match ctr.live() {
             Some(l) => {
-                l.request(&Request::ExecResize { exec_id: id.to_owned(), height, width });
+                l.request(&Request::ExecResize {
+                    exec_id: id.to_owned(),
+                    height,
+                    width,
+                });
                 Ok(())
             }
             None => Err(EngineError::NotRunning(inst.container_id.clone())),
@@ -215,7 +286,11 @@ impl Engine {
             });
             let _ = inst.done.send(true);
             if let Ok(rec) = self.container(&inst.container_id) {
-                self.container_event(&rec, "exec_die", &[("execID", id.to_owned()), ("exitCode", code.to_string())]);
+                self.container_event(
+                    &rec,
+                    "exec_die",
+                    &[("execID", id.to_owned()), ("exitCode", code.to_string())],
+                );
             }
         }
     }
@@ -230,7 +305,11 @@ impl Engine {
 
     /// Exec instances of a container (for cleanup when it is removed).
     pub(crate) fn forget_execs(&self, container_id: &str) {
-        let mut execs = self.inner.execs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut execs = self
+            .inner
+            .execs
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         execs.retain(|_, e| e.container_id != container_id);
     }
 }
@@ -288,13 +367,20 @@ async fn exec_reader(
         }
     }
     if let Some(tx) = started.take() {
-        let _ = tx.send(Err(EngineError::internal("the monitor closed the exec stream", std::io::Error::from(std::io::ErrorKind::UnexpectedEof))));
+        let _ = tx.send(Err(EngineError::internal(
+            "the monitor closed the exec stream",
+            std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+        )));
     }
     // The container went away under the exec: nobody will report its end.
     let _ = inst.done.send(true);
 }
 
-async fn exec_writer(mut wr: tokio::net::unix::OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>, mut done: watch::Receiver<bool>) {
+async fn exec_writer(
+    mut wr: tokio::net::unix::OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Bytes>,
+    mut done: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             data = rx.recv() => {

@@ -11,12 +11,18 @@ pub fn parse_time(s: &str) -> Result<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return t.timestamp_nanos_opt().ok_or_else(bad);
     }
-    if let Some((secs, frac)) = s.split_once('.').or(Some((s, ""))) {
-        if !secs.is_empty() && secs.bytes().all(|b| b.is_ascii_digit()) && frac.bytes().all(|b| b.is_ascii_digit()) {
-            let secs: i64 = secs.parse().map_err(|_| bad())?;
-            let nanos: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<9}")[..9].parse().map_err(|_| bad())? };
-            return Ok(secs * 1_000_000_000 + nanos);
-        }
+    if let Some((secs, frac)) = s.split_once('.').or(Some((s, "")))
+        && !secs.is_empty()
+        && secs.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        let secs: i64 = secs.parse().map_err(|_| bad())?;
+        let nanos: i64 = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<9}")[..9].parse().map_err(|_| bad())?
+        };
+        return Ok(secs * 1_000_000_000 + nanos);
     }
     let d = parse_duration(s).ok_or_else(bad)?;
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
@@ -34,7 +40,9 @@ pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
         let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let n: f64 = rest[..num_end].parse().ok()?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult = match &rest[..unit_end] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -51,14 +59,22 @@ pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
 }
 
 /// `label=key`, `label=key=value`, `label!=...` against a set of labels.
-pub fn labels_match(filters: &HashMap<String, Vec<String>>, labels: Option<&HashMap<String, String>>) -> bool {
+pub fn labels_match(
+    filters: &HashMap<String, Vec<String>>,
+    labels: Option<&HashMap<String, String>>,
+) -> bool {
     let empty = HashMap::new();
     let labels = labels.unwrap_or(&empty);
     let has = |expr: &str| match expr.split_once('=') {
         Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
         None => labels.contains_key(expr),
     };
-    filters.get("label").is_none_or(|v| v.iter().all(|e| has(e))) && filters.get("label!").is_none_or(|v| v.iter().all(|e| !has(e)))
+    filters
+        .get("label")
+        .is_none_or(|v| v.iter().all(|e| has(e)))
+        && filters
+            .get("label!")
+            .is_none_or(|v| v.iter().all(|e| !has(e)))
 }
 
 #[cfg(test)]
@@ -68,18 +84,26 @@ mod tests {
     #[test]
     fn times() {
         assert_eq!(parse_time("1700000000").unwrap(), 1_700_000_000_000_000_000);
-        assert_eq!(parse_time("1700000000.5").unwrap(), 1_700_000_000_500_000_000);
+        assert_eq!(
+            parse_time("1700000000.5").unwrap(),
+            1_700_000_000_500_000_000
+        );
         assert!(parse_time("2023-11-14T22:13:20Z").is_ok());
         let ago = parse_time("1h").unwrap();
         assert!(ago < chrono::Utc::now().timestamp_nanos_opt().unwrap());
         assert!(parse_time("yesterday").is_err());
-        assert_eq!(parse_duration("1h30m"), Some(std::time::Duration::from_secs(5400)));
+        assert_eq!(
+            parse_duration("1h30m"),
+            Some(std::time::Duration::from_secs(5400))
+        );
     }
 
     #[test]
     fn labels() {
         let l: HashMap<String, String> = [("a".into(), "1".into())].into();
-        let f = |k: &str, v: &str| -> HashMap<String, Vec<String>> { [(k.to_owned(), vec![v.to_owned()])].into() };
+        let f = |k: &str, v: &str| -> HashMap<String, Vec<String>> {
+            [(k.to_owned(), vec![v.to_owned()])].into()
+        };
         assert!(labels_match(&f("label", "a"), Some(&l)));
         assert!(labels_match(&f("label", "a=1"), Some(&l)));
         assert!(!labels_match(&f("label", "a=2"), Some(&l)));

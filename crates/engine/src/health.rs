@@ -40,7 +40,12 @@ pub(crate) fn spawn_checks(engine: &Engine, ctr: &Arc<Ctr>) {
                 (h.record(result, probe.retries, in_start), r.clone())
             });
             if changed {
-                let status = rec.state.health.as_ref().map(|h| h.status.clone()).unwrap_or_default();
+                let status = rec
+                    .state
+                    .health
+                    .as_ref()
+                    .map(|h| h.status.clone())
+                    .unwrap_or_default();
                 engine.container_event(&rec, &format!("health_status: {status}"), &[]);
                 let _ = crate::store::save(&engine.inner.cfg.containers_dir(), &rec);
             }
@@ -50,7 +55,12 @@ pub(crate) fn spawn_checks(engine: &Engine, ctr: &Arc<Ctr>) {
 
 async fn run_probe(engine: &Engine, id: &str, probe: &Probe) -> ProbeResult {
     let start = chrono::Utc::now();
-    let cfg = ExecConfig { cmd: probe.argv.clone(), attach_stdout: true, attach_stderr: true, ..ExecConfig::default() };
+    let cfg = ExecConfig {
+        cmd: probe.argv.clone(),
+        attach_stdout: true,
+        attach_stderr: true,
+        ..ExecConfig::default()
+    };
     let (code, output) = match engine.exec_create(id, cfg) {
         Err(e) => (-1, e.to_string()),
         Ok(exec_id) => match engine.exec_start(&exec_id, false).await {
@@ -66,15 +76,24 @@ async fn run_probe(engine: &Engine, id: &str, probe: &Probe) -> ProbeResult {
                     }
                 };
                 match tokio::time::timeout(probe.timeout, collect).await {
-                    Ok(()) => (engine.exec_wait(&exec_id).await.unwrap_or(-1), String::from_utf8_lossy(&out).into_owned()),
+                    Ok(()) => (
+                        engine.exec_wait(&exec_id).await.unwrap_or(-1),
+                        String::from_utf8_lossy(&out).into_owned(),
+                    ),
                     Err(_) => {
                         if let Ok(inst) = engine.exec_get(&exec_id) {
                             let pid = inst.state().pid;
                             if pid > 0 {
-                                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                                let _ = nix::sys::signal::kill(
+                                    nix::unistd::Pid::from_raw(pid),
+                                    nix::sys::signal::Signal::SIGKILL,
+                                );
                             }
                         }
-                        (-1, format!("Health check exceeded timeout ({:?})", probe.timeout))
+                        (
+                            -1,
+                            format!("Health check exceeded timeout ({:?})", probe.timeout),
+                        )
                     }
                 }
             }

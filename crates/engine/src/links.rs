@@ -7,13 +7,23 @@ use crate::error::{EngineError, Result};
 
 /// (target record, alias) for each `--link` of `rec`.
 fn targets(engine: &Engine, rec: &ContainerRecord) -> Result<Vec<(ContainerRecord, String)>> {
-    let links = rec.net.networks.get("bridge").map(|e| e.links.clone()).unwrap_or_default();
+    let links = rec
+        .net
+        .networks
+        .get("bridge")
+        .map(|e| e.links.clone())
+        .unwrap_or_default();
     let mut out = Vec::new();
     for l in links {
         let (name, alias) = l.split_once(':').unwrap_or((l.as_str(), l.as_str()));
         let target = engine.container(name.trim_start_matches('/'))?;
         if !target.is_running() {
-            return Err(EngineError::InvalidArgument(format!("Cannot link to a non running container: /{} AS /{}/{}", target.name, rec.name, alias.trim_start_matches('/'))));
+            return Err(EngineError::InvalidArgument(format!(
+                "Cannot link to a non running container: /{} AS /{}/{}",
+                target.name,
+                rec.name,
+                alias.trim_start_matches('/')
+            )));
         }
         out.push((target, alias.trim_start_matches('/').to_owned()));
     }
@@ -21,7 +31,10 @@ fn targets(engine: &Engine, rec: &ContainerRecord) -> Result<Vec<(ContainerRecor
 }
 
 /// Hosts lines `(ip, names)` for the links.
-pub(crate) fn host_entries(engine: &Engine, rec: &ContainerRecord) -> Result<Vec<(String, Vec<String>)>> {
+pub(crate) fn host_entries(
+    engine: &Engine,
+    rec: &ContainerRecord,
+) -> Result<Vec<(String, Vec<String>)>> {
     Ok(targets(engine, rec)?
         .into_iter()
         .filter_map(|(t, alias)| {
@@ -40,10 +53,18 @@ pub(crate) fn host_entries(engine: &Engine, rec: &ContainerRecord) -> Result<Vec
 pub(crate) fn env(engine: &Engine, rec: &ContainerRecord) -> Result<Vec<String>> {
     let mut env = Vec::new();
     for (t, alias) in targets(engine, rec)? {
-        let Some(ip) = t.net.networks.get("bridge").map(|e| e.ip_address.clone()) else { continue };
+        let Some(ip) = t.net.networks.get("bridge").map(|e| e.ip_address.clone()) else {
+            continue;
+        };
         let prefix = alias.to_ascii_uppercase().replace('-', "_");
         env.push(format!("{prefix}_NAME=/{}/{}", rec.name, alias));
-        let mut ports: Vec<(u16, String)> = t.config.exposed_ports.iter().flatten().filter_map(|k| crate::ports::parse_key(k).ok()).collect();
+        let mut ports: Vec<(u16, String)> = t
+            .config
+            .exposed_ports
+            .iter()
+            .flatten()
+            .filter_map(|k| crate::ports::parse_key(k).ok())
+            .collect();
         ports.sort();
         if let Some((p, proto)) = ports.first() {
             env.push(format!("{prefix}_PORT={proto}://{ip}:{p}"));

@@ -43,13 +43,18 @@ impl Attachers {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Attacher>> {
-        self.list.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.list
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Which streams anyone wants.
     pub(crate) fn wants(&self) -> (bool, bool) {
         let l = self.lock();
-        (l.iter().any(|a| a.stdout && !a.tx.is_closed()), l.iter().any(|a| a.stderr && !a.tx.is_closed()))
+        (
+            l.iter().any(|a| a.stdout && !a.tx.is_closed()),
+            l.iter().any(|a| a.stderr && !a.tx.is_closed()),
+        )
     }
 
     fn deliver(&self, out: &Output) {
@@ -99,7 +104,12 @@ impl Live {
 /// monitor's `Started`/`Failed`, or `State` after `Hello`), and spawns the tasks that write
 /// requests and read events until the container exits. One reader sees every byte, so
 /// output that follows the first event at once is not lost.
-pub(crate) fn adopt(engine: &Engine, ctr: &Arc<Ctr>, monitor_pid: i32, stream: UnixStream) -> (Arc<Live>, oneshot::Receiver<Event>) {
+pub(crate) fn adopt(
+    engine: &Engine,
+    ctr: &Arc<Ctr>,
+    monitor_pid: i32,
+    stream: UnixStream,
+) -> (Arc<Live>, oneshot::Receiver<Event>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let (first_tx, first_rx) = oneshot::channel();
     let _ = monitor_pid;
@@ -125,10 +135,16 @@ pub(crate) fn adopt(engine: &Engine, ctr: &Arc<Ctr>, monitor_pid: i32, stream: U
             dec.push(&buf[..n]);
             while let Ok(Some(frame)) = dec.next_frame() {
                 match frame.kind {
-                    Kind::Stdout => ctr.attachers.deliver(&Output::Stdout(Bytes::from(frame.payload))),
-                    Kind::Stderr => ctr.attachers.deliver(&Output::Stderr(Bytes::from(frame.payload))),
+                    Kind::Stdout => ctr
+                        .attachers
+                        .deliver(&Output::Stdout(Bytes::from(frame.payload))),
+                    Kind::Stderr => ctr
+                        .attachers
+                        .deliver(&Output::Stderr(Bytes::from(frame.payload))),
                     Kind::Json => {
-                        let Ok(ev) = serde_json::from_slice::<Event>(&frame.payload) else { continue };
+                        let Ok(ev) = serde_json::from_slice::<Event>(&frame.payload) else {
+                            continue;
+                        };
                         if let Some(tx) = first.take() {
                             let failed = matches!(ev, Event::Failed { .. });
                             let _ = tx.send(ev);
@@ -172,7 +188,11 @@ async fn handle_event(engine: &Engine, ctr: &Arc<Ctr>, ev: Event) -> bool {
 /// 255 for a task lost with its shim.
 fn lost_monitor_exit(engine: &Engine, ctr: &Ctr) -> ExitInfo {
     let path = engine.inner.cfg.run_dir(&ctr.id).join("exit.json");
-    crate::monitor::read_exit(&path).unwrap_or(ExitInfo { code: 255, oom_killed: false, finished_at_ns: crate::monitor::now_ns() })
+    crate::monitor::read_exit(&path).unwrap_or(ExitInfo {
+        code: 255,
+        oom_killed: false,
+        finished_at_ns: crate::monitor::now_ns(),
+    })
 }
 
 /// Wraps the daemon's end of a fresh control socketpair.

@@ -41,8 +41,16 @@ struct RawEntry {
 /// Parses one line of a json-file log.
 pub fn parse_line(line: &[u8]) -> Option<LogEntry> {
     let raw: RawEntry = serde_json::from_slice(line).ok()?;
-    let stream = if raw.stream == "stderr" { Stream::Stderr } else { Stream::Stdout };
-    Some(LogEntry { stream, time_ns: raw.time.timestamp_nanos_opt()?, line: raw.log.into_bytes() })
+    let stream = if raw.stream == "stderr" {
+        Stream::Stderr
+    } else {
+        Stream::Stdout
+    };
+    Some(LogEntry {
+        stream,
+        time_ns: raw.time.timestamp_nanos_opt()?,
+        line: raw.log.into_bytes(),
+    })
 }
 
 impl LogQuery {
@@ -51,13 +59,19 @@ impl LogQuery {
             Stream::Stdout => self.stdout,
             Stream::Stderr => self.stderr,
         };
-        stream_ok && self.since_ns.is_none_or(|s| e.time_ns >= s) && self.until_ns.is_none_or(|u| e.time_ns < u)
+        stream_ok
+            && self.since_ns.is_none_or(|s| e.time_ns >= s)
+            && self.until_ns.is_none_or(|u| e.time_ns < u)
     }
 }
 
 /// The log files, oldest first: `<log>.N`, ..., `<log>.1`, `<log>`.
 fn files(path: &Path, max_file: u32) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = (1..max_file.max(1)).rev().map(|n| rotated(path, n)).filter(|p| p.exists()).collect();
+    let mut out: Vec<PathBuf> = (1..max_file.max(1))
+        .rev()
+        .map(|n| rotated(path, n))
+        .filter(|p| p.exists())
+        .collect();
     out.push(path.to_path_buf());
     out
 }
@@ -65,14 +79,20 @@ fn files(path: &Path, max_file: u32) -> Vec<PathBuf> {
 /// Reads the entries matching `q` (without following). Returns them with the size of the
 /// current file at the time of reading, where a follower continues.
 pub fn read(path: &Path, max_file: u32, q: &LogQuery) -> io::Result<(Vec<LogEntry>, u64)> {
-    let end = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let end = std::fs::metadata(path).map_or(0, |m| m.len());
     let entries = match q.tail {
         Some(0) => Vec::new(),
         Some(n) => tail(path, max_file, q, n)?,
         None => {
             let mut v = Vec::new();
             for f in files(path, max_file) {
-                forward(&f, 0, Some(if f == path { end } else { u64::MAX }), q, &mut v)?;
+                forward(
+                    &f,
+                    0,
+                    Some(if f == path { end } else { u64::MAX }),
+                    q,
+                    &mut v,
+                )?;
             }
             v
         }
@@ -81,7 +101,13 @@ pub fn read(path: &Path, max_file: u32, q: &LogQuery) -> io::Result<(Vec<LogEntr
 }
 
 /// Reads entries of `path` from byte `from` up to `to`, appending the accepted ones.
-pub fn forward(path: &Path, from: u64, to: Option<u64>, q: &LogQuery, out: &mut Vec<LogEntry>) -> io::Result<u64> {
+pub fn forward(
+    path: &Path,
+    from: u64,
+    to: Option<u64>,
+    q: &LogQuery,
+    out: &mut Vec<LogEntry>,
+) -> io::Result<u64> {
     let mut f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(from),
@@ -100,10 +126,10 @@ pub fn forward(path: &Path, from: u64, to: Option<u64>, q: &LogQuery, out: &mut 
             return Ok(pos);
         }
         pos += n as u64;
-        if let Some(e) = parse_line(&line) {
-            if q.accepts(&e) {
-                out.push(e);
-            }
+        if let Some(e) = parse_line(&line)
+            && q.accepts(&e)
+        {
+            out.push(e);
         }
     }
 }
@@ -139,15 +165,19 @@ fn backwards(path: &Path, q: &LogQuery, want: usize, out: &mut Vec<LogEntry>) ->
         block.extend_from_slice(&carry);
         let mut lines: Vec<&[u8]> = block.split(|&b| b == b'\n').collect();
         // The first piece may be a partial line unless we reached the file's start.
-        carry = if start > 0 { lines.remove(0).to_vec() } else { Vec::new() };
+        carry = if start > 0 {
+            lines.remove(0).to_vec()
+        } else {
+            Vec::new()
+        };
         for l in lines.into_iter().rev() {
-            if let Some(e) = parse_line(l) {
-                if q.accepts(&e) {
-                    out.push(e);
-                    taken += 1;
-                    if taken == want {
-                        return Ok(());
-                    }
+            if let Some(e) = parse_line(l)
+                && q.accepts(&e)
+            {
+                out.push(e);
+                taken += 1;
+                if taken == want {
+                    return Ok(());
                 }
             }
         }
@@ -156,87 +186,23 @@ fn backwards(path: &Path, q: &LogQuery, want: usize, out: &mut Vec<LogEntry>) ->
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::monitor::logfile::{JsonFileWriter, LogConfig};
-
-    fn write_log(dir: &Path, n: usize, max_size: Option<u64>, max_file: u32) -> PathBuf {
-        let path = dir.join("c-json.log");
-        let mut w = JsonFileWriter::open(LogConfig { path: path.clone(), max_size, max_file }).unwrap();
-        for i in 0..n {
-            let stream = if i % 3 == 0 { Stream::Stderr } else { Stream::Stdout };
-            w.write(stream, format!("line {i}\n").as_bytes()).unwrap();
-        }
-        path
-    }
-
-    fn text(v: &[LogEntry]) -> Vec<String> {
-        v.iter().map(|e| String::from_utf8_lossy(&e.line).trim().to_owned()).collect()
-    }
-
-    fn all() -> LogQuery {
-        LogQuery { stdout: true, stderr: true, ..LogQuery::default() }
-    }
-
-    #[test]
-    fn reads_all_and_filters_streams() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = write_log(dir.path(), 6, None, 1);
-        let (v, end) = read(&p, 1, &all()).unwrap();
-        assert_eq!(text(&v), ["line 0", "line 1", "line 2", "line 3", "line 4", "line 5"]);
-        assert_eq!(end, std::fs::metadata(&p).unwrap().len());
-        let q = LogQuery { stdout: false, ..all() };
-        assert_eq!(text(&read(&p, 1, &q).unwrap().0), ["line 0", "line 3"]);
-    }
-
-    #[test]
-    fn tail_reads_backwards_across_rotated_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = write_log(dir.path(), 500, Some(2000), 5);
-        let q = LogQuery { tail: Some(3), ..all() };
-        assert_eq!(text(&read(&p, 5, &q).unwrap().0), ["line 497", "line 498", "line 499"]);
-        let many = LogQuery { tail: Some(40), ..all() };
-        let v = read(&p, 5, &many).unwrap().0;
-        assert_eq!(v.len(), 40);
-        assert_eq!(text(&v)[39], "line 499");
-        assert_eq!(text(&v)[0], "line 460");
-    }
-
-    #[test]
-    fn since_and_until_filter_by_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = write_log(dir.path(), 4, None, 1);
-        let (v, _) = read(&p, 1, &all()).unwrap();
-        let q = LogQuery { since_ns: Some(v[2].time_ns), ..all() };
-        assert_eq!(text(&read(&p, 1, &q).unwrap().0), ["line 2", "line 3"]);
-        let q = LogQuery { until_ns: Some(v[1].time_ns), ..all() };
-        assert_eq!(text(&read(&p, 1, &q).unwrap().0), ["line 0"]);
-    }
-
-    #[test]
-    fn forward_leaves_unfinished_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = write_log(dir.path(), 2, None, 1);
-        let len = std::fs::metadata(&p).unwrap().len();
-        std::fs::OpenOptions::new().append(true).open(&p).and_then(|mut f| io::Write::write_all(&mut f, b"{\"log\":\"par")).unwrap();
-        let mut out = Vec::new();
-        let pos = forward(&p, 0, None, &all(), &mut out).unwrap();
-        assert_eq!(pos, len);
-        assert_eq!(out.len(), 2);
-    }
-}
-
 /// Polling interval of `logs --follow` while the container runs.
 const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl crate::engine::Engine {
     /// Streams a container's log entries; with `follow`, new entries until it stops.
-    pub fn logs(&self, key: &str, q: LogQuery, follow: bool) -> crate::error::Result<tokio::sync::mpsc::Receiver<LogEntry>> {
+    pub fn logs(
+        &self,
+        key: &str,
+        q: LogQuery,
+        follow: bool,
+    ) -> crate::error::Result<tokio::sync::mpsc::Receiver<LogEntry>> {
         let ctr = self.lookup(key)?;
         let rec = ctr.snapshot();
         let Some(path) = rec.log_path.clone() else {
-            return Err(crate::error::EngineError::InvalidArgument("configured logging driver does not support reading".into()));
+            return Err(crate::error::EngineError::InvalidArgument(
+                "configured logging driver does not support reading".into(),
+            ));
         };
         let max_file = rec
             .host_config
@@ -251,7 +217,11 @@ impl crate::engine::Engine {
         tokio::spawn(async move {
             let q2 = q.clone();
             let p2 = path.clone();
-            let Ok(Ok((entries, mut pos))) = tokio::task::spawn_blocking(move || read(&p2, max_file, &q2)).await else { return };
+            let Ok(Ok((entries, mut pos))) =
+                tokio::task::spawn_blocking(move || read(&p2, max_file, &q2)).await
+            else {
+                return;
+            };
             for e in entries {
                 if tx.send(e).await.is_err() {
                     return;
@@ -262,8 +232,9 @@ impl crate::engine::Engine {
             }
             let follow_q = LogQuery { tail: None, ..q };
             loop {
-                let running = watch.borrow().status.is_live() || watch.borrow().status == crate::container::state::Status::Restarting;
-                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                let running = watch.borrow().status.is_live()
+                    || watch.borrow().status == crate::container::state::Status::Restarting;
+                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
                 if size < pos {
                     pos = 0; // rotated
                 }
@@ -285,5 +256,116 @@ impl crate::engine::Engine {
             }
         });
         Ok(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::logfile::{JsonFileWriter, LogConfig};
+
+    fn write_log(dir: &Path, n: usize, max_size: Option<u64>, max_file: u32) -> PathBuf {
+        let path = dir.join("c-json.log");
+        let mut w = JsonFileWriter::open(LogConfig {
+            path: path.clone(),
+            max_size,
+            max_file,
+        })
+        .unwrap();
+        for i in 0..n {
+            let stream = if i % 3 == 0 {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            };
+            w.write(stream, format!("line {i}\n").as_bytes()).unwrap();
+        }
+        path
+    }
+
+    fn text(v: &[LogEntry]) -> Vec<String> {
+        v.iter()
+            .map(|e| String::from_utf8_lossy(&e.line).trim().to_owned())
+            .collect()
+    }
+
+    fn all() -> LogQuery {
+        LogQuery {
+            stdout: true,
+            stderr: true,
+            ..LogQuery::default()
+        }
+    }
+
+    #[test]
+    fn reads_all_and_filters_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_log(dir.path(), 6, None, 1);
+        let (v, end) = read(&p, 1, &all()).unwrap();
+        assert_eq!(
+            text(&v),
+            ["line 0", "line 1", "line 2", "line 3", "line 4", "line 5"]
+        );
+        assert_eq!(end, std::fs::metadata(&p).unwrap().len());
+        let q = LogQuery {
+            stdout: false,
+            ..all()
+        };
+        assert_eq!(text(&read(&p, 1, &q).unwrap().0), ["line 0", "line 3"]);
+    }
+
+    #[test]
+    fn tail_reads_backwards_across_rotated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_log(dir.path(), 500, Some(2000), 5);
+        let q = LogQuery {
+            tail: Some(3),
+            ..all()
+        };
+        assert_eq!(
+            text(&read(&p, 5, &q).unwrap().0),
+            ["line 497", "line 498", "line 499"]
+        );
+        let many = LogQuery {
+            tail: Some(40),
+            ..all()
+        };
+        let v = read(&p, 5, &many).unwrap().0;
+        assert_eq!(v.len(), 40);
+        assert_eq!(text(&v)[39], "line 499");
+        assert_eq!(text(&v)[0], "line 460");
+    }
+
+    #[test]
+    fn since_and_until_filter_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_log(dir.path(), 4, None, 1);
+        let (v, _) = read(&p, 1, &all()).unwrap();
+        let q = LogQuery {
+            since_ns: Some(v[2].time_ns),
+            ..all()
+        };
+        assert_eq!(text(&read(&p, 1, &q).unwrap().0), ["line 2", "line 3"]);
+        let q = LogQuery {
+            until_ns: Some(v[1].time_ns),
+            ..all()
+        };
+        assert_eq!(text(&read(&p, 1, &q).unwrap().0), ["line 0"]);
+    }
+
+    #[test]
+    fn forward_leaves_unfinished_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_log(dir.path(), 2, None, 1);
+        let len = std::fs::metadata(&p).unwrap().len();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .and_then(|mut f| io::Write::write_all(&mut f, b"{\"log\":\"par"))
+            .unwrap();
+        let mut out = Vec::new();
+        let pos = forward(&p, 0, None, &all(), &mut out).unwrap();
+        assert_eq!(pos, len);
+        assert_eq!(out.len(), 2);
     }
 }

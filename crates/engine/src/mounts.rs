@@ -10,7 +10,9 @@ use crate::container::record::MountRecord;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 
-const PROPAGATIONS: [&str; 6] = ["shared", "rshared", "slave", "rslave", "private", "rprivate"];
+const PROPAGATIONS: [&str; 6] = [
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
 
 fn invalid(spec: &str) -> EngineError {
     EngineError::InvalidArgument(format!("invalid volume specification: '{spec}'"))
@@ -48,18 +50,29 @@ fn parse_bind(engine: &Engine, spec: &str) -> Result<MountRecord> {
             destination: dst.to_owned(),
             rw,
             mode: opts.to_owned(),
-            propagation: if propagation.is_empty() { "rprivate".into() } else { propagation },
+            propagation: if propagation.is_empty() {
+                "rprivate".into()
+            } else {
+                propagation
+            },
             tmpfs_options: None,
         });
     }
-    let v = engine.volumes().create(Some(src), None, HashMap::new(), HashMap::new()).map_err(|e| EngineError::from_lib(&e))?;
+    let v = engine
+        .volumes()
+        .create(Some(src), None, HashMap::new(), HashMap::new())
+        .map_err(|e| EngineError::from_lib(&e))?;
     Ok(MountRecord {
         kind: "volume".into(),
         name: Some(v.name),
         source: v.mountpoint,
         destination: dst.to_owned(),
         rw,
-        mode: if nocopy { "nocopy".into() } else { opts.to_owned() },
+        mode: if nocopy {
+            "nocopy".into()
+        } else {
+            opts.to_owned()
+        },
         propagation: String::new(),
         tmpfs_options: None,
     })
@@ -67,44 +80,115 @@ fn parse_bind(engine: &Engine, spec: &str) -> Result<MountRecord> {
 
 /// One `--mount` entry.
 fn from_mount(engine: &Engine, m: &Mount) -> Result<MountRecord> {
-    let target = m.target.clone().filter(|t| t.starts_with('/')).ok_or_else(|| EngineError::InvalidArgument("invalid mount config: mount path must be absolute".into()))?;
+    let target = m
+        .target
+        .clone()
+        .filter(|t| t.starts_with('/'))
+        .ok_or_else(|| {
+            EngineError::InvalidArgument("invalid mount config: mount path must be absolute".into())
+        })?;
     let rw = !m.read_only.unwrap_or(false);
     match m.typ {
         Some(MountType::BIND) => {
             let src = m.source.clone().unwrap_or_default();
             if !std::path::Path::new(&src).exists() {
-                return Err(EngineError::InvalidArgument(format!("invalid mount config for type \"bind\": bind source path does not exist: {src}")));
+                return Err(EngineError::InvalidArgument(format!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {src}"
+                )));
             }
-            let propagation = m.bind_options.as_ref().and_then(|b| b.propagation).map(|p| p.to_string()).filter(|p| !p.is_empty());
-            Ok(MountRecord { kind: "bind".into(), name: None, source: src.into(), destination: target, rw, mode: String::new(), propagation: propagation.unwrap_or_else(|| "rprivate".into()), tmpfs_options: None })
+            let propagation = m
+                .bind_options
+                .as_ref()
+                .and_then(|b| b.propagation)
+                .map(|p| p.to_string())
+                .filter(|p| !p.is_empty());
+            Ok(MountRecord {
+                kind: "bind".into(),
+                name: None,
+                source: src.into(),
+                destination: target,
+                rw,
+                mode: String::new(),
+                propagation: propagation.unwrap_or_else(|| "rprivate".into()),
+                tmpfs_options: None,
+            })
         }
         Some(MountType::VOLUME) => {
-            let labels = m.volume_options.as_ref().and_then(|o| o.labels.clone()).unwrap_or_default();
-            let v = engine.volumes().create(m.source.as_deref(), None, labels, HashMap::new()).map_err(|e| EngineError::from_lib(&e))?;
-            let nocopy = m.volume_options.as_ref().and_then(|o| o.no_copy).unwrap_or(false);
-            Ok(MountRecord { kind: "volume".into(), name: Some(v.name), source: v.mountpoint, destination: target, rw, mode: if nocopy { "nocopy".into() } else { "z".into() }, propagation: String::new(), tmpfs_options: None })
+            let labels = m
+                .volume_options
+                .as_ref()
+                .and_then(|o| o.labels.clone())
+                .unwrap_or_default();
+            let v = engine
+                .volumes()
+                .create(m.source.as_deref(), None, labels, HashMap::new())
+                .map_err(|e| EngineError::from_lib(&e))?;
+            let nocopy = m
+                .volume_options
+                .as_ref()
+                .and_then(|o| o.no_copy)
+                .unwrap_or(false);
+            Ok(MountRecord {
+                kind: "volume".into(),
+                name: Some(v.name),
+                source: v.mountpoint,
+                destination: target,
+                rw,
+                mode: if nocopy { "nocopy".into() } else { "z".into() },
+                propagation: String::new(),
+                tmpfs_options: None,
+            })
         }
         Some(MountType::TMPFS) => {
             let mut opts = Vec::new();
-            if let Some(size) = m.tmpfs_options.as_ref().and_then(|t| t.size_bytes).filter(|s| *s > 0) {
+            if let Some(size) = m
+                .tmpfs_options
+                .as_ref()
+                .and_then(|t| t.size_bytes)
+                .filter(|s| *s > 0)
+            {
                 opts.push(format!("size={size}"));
             }
-            if let Some(mode) = m.tmpfs_options.as_ref().and_then(|t| t.mode).filter(|m| *m > 0) {
+            if let Some(mode) = m
+                .tmpfs_options
+                .as_ref()
+                .and_then(|t| t.mode)
+                .filter(|m| *m > 0)
+            {
                 opts.push(format!("mode={mode:o}"));
             }
-            Ok(MountRecord { kind: "tmpfs".into(), name: None, source: PathBuf::new(), destination: target, rw, mode: String::new(), propagation: String::new(), tmpfs_options: Some(opts.join(",")) })
+            Ok(MountRecord {
+                kind: "tmpfs".into(),
+                name: None,
+                source: PathBuf::new(),
+                destination: target,
+                rw,
+                mode: String::new(),
+                propagation: String::new(),
+                tmpfs_options: Some(opts.join(",")),
+            })
         }
-        other => Err(EngineError::InvalidArgument(format!("mount type {other:?} is not supported"))),
+        other => Err(EngineError::InvalidArgument(format!(
+            "mount type {other:?} is not supported"
+        ))),
     }
 }
 
 /// All mounts of a new container. Explicit mounts win over the image's VOLUMEs; two explicit
 /// mounts on one destination are an error.
-pub(crate) fn resolve(engine: &Engine, _id: &str, config: &ContainerConfig, host: &HostConfig) -> Result<Vec<MountRecord>> {
+pub(crate) fn resolve(
+    engine: &Engine,
+    _id: &str,
+    config: &ContainerConfig,
+    host: &HostConfig,
+) -> Result<Vec<MountRecord>> {
     let mut out: Vec<MountRecord> = Vec::new();
     let push = |m: MountRecord, out: &mut Vec<MountRecord>| -> Result<()> {
         if out.iter().any(|o| o.destination == m.destination) {
-            return Err(EngineError::InvalidArgument(format!("Duplicate mount point: {}", m.destination)));
+            return Err(EngineError::InvalidArgument(format!(
+                "Duplicate mount point: {}",
+                m.destination
+            )));
         }
         out.push(m);
         Ok(())
@@ -132,16 +216,33 @@ pub(crate) fn resolve(engine: &Engine, _id: &str, config: &ContainerConfig, host
         }
     }
     for dest in config.volumes.iter().flatten() {
-        if out.iter().any(|o| &o.destination == dest) || host.tmpfs.as_ref().is_some_and(|t| t.contains_key(dest)) {
+        if out.iter().any(|o| &o.destination == dest)
+            || host.tmpfs.as_ref().is_some_and(|t| t.contains_key(dest))
+        {
             continue;
         }
-        let v = engine.volumes().create(None, None, HashMap::new(), HashMap::new()).map_err(|e| EngineError::from_lib(&e))?;
-        out.push(MountRecord { kind: "volume".into(), name: Some(v.name), source: v.mountpoint, destination: dest.clone(), rw: true, mode: String::new(), propagation: String::new(), tmpfs_options: None });
+        let v = engine
+            .volumes()
+            .create(None, None, HashMap::new(), HashMap::new())
+            .map_err(|e| EngineError::from_lib(&e))?;
+        out.push(MountRecord {
+            kind: "volume".into(),
+            name: Some(v.name),
+            source: v.mountpoint,
+            destination: dest.clone(),
+            rw: true,
+            mode: String::new(),
+            propagation: String::new(),
+            tmpfs_options: None,
+        });
     }
     Ok(out)
 }
 
 /// Names of the volumes a container uses.
 pub(crate) fn volume_names(mounts: &[MountRecord]) -> impl Iterator<Item = &str> {
-    mounts.iter().filter(|m| m.kind == "volume").filter_map(|m| m.name.as_deref())
+    mounts
+        .iter()
+        .filter(|m| m.kind == "volume")
+        .filter_map(|m| m.name.as_deref())
 }

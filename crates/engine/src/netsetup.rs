@@ -39,13 +39,21 @@ pub(crate) async fn setup(engine: &Engine, rec: &ContainerRecord) -> Result<NetS
             ns: NsMode::Private,
             record: NetRecord::default(),
             hosts: berth_network::hosts_file(&hostname, None, &extra_hosts, &[]),
-            resolv: engine.resolv_conf(rec, false),
+            resolv: engine.resolv_conf(rec, None),
         }),
-        "host" => Ok(NetSetup { ns: NsMode::Host, record: NetRecord::default(), hosts: host_file("/etc/hosts"), resolv: host_file("/etc/resolv.conf") }),
+        "host" => Ok(NetSetup {
+            ns: NsMode::Host,
+            record: NetRecord::default(),
+            hosts: host_file("/etc/hosts"),
+            resolv: host_file("/etc/resolv.conf"),
+        }),
         m if m.starts_with("container:") => {
             let other = engine.lookup(&m["container:".len()..])?.snapshot();
             if !other.is_running() {
-                return Err(EngineError::Conflict(format!("cannot join network of a non running container: {}", other.id)));
+                return Err(EngineError::Conflict(format!(
+                    "cannot join network of a non running container: {}",
+                    other.id
+                )));
             }
             Ok(NetSetup {
                 ns: NsMode::Path(PathBuf::from(format!("/proc/{}/ns/net", other.state.pid))),
@@ -60,19 +68,32 @@ pub(crate) async fn setup(engine: &Engine, rec: &ContainerRecord) -> Result<NetS
 
 /// The container's hostname (the short id unless `--hostname`).
 pub(crate) fn hostname(rec: &ContainerRecord) -> String {
-    rec.config.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| rec.short_id().to_owned())
+    rec.config
+        .hostname
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| rec.short_id().to_owned())
 }
 
 /// Writes the /etc files next to the record and returns (container path, host path) pairs to
 /// bind-mount.
-pub(crate) fn write_etc_files(engine: &Engine, rec: &ContainerRecord, net: &NetSetup) -> Result<Vec<(String, PathBuf)>> {
+pub(crate) fn write_etc_files(
+    engine: &Engine,
+    rec: &ContainerRecord,
+    net: &NetSetup,
+) -> Result<Vec<(String, PathBuf)>> {
     let dir = engine.inner.cfg.container_dir(&rec.id);
     let write = |path: &PathBuf, content: &str| {
-        berth_runtime::fsutil::atomic_write(path, content.as_bytes()).map_err(|e| EngineError::internal(format!("writing {}", path.display()), e))
+        berth_runtime::fsutil::atomic_write(path, content.as_bytes())
+            .map_err(|e| EngineError::internal(format!("writing {}", path.display()), e))
     };
     let _ = dir;
     let host_mode = mode(rec) == "host";
-    let name = if host_mode { host_file("/etc/hostname").trim().to_owned() } else { hostname(rec) };
+    let name = if host_mode {
+        host_file("/etc/hostname").trim().to_owned()
+    } else {
+        hostname(rec)
+    };
     write(&rec.hostname_path, &format!("{name}\n"))?;
     write(&rec.hosts_path, &net.hosts)?;
     write(&rec.resolv_conf_path, &net.resolv)?;
@@ -86,24 +107,51 @@ pub(crate) fn write_etc_files(engine: &Engine, rec: &ContainerRecord, net: &NetS
 impl Engine {
     /// resolv.conf for a container: the host's minus loopback servers, with `--dns*` and the
     /// daemon's defaults; on user networks, berth's embedded DNS server.
-    pub(crate) fn resolv_conf(&self, rec: &ContainerRecord, embedded_dns: bool) -> String {
+    pub(crate) fn resolv_conf(
+        &self,
+        rec: &ContainerRecord,
+        embedded_dns: Option<std::net::Ipv4Addr>,
+    ) -> String {
         let d = &self.inner.cfg.network;
         let h = &rec.host_config;
-        let dns: Vec<String> = h.dns.clone().filter(|v| !v.is_empty()).unwrap_or_else(|| d.dns.iter().map(ToString::to_string).collect());
-        let search = h.dns_search.clone().filter(|v| !v.is_empty()).unwrap_or_else(|| d.dns_search.clone());
-        let options = h.dns_options.clone().filter(|v| !v.is_empty()).unwrap_or_else(|| d.dns_options.clone());
-        berth_network::resolv_conf(&host_file("/etc/resolv.conf"), &dns, &search, &options, embedded_dns)
+        let dns: Vec<String> = h
+            .dns
+            .clone()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| d.dns.iter().map(ToString::to_string).collect());
+        let search = h
+            .dns_search
+            .clone()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| d.dns_search.clone());
+        let options = h
+            .dns_options
+            .clone()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| d.dns_options.clone());
+        berth_network::resolv_conf(
+            &host_file("/etc/resolv.conf"),
+            &dns,
+            &search,
+            &options,
+            embedded_dns,
+        )
     }
 
     /// Creates the container's netns and connects it to its networks.
     async fn connect_networks(&self, rec: &ContainerRecord, hostname: &str) -> Result<NetSetup> {
         let netns = self.inner.cfg.netns_dir().join(&rec.id);
-        std::fs::create_dir_all(self.inner.cfg.netns_dir()).map_err(|e| EngineError::internal("creating the netns directory", e))?;
+        std::fs::create_dir_all(self.inner.cfg.netns_dir())
+            .map_err(|e| EngineError::internal("creating the netns directory", e))?;
         berth_network::Netns::create(&netns).map_err(|e| EngineError::from_lib(&e))?;
-        let mut record = NetRecord { sandbox_key: Some(netns.clone()), ..NetRecord::default() };
+        let mut record = NetRecord {
+            sandbox_key: Some(netns.clone()),
+            ..NetRecord::default()
+        };
         let mut first_ip = None;
-        let mut embedded_dns = false;
-        let networks: Vec<(String, EndpointRecord)> = rec.net.networks.clone().into_iter().collect();
+        let mut embedded_dns = None;
+        let networks: Vec<(String, EndpointRecord)> =
+            rec.net.networks.clone().into_iter().collect();
         for (i, (name, ep)) in networks.into_iter().enumerate() {
             let req = berth_network::EndpointRequest {
                 container_id: rec.id.clone(),
@@ -113,7 +161,11 @@ impl Engine {
                 ifname: format!("eth{i}"),
                 aliases: ep.aliases.clone(),
                 ipv4: ep.requested_ip.as_deref().and_then(|s| s.parse().ok()),
-                ports: if i == 0 { crate::ports::requested(rec)? } else { Vec::new() },
+                ports: if i == 0 {
+                    crate::ports::requested(rec)?
+                } else {
+                    Vec::new()
+                },
                 links: ep.links.clone(),
             };
             let info = match self.inner.network.connect(&name, req).await {
@@ -124,22 +176,30 @@ impl Engine {
                     return Err(EngineError::from_lib(&e));
                 }
             };
-            embedded_dns |= info.embedded_dns;
+            embedded_dns = embedded_dns.or(info.embedded_dns);
             first_ip.get_or_insert(info.ip);
             for p in &info.ports {
-                record.ports.push(PublishedPort { container_port: p.container_port, protocol: p.protocol.clone(), host_ip: p.host_ip.to_string(), host_port: p.host_port });
+                record.ports.push(PublishedPort {
+                    container_port: p.container_port,
+                    protocol: p.protocol.clone(),
+                    host_ip: p.host_ip.to_string(),
+                    host_port: p.host_port,
+                });
             }
-            record.networks.insert(name, EndpointRecord {
-                network_id: info.network_id.clone(),
-                endpoint_id: info.endpoint_id.clone(),
-                aliases: ep.aliases.clone(),
-                links: ep.links.clone(),
-                ip_address: info.ip.to_string(),
-                prefix_len: info.prefix_len,
-                gateway: info.gateway.map(|g| g.to_string()).unwrap_or_default(),
-                mac_address: info.mac.clone(),
-                requested_ip: ep.requested_ip.clone(),
-            });
+            record.networks.insert(
+                name,
+                EndpointRecord {
+                    network_id: info.network_id.clone(),
+                    endpoint_id: info.endpoint_id.clone(),
+                    aliases: ep.aliases.clone(),
+                    links: ep.links.clone(),
+                    ip_address: info.ip.to_string(),
+                    prefix_len: info.prefix_len,
+                    gateway: info.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                    mac_address: info.mac.clone(),
+                    requested_ip: ep.requested_ip.clone(),
+                },
+            );
         }
         let links = crate::links::host_entries(self, rec)?;
         let extra = rec.host_config.extra_hosts.clone().unwrap_or_default();
@@ -158,9 +218,9 @@ pub(crate) async fn teardown(engine: &Engine, rec: &ContainerRecord) {
         tracing::warn!(container = %rec.id, error = %berth_errdefs::chain(&e), "releasing the network");
     }
     let netns = engine.inner.cfg.netns_dir().join(&rec.id);
-    if netns.exists() {
-        if let Err(e) = berth_network::Netns::remove(&netns) {
-            tracing::warn!(container = %rec.id, error = %berth_errdefs::chain(&e), "removing the netns");
-        }
+    if netns.exists()
+        && let Err(e) = berth_network::Netns::remove(&netns)
+    {
+        tracing::warn!(container = %rec.id, error = %berth_errdefs::chain(&e), "removing the netns");
     }
 }

@@ -25,12 +25,25 @@ pub struct Pruned {
 }
 
 impl Engine {
-    fn running_runtime_container(&self, key: &str) -> Result<(crate::container::record::ContainerRecord, berth_runtime::Container)> {
+    fn running_runtime_container(
+        &self,
+        key: &str,
+    ) -> Result<(
+        crate::container::record::ContainerRecord,
+        berth_runtime::Container,
+    )> {
         let rec = self.container(key)?;
         if !rec.is_running() {
-            return Err(EngineError::Conflict(format!("Container {} is not running", rec.id)));
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
         }
-        let c = self.inner.runtime.load(&rec.id).map_err(|e| EngineError::from_lib(&e))?;
+        let c = self
+            .inner
+            .runtime
+            .load(&rec.id)
+            .map_err(|e| EngineError::from_lib(&e))?;
         Ok((rec, c))
     }
 
@@ -38,10 +51,22 @@ impl Engine {
     pub async fn top(&self, key: &str, ps_args: Option<&str>) -> Result<Top> {
         let (_, c) = self.running_runtime_container(key)?;
         let pids = c.processes().map_err(|e| EngineError::from_lib(&e))?;
-        let args: Vec<String> = ps_args.filter(|a| !a.is_empty()).unwrap_or("-ef").split_whitespace().map(str::to_owned).collect();
-        let out = tokio::process::Command::new("ps").args(&args).output().await.map_err(|e| EngineError::internal("running ps", e))?;
+        let args: Vec<String> = ps_args
+            .filter(|a| !a.is_empty())
+            .unwrap_or("-ef")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        let out = tokio::process::Command::new("ps")
+            .args(&args)
+            .output()
+            .await
+            .map_err(|e| EngineError::internal("running ps", e))?;
         if !out.status.success() {
-            return Err(EngineError::InvalidArgument(format!("ps: {}", String::from_utf8_lossy(&out.stderr).trim())));
+            return Err(EngineError::InvalidArgument(format!(
+                "ps: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
         }
         parse_ps(&String::from_utf8_lossy(&out.stdout), &pids)
     }
@@ -52,7 +77,11 @@ impl Engine {
         if !rec.is_running() {
             return Ok(None);
         }
-        let c = self.inner.runtime.load(&rec.id).map_err(|e| EngineError::from_lib(&e))?;
+        let c = self
+            .inner
+            .runtime
+            .load(&rec.id)
+            .map_err(|e| EngineError::from_lib(&e))?;
         c.stats().map(Some).map_err(|e| EngineError::from_lib(&e))
     }
 
@@ -63,15 +92,32 @@ impl Engine {
         let rec = ctr.snapshot();
         let mut host = rec.host_config.clone();
         apply_update(&mut host, &body)?;
-        if let Some(rp) = &body.restart_policy {
-            if host.auto_remove.unwrap_or(false) && rp.name.as_ref().is_some_and(|n| n.to_string() != "no" && !n.to_string().is_empty()) {
-                return Err(EngineError::InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container".into()));
-            }
+        if let Some(rp) = &body.restart_policy
+            && host.auto_remove.unwrap_or(false)
+            && rp
+                .name
+                .as_ref()
+                .is_some_and(|n| n.to_string() != "no" && !n.to_string().is_empty())
+        {
+            return Err(EngineError::InvalidArgument(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container"
+                    .into(),
+            ));
         }
         if rec.is_running() {
-            let resources = crate::ocispec::resources::resources(&host, host.privileged.unwrap_or(false), Vec::new()).map_err(|e| EngineError::from_lib(&e))?;
-            let mut c = self.inner.runtime.load(&rec.id).map_err(|e| EngineError::from_lib(&e))?;
-            c.update(&resources).map_err(|e| EngineError::from_lib(&e))?;
+            let resources = crate::ocispec::resources::resources(
+                &host,
+                host.privileged.unwrap_or(false),
+                Vec::new(),
+            )
+            .map_err(|e| EngineError::from_lib(&e))?;
+            let mut c = self
+                .inner
+                .runtime
+                .load(&rec.id)
+                .map_err(|e| EngineError::from_lib(&e))?;
+            c.update(&resources)
+                .map_err(|e| EngineError::from_lib(&e))?;
         }
         let rec = ctr.update(|r| {
             r.host_config = host;
@@ -91,7 +137,9 @@ impl Engine {
         }
         let old = ctr.snapshot().name;
         if old == new_name {
-            return Err(EngineError::InvalidArgument("Renaming a container with the same name as its current name".into()));
+            return Err(EngineError::InvalidArgument(
+                "Renaming a container with the same name as its current name".into(),
+            ));
         }
         self.reserve_name(new_name, &ctr.id)?;
         let rec = ctr.update(|r| {
@@ -110,7 +158,11 @@ impl Engine {
 
     /// `docker container prune`: removes stopped containers matching `until`/`label` filters.
     pub async fn prune_containers(&self, filters: &HashMap<String, Vec<String>>) -> Result<Pruned> {
-        let until = filters.get("until").and_then(|v| v.first()).map(|u| crate::filters::parse_time(u)).transpose()?;
+        let until = filters
+            .get("until")
+            .and_then(|v| v.first())
+            .map(|u| crate::filters::parse_time(u))
+            .transpose()?;
         let mut out = Pruned::default();
         for rec in self.containers() {
             if rec.is_running() || rec.state.status == crate::container::state::Status::Restarting {
@@ -123,7 +175,11 @@ impl Engine {
                 continue;
             }
             let size = self.inner.images.container_size(&rec.id).unwrap_or(0);
-            if self.remove(&rec.id, crate::lifecycle::remove::RemoveOptions::default()).await.is_ok() {
+            if self
+                .remove(&rec.id, crate::lifecycle::remove::RemoveOptions::default())
+                .await
+                .is_ok()
+            {
                 out.deleted.push(rec.id);
                 out.space_reclaimed += size;
             }
@@ -136,14 +192,33 @@ fn apply_update(h: &mut HostConfig, b: &ContainerUpdateBody) -> Result<()> {
     macro_rules! set {
         ($($f:ident),*) => { $( if b.$f.is_some() { h.$f = b.$f.clone(); } )* };
     }
-    set!(cpu_shares, memory, cpu_period, cpu_quota, cpuset_cpus, cpuset_mems, memory_reservation, memory_swap, nano_cpus, pids_limit, blkio_weight, restart_policy);
+    set!(
+        cpu_shares,
+        memory,
+        cpu_period,
+        cpu_quota,
+        cpuset_cpus,
+        cpuset_mems,
+        memory_reservation,
+        memory_swap,
+        nano_cpus,
+        pids_limit,
+        blkio_weight,
+        restart_policy
+    );
     if let Some(rp) = &b.restart_policy {
-        Policy::from_docker(&rp.name.map(|n| n.to_string()).unwrap_or_default(), rp.maximum_retry_count.unwrap_or(0)).map_err(EngineError::InvalidArgument)?;
+        Policy::from_docker(
+            &rp.name.map(|n| n.to_string()).unwrap_or_default(),
+            rp.maximum_retry_count.unwrap_or(0),
+        )
+        .map_err(EngineError::InvalidArgument)?;
     }
-    if let (Some(m), Some(s)) = (h.memory, h.memory_swap) {
-        if m > 0 && s > 0 && s < m {
-            return Err(EngineError::InvalidArgument("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into()));
-        }
+    if let (Some(m), Some(s)) = (h.memory, h.memory_swap)
+        && m > 0
+        && s > 0
+        && s < m
+    {
+        return Err(EngineError::InvalidArgument("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into()));
     }
     Ok(())
 }
@@ -153,7 +228,9 @@ fn parse_ps(out: &str, pids: &[i32]) -> Result<Top> {
     let mut lines = out.lines();
     let header = lines.next().unwrap_or_default();
     let titles: Vec<String> = header.split_whitespace().map(str::to_owned).collect();
-    let pid_col = titles.iter().position(|t| t == "PID").ok_or_else(|| EngineError::InvalidArgument("Couldn't find PID field in ps output".into()))?;
+    let pid_col = titles.iter().position(|t| t == "PID").ok_or_else(|| {
+        EngineError::InvalidArgument("Couldn't find PID field in ps output".into())
+    })?;
     let n = titles.len();
     let mut processes = Vec::new();
     for line in lines {
@@ -161,7 +238,10 @@ fn parse_ps(out: &str, pids: &[i32]) -> Result<Top> {
         if fields.len() < n {
             continue;
         }
-        if fields[pid_col].parse::<i32>().is_ok_and(|p| pids.contains(&p)) {
+        if fields[pid_col]
+            .parse::<i32>()
+            .is_ok_and(|p| pids.contains(&p))
+        {
             // The last column (the command) keeps its spaces.
             let mut row: Vec<String> = fields[..n - 1].iter().map(|s| (*s).to_owned()).collect();
             row.push(fields[n - 1..].join(" "));
@@ -180,7 +260,19 @@ mod tests {
         let out = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 10:00 ? 00:00:01 /sbin/init\nroot 42 1 0 10:01 ? 00:00:00 sleep 100\n";
         let top = parse_ps(out, &[42]).unwrap();
         assert_eq!(top.titles.len(), 8);
-        assert_eq!(top.processes, vec![vec!["root", "42", "1", "0", "10:01", "?", "00:00:00", "sleep 100"]]);
+        assert_eq!(
+            top.processes,
+            vec![vec![
+                "root",
+                "42",
+                "1",
+                "0",
+                "10:01",
+                "?",
+                "00:00:00",
+                "sleep 100"
+            ]]
+        );
         assert!(parse_ps("USER CMD\n", &[1]).is_err());
     }
 }

@@ -13,23 +13,33 @@ pub(crate) fn parse_key(key: &str) -> Result<(u16, String)> {
     let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
     let proto = proto.to_ascii_lowercase();
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(EngineError::InvalidArgument(format!("invalid proto: {proto}")));
+        return Err(EngineError::InvalidArgument(format!(
+            "invalid proto: {proto}"
+        )));
     }
-    let p: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| EngineError::InvalidArgument(format!("invalid port specification: \"{port}\"")))?;
+    let p: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+        EngineError::InvalidArgument(format!("invalid port specification: \"{port}\""))
+    })?;
     Ok((p, proto))
 }
 
 fn host_port(s: Option<&str>) -> Result<u16> {
     match s.unwrap_or("") {
         "" => Ok(0),
-        p => p.parse().map_err(|_| EngineError::InvalidArgument(format!("invalid port specification: \"{p}\""))),
+        p => p.parse().map_err(|_| {
+            EngineError::InvalidArgument(format!("invalid port specification: \"{p}\""))
+        }),
     }
 }
 
 fn host_ip(s: Option<&str>) -> Result<Option<IpAddr>> {
     match s.unwrap_or("") {
         "" => Ok(None),
-        ip => ip.trim_matches(['[', ']']).parse().map(Some).map_err(|_| EngineError::InvalidArgument(format!("invalid IP address: {ip}"))),
+        ip => ip
+            .trim_matches(['[', ']'])
+            .parse()
+            .map(Some)
+            .map_err(|_| EngineError::InvalidArgument(format!("invalid IP address: {ip}"))),
     }
 }
 
@@ -53,7 +63,12 @@ pub(crate) fn requested(rec: &ContainerRecord) -> Result<Vec<berth_network::Port
         let (port, proto) = parse_key(key)?;
         let list = bindings.clone().unwrap_or_default();
         if list.is_empty() {
-            out.push(berth_network::PortRequest { container_port: port, protocol: proto.clone(), host_ip: None, host_port: 0 });
+            out.push(berth_network::PortRequest {
+                container_port: port,
+                protocol: proto.clone(),
+                host_ip: None,
+                host_port: 0,
+            });
         }
         for b in list {
             out.push(berth_network::PortRequest {
@@ -67,8 +82,16 @@ pub(crate) fn requested(rec: &ContainerRecord) -> Result<Vec<berth_network::Port
     if h.publish_all_ports.unwrap_or(false) {
         for key in rec.config.exposed_ports.iter().flatten() {
             let (port, proto) = parse_key(key)?;
-            if !out.iter().any(|p| p.container_port == port && p.protocol == proto) {
-                out.push(berth_network::PortRequest { container_port: port, protocol: proto, host_ip: None, host_port: 0 });
+            if !out
+                .iter()
+                .any(|p| p.container_port == port && p.protocol == proto)
+            {
+                out.push(berth_network::PortRequest {
+                    container_port: port,
+                    protocol: proto,
+                    host_ip: None,
+                    host_port: 0,
+                });
             }
         }
     }
@@ -85,6 +108,9 @@ mod tests {
         assert_eq!(parse_key("53/UDP").unwrap(), (53, "udp".into()));
         assert!(parse_key("99999/tcp").is_err());
         assert!(parse_key("80/xyz").is_err());
-        assert_eq!(parse_key("0").unwrap_err().to_string(), "invalid port specification: \"0\"");
+        assert_eq!(
+            parse_key("0").unwrap_err().to_string(),
+            "invalid port specification: \"0\""
+        );
     }
 }

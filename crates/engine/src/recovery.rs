@@ -21,7 +21,10 @@ use crate::volumes::VolumeStore;
 use crate::{live, store};
 
 fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_owned()
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 /// After a reboot nothing under the exec-root is alive: clear it (mounts first).
@@ -42,24 +45,39 @@ fn clean_stale_exec_root(exec_root: &Path) -> Result<()> {
             let _ = std::fs::remove_dir_all(exec_root.join(sub));
         }
     }
-    std::fs::create_dir_all(exec_root).map_err(|e| EngineError::internal(format!("creating {}", exec_root.display()), e))?;
-    berth_runtime::fsutil::atomic_write(&marker, current.as_bytes()).map_err(|e| EngineError::internal("recording the boot id", e))
+    std::fs::create_dir_all(exec_root)
+        .map_err(|e| EngineError::internal(format!("creating {}", exec_root.display()), e))?;
+    berth_runtime::fsutil::atomic_write(&marker, current.as_bytes())
+        .map_err(|e| EngineError::internal("recording the boot id", e))
 }
 
 impl Engine {
     /// Opens the engine over `cfg`'s directories with an already-started zygote.
     pub async fn open(cfg: EngineConfig, zygote: Zygote) -> Result<Self> {
-        for d in [&cfg.data_root, &cfg.containers_dir(), &cfg.netns_dir(), &cfg.runtime_root()] {
-            std::fs::create_dir_all(d).map_err(|e| EngineError::internal(format!("creating {}", d.display()), e))?;
+        for d in [
+            &cfg.data_root,
+            &cfg.containers_dir(),
+            &cfg.netns_dir(),
+            &cfg.runtime_root(),
+        ] {
+            std::fs::create_dir_all(d)
+                .map_err(|e| EngineError::internal(format!("creating {}", d.display()), e))?;
         }
         clean_stale_exec_root(&cfg.exec_root)?;
-        let images = berth_image::ImageStore::open(cfg.data_root.join("image")).map_err(|e| EngineError::from_lib(&e))?;
-        let volumes = VolumeStore::open(cfg.data_root.join("volumes")).map_err(|e| EngineError::from_lib(&e))?;
-        let records = store::load_all(&cfg.containers_dir())?;
-        let alive: Vec<String> = records.iter().filter(|r| r.is_running() && cfg.run_dir(&r.id).join("monitor.sock").exists()).map(|r| r.id.clone()).collect();
-        let network = berth_network::NetworkController::start(crate::netconfig::network_config(&cfg), &alive)
-            .await
+        let images = berth_image::ImageStore::open(cfg.data_root.join("image"))
             .map_err(|e| EngineError::from_lib(&e))?;
+        let volumes = VolumeStore::open(cfg.data_root.join("volumes"))
+            .map_err(|e| EngineError::from_lib(&e))?;
+        let records = store::load_all(&cfg.containers_dir())?;
+        let alive: Vec<String> = records
+            .iter()
+            .filter(|r| r.is_running() && cfg.run_dir(&r.id).join("monitor.sock").exists())
+            .map(|r| r.id.clone())
+            .collect();
+        let network =
+            berth_network::NetworkController::start(crate::netconfig::network_config(&cfg), &alive)
+                .await
+                .map_err(|e| EngineError::from_lib(&e))?;
         let engine = Engine {
             inner: Arc::new(Inner {
                 runtime: berth_runtime::Runtime::new(cfg.runtime_root()),
@@ -84,7 +102,14 @@ impl Engine {
     }
 
     async fn reconcile_all(&self) {
-        let ctrs: Vec<Arc<Ctr>> = self.inner.containers.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
+        let ctrs: Vec<Arc<Ctr>> = self
+            .inner
+            .containers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
         for ctr in &ctrs {
             if let Err(e) = self.reconcile(ctr).await {
                 tracing::warn!(container = %ctr.id, error = %e, "reconciling after restart");
@@ -95,8 +120,15 @@ impl Engine {
             let rec = ctr.snapshot();
             let rp = rec.host_config.restart_policy.clone().unwrap_or_default();
             let name = rp.name.map(|n| n.to_string()).unwrap_or_default();
-            let policy = crate::container::restart::Policy::from_docker(&name, rp.maximum_retry_count.unwrap_or(0)).unwrap_or_default();
-            if !rec.is_running() && matches!(rec.state.status, Status::Exited | Status::Restarting) && policy.restart_on_daemon_start(rec.state.manually_stopped) {
+            let policy = crate::container::restart::Policy::from_docker(
+                &name,
+                rp.maximum_retry_count.unwrap_or(0),
+            )
+            .unwrap_or_default();
+            if !rec.is_running()
+                && matches!(rec.state.status, Status::Exited | Status::Restarting)
+                && policy.restart_on_daemon_start(rec.state.manually_stopped)
+            {
                 let _guard = ctr.lifecycle.lock().await;
                 ctr.update(|r| r.state.status = Status::Exited);
                 if let Err(e) = self.start_locked(&ctr).await {
@@ -109,7 +141,10 @@ impl Engine {
     /// Brings one record in line with the container's real state.
     async fn reconcile(&self, ctr: &Arc<Ctr>) -> Result<()> {
         let rec = ctr.snapshot();
-        if !matches!(rec.state.status, Status::Running | Status::Paused | Status::Restarting | Status::Removing) {
+        if !matches!(
+            rec.state.status,
+            Status::Running | Status::Paused | Status::Restarting | Status::Removing
+        ) {
             return Ok(());
         }
         if rec.state.status == Status::Removing {
@@ -122,15 +157,22 @@ impl Engine {
             Ok(mut stream) => {
                 let mut buf = Vec::new();
                 protocol::encode_json(&Request::Hello, &mut buf);
-                stream.write_all(&buf).await.map_err(|e| EngineError::internal("greeting a monitor", e))?;
+                stream
+                    .write_all(&buf)
+                    .await
+                    .map_err(|e| EngineError::internal("greeting a monitor", e))?;
                 let (handle, first) = live::adopt(self, ctr, rec.state.monitor_pid, stream);
-                *ctr.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
+                *ctr.live
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
                 match first.await {
                     Ok(Event::State { exited: None, .. }) => {
                         crate::health::spawn_checks(self, ctr);
                         Ok(())
                     }
-                    Ok(Event::State { exited: Some(info), .. }) => {
+                    Ok(Event::State {
+                        exited: Some(info), ..
+                    }) => {
                         self.on_exit(ctr, info).await;
                         Ok(())
                     }
@@ -150,8 +192,13 @@ impl Engine {
     /// The exit status recorded by a monitor that finished while the daemon was down, or
     /// 255 (a task lost with its monitor, as Docker reports it).
     fn exit_while_down(&self, id: &str) -> ExitInfo {
-        crate::monitor::read_exit(&self.inner.cfg.run_dir(id).join("exit.json"))
-            .unwrap_or(ExitInfo { code: 255, oom_killed: false, finished_at_ns: crate::monitor::now_ns() })
+        crate::monitor::read_exit(&self.inner.cfg.run_dir(id).join("exit.json")).unwrap_or(
+            ExitInfo {
+                code: 255,
+                oom_killed: false,
+                finished_at_ns: crate::monitor::now_ns(),
+            },
+        )
     }
 
     /// How long the daemon has been up (for /info).

@@ -12,12 +12,32 @@ use crate::error::{EngineError, Result};
 /// Mounts the container's rootfs and returns the mount point.
 pub(crate) async fn mount(engine: &Engine, rec: &ContainerRecord) -> Result<PathBuf> {
     let target = engine.inner.cfg.run_dir(&rec.id).join("rootfs");
-    std::fs::create_dir_all(&target).map_err(|e| EngineError::internal(format!("creating {}", target.display()), e))?;
-    let mounts = engine.inner.images.mounts(&rec.id).map_err(|e| EngineError::from_lib(&e))?;
+    std::fs::create_dir_all(&target)
+        .map_err(|e| EngineError::internal(format!("creating {}", target.display()), e))?;
+    let mounts = engine
+        .inner
+        .images
+        .mounts(&rec.id)
+        .map_err(|e| EngineError::from_lib(&e))?;
     for m in mounts {
         let data = m.options.join(",");
-        sys_mount(Some(m.source.as_str()), &target, Some(m.typ.as_str()), MsFlags::empty(), Some(data.as_str()))
-            .map_err(|e| EngineError::internal(format!("mounting the rootfs of container {} on {}", rec.id, target.display()), e))?;
+        sys_mount(
+            Some(m.source.as_str()),
+            &target,
+            Some(m.typ.as_str()),
+            MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .map_err(|e| {
+            EngineError::internal(
+                format!(
+                    "mounting the rootfs of container {} on {}",
+                    rec.id,
+                    target.display()
+                ),
+                e,
+            )
+        })?;
     }
     Ok(target)
 }

@@ -12,10 +12,13 @@ const RECORD: &str = "config.v2.json";
 /// Writes a record through to disk.
 pub(crate) fn save(containers_dir: &Path, rec: &ContainerRecord) -> Result<()> {
     let dir = containers_dir.join(&rec.id);
-    std::fs::create_dir_all(&dir).map_err(|e| EngineError::internal(format!("creating {}", dir.display()), e))?;
-    let json = serde_json::to_vec(rec).map_err(|e| EngineError::internal(format!("encoding the record of {}", rec.id), e))?;
-    berth_runtime::fsutil::atomic_write(&dir.join(RECORD), &json)
-        .map_err(|e| EngineError::internal(format!("writing the record of container {}", rec.id), e))
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| EngineError::internal(format!("creating {}", dir.display()), e))?;
+    let json = serde_json::to_vec(rec)
+        .map_err(|e| EngineError::internal(format!("encoding the record of {}", rec.id), e))?;
+    berth_runtime::fsutil::atomic_write(&dir.join(RECORD), &json).map_err(|e| {
+        EngineError::internal(format!("writing the record of container {}", rec.id), e)
+    })
 }
 
 /// Loads every record; half-created directories are removed.
@@ -23,12 +26,20 @@ pub(crate) fn load_all(containers_dir: &Path) -> Result<Vec<ContainerRecord>> {
     let entries = match std::fs::read_dir(containers_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(EngineError::internal(format!("reading {}", containers_dir.display()), e)),
+        Err(e) => {
+            return Err(EngineError::internal(
+                format!("reading {}", containers_dir.display()),
+                e,
+            ));
+        }
     };
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path().join(RECORD);
-        match std::fs::read(&path).ok().and_then(|d| serde_json::from_slice::<ContainerRecord>(&d).ok()) {
+        match std::fs::read(&path)
+            .ok()
+            .and_then(|d| serde_json::from_slice::<ContainerRecord>(&d).ok())
+        {
             Some(rec) => out.push(rec),
             None => {
                 tracing::warn!(dir = %entry.path().display(), "removing a container directory without a record");
@@ -45,7 +56,10 @@ pub(crate) fn remove(containers_dir: &Path, id: &str) -> Result<()> {
     // The record goes first: a crash mid-way leaves a directory load_all cleans up.
     let _ = std::fs::remove_file(dir.join(RECORD));
     match std::fs::remove_dir_all(&dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(EngineError::internal(format!("removing {}", dir.display()), e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(EngineError::internal(
+            format!("removing {}", dir.display()),
+            e,
+        )),
         _ => Ok(()),
     }
 }

@@ -3,7 +3,9 @@
 /// Parses a size; Docker's error wording on failure.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim().to_ascii_lowercase();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
     let mult: u64 = match unit.trim_end_matches('b').trim_end_matches('i') {
@@ -18,7 +20,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     if n < 0.0 || !n.is_finite() {
         return Err(format!("invalid size: '{s}'"));
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     Ok((n * mult as f64) as u64)
 }
 

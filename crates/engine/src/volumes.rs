@@ -19,7 +19,9 @@ pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
 pub enum VolumeError {
     #[error("get {0}: no such volume")]
     NotFound(String),
-    #[error("volume name {0:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed")]
+    #[error(
+        "volume name {0:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed"
+    )]
     InvalidName(String),
     #[error("remove {name}: volume is in use - [{users}]")]
     InUse { name: String, users: String },
@@ -28,7 +30,12 @@ pub enum VolumeError {
     #[error("local volume option {0:?} is not supported")]
     Option(String),
     #[error("{what} {}", path.display())]
-    Io { what: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl HasKind for VolumeError {
@@ -83,29 +90,48 @@ impl VolumeStore {
     pub fn open(root: PathBuf) -> Result<Self> {
         std::fs::create_dir_all(&root).map_err(io("creating", &root))?;
         let mut volumes = BTreeMap::new();
-        for entry in std::fs::read_dir(&root).map_err(io("reading", &root))?.flatten() {
+        for entry in std::fs::read_dir(&root)
+            .map_err(io("reading", &root))?
+            .flatten()
+        {
             let meta = entry.path().join("volume.json");
-            if let Some(v) = std::fs::read(&meta).ok().and_then(|d| serde_json::from_slice::<Volume>(&d).ok()) {
+            if let Some(v) = std::fs::read(&meta)
+                .ok()
+                .and_then(|d| serde_json::from_slice::<Volume>(&d).ok())
+            {
                 volumes.insert(v.name.clone(), v);
             } else if !entry.path().join("_data").exists() {
                 // A create that crashed before its metadata was written.
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
-        Ok(Self { root, volumes: RwLock::new(volumes) })
+        Ok(Self {
+            root,
+            volumes: RwLock::new(volumes),
+        })
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Volume>> {
-        self.volumes.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.volumes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Volume>> {
-        self.volumes.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.volumes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Creates a volume, or returns the existing one of that name (Docker's behaviour).
     /// `name: None` makes an anonymous volume.
-    pub fn create(&self, name: Option<&str>, driver: Option<&str>, labels: HashMap<String, String>, options: HashMap<String, String>) -> Result<Volume> {
+    pub fn create(
+        &self,
+        name: Option<&str>,
+        driver: Option<&str>,
+        labels: HashMap<String, String>,
+        options: HashMap<String, String>,
+    ) -> Result<Volume> {
         if let Some(d) = driver.filter(|d| !d.is_empty() && *d != "local") {
             return Err(VolumeError::Driver(d.to_owned()));
         }
@@ -127,15 +153,27 @@ impl VolumeStore {
         let dir = self.root.join(&name);
         let data = dir.join("_data");
         std::fs::create_dir_all(&data).map_err(io("creating", &data))?;
-        let v = Volume { name: name.clone(), driver: "local".into(), mountpoint: data, created_at: Utc::now(), labels, options };
-        let json = serde_json::to_vec_pretty(&v).map_err(|e| io("encoding", &dir)(std::io::Error::other(e)))?;
-        berth_runtime::fsutil::atomic_write(&dir.join("volume.json"), &json).map_err(io("writing", &dir))?;
+        let v = Volume {
+            name: name.clone(),
+            driver: "local".into(),
+            mountpoint: data,
+            created_at: Utc::now(),
+            labels,
+            options,
+        };
+        let json = serde_json::to_vec_pretty(&v)
+            .map_err(|e| io("encoding", &dir)(std::io::Error::other(e)))?;
+        berth_runtime::fsutil::atomic_write(&dir.join("volume.json"), &json)
+            .map_err(io("writing", &dir))?;
         self.write().insert(name, v.clone());
         Ok(v)
     }
 
     pub fn get(&self, name: &str) -> Result<Volume> {
-        self.read().get(name).cloned().ok_or_else(|| VolumeError::NotFound(name.to_owned()))
+        self.read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| VolumeError::NotFound(name.to_owned()))
     }
 
     pub fn list(&self) -> Vec<Volume> {
@@ -148,7 +186,10 @@ impl VolumeStore {
             return Err(VolumeError::NotFound(name.to_owned()));
         }
         if !users.is_empty() {
-            return Err(VolumeError::InUse { name: name.to_owned(), users: users.join(", ") });
+            return Err(VolumeError::InUse {
+                name: name.to_owned(),
+                users: users.join(", "),
+            });
         }
         let dir = self.root.join(name);
         // Drop the metadata first: a crash mid-way leaves a directory `open` cleans up.
@@ -164,7 +205,9 @@ impl VolumeStore {
 }
 
 fn dir_size(p: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(p) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(p) else {
+        return 0;
+    };
     entries
         .flatten()
         .map(|e| match e.metadata() {
@@ -192,14 +235,21 @@ pub fn populate(rootfs: &Path, path: &str, volume_dir: &Path) -> std::io::Result
         return Ok(());
     }
     let root = std::fs::File::open(rootfs)?;
-    let src = match berth_runtime::fsutil::open_in_root(root.as_fd(), Path::new(path), nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY) {
+    let src = match berth_runtime::fsutil::open_in_root(
+        root.as_fd(),
+        Path::new(path),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY,
+    ) {
         Ok(fd) => fd,
         Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
     let src_path = berth_runtime::fsutil::fd_path(src.as_fd());
     let meta = std::fs::metadata(&src_path)?;
-    std::fs::set_permissions(volume_dir, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    std::fs::set_permissions(
+        volume_dir,
+        std::fs::Permissions::from_mode(meta.mode() & 0o7777),
+    )?;
     std::os::unix::fs::lchown(volume_dir, Some(meta.uid()), Some(meta.gid()))?;
     copy_tree(&src_path, volume_dir)
 }
@@ -236,10 +286,18 @@ mod tests {
     fn create_list_remove() {
         let d = tempfile::tempdir().unwrap();
         let s = VolumeStore::open(d.path().to_path_buf()).unwrap();
-        let v = s.create(Some("data"), None, HashMap::new(), HashMap::new()).unwrap();
+        let v = s
+            .create(Some("data"), None, HashMap::new(), HashMap::new())
+            .unwrap();
         assert!(v.mountpoint.ends_with("data/_data") && v.mountpoint.is_dir());
-        assert_eq!(s.create(Some("data"), Some("local"), HashMap::new(), HashMap::new()).unwrap(), v);
-        let anon = s.create(None, None, HashMap::new(), HashMap::new()).unwrap();
+        assert_eq!(
+            s.create(Some("data"), Some("local"), HashMap::new(), HashMap::new())
+                .unwrap(),
+            v
+        );
+        let anon = s
+            .create(None, None, HashMap::new(), HashMap::new())
+            .unwrap();
         assert!(anon.is_anonymous() && anon.name.len() == 64);
         assert_eq!(s.list().len(), 2);
         let e = s.remove("data", &["web".into()]).unwrap_err();
@@ -255,8 +313,16 @@ mod tests {
     fn bad_input() {
         let d = tempfile::tempdir().unwrap();
         let s = VolumeStore::open(d.path().to_path_buf()).unwrap();
-        assert!(s.create(Some("../x"), None, HashMap::new(), HashMap::new()).is_err());
-        assert_eq!(s.create(Some("x1"), Some("nfs"), HashMap::new(), HashMap::new()).unwrap_err().kind(), ErrorKind::NotImplemented);
+        assert!(
+            s.create(Some("../x"), None, HashMap::new(), HashMap::new())
+                .is_err()
+        );
+        assert_eq!(
+            s.create(Some("x1"), Some("nfs"), HashMap::new(), HashMap::new())
+                .unwrap_err()
+                .kind(),
+            ErrorKind::NotImplemented
+        );
         assert!(s.list().is_empty());
     }
 
@@ -271,9 +337,15 @@ mod tests {
         std::fs::create_dir(&vol).unwrap();
         populate(&rootfs, "/data", &vol).unwrap();
         assert_eq!(std::fs::read_to_string(vol.join("sub/f")).unwrap(), "x");
-        assert_eq!(std::fs::read_link(vol.join("link")).unwrap(), Path::new("/etc/passwd"));
+        assert_eq!(
+            std::fs::read_link(vol.join("link")).unwrap(),
+            Path::new("/etc/passwd")
+        );
         std::fs::write(rootfs.join("data/new"), "y").unwrap();
         populate(&rootfs, "/data", &vol).unwrap();
-        assert!(!vol.join("new").exists(), "a non-empty volume is left alone");
+        assert!(
+            !vol.join("new").exists(),
+            "a non-empty volume is left alone"
+        );
     }
 }

@@ -22,8 +22,14 @@ use nix::sys::stat::{Mode, mkdirat};
 /// of the directory. A crash leaves either the old or the new content, never a torn file.
 pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let name = path.file_name().ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -53,7 +59,9 @@ fn in_root() -> ResolveFlag {
 
 /// Opens `path` (taken relative to `root` even if absolute) without leaving `root`.
 pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
-    let how = OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(in_root());
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(in_root());
     openat2(root, relative(path).as_path(), how)
 }
 
@@ -61,9 +69,18 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> Result<O
 fn relative(path: &Path) -> PathBuf {
     let rel: PathBuf = path
         .components()
-        .filter(|c| !matches!(c, Component::RootDir | Component::CurDir | Component::Prefix(_)))
+        .filter(|c| {
+            !matches!(
+                c,
+                Component::RootDir | Component::CurDir | Component::Prefix(_)
+            )
+        })
         .collect();
-    if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel }
+    if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    }
 }
 
 /// Makes sure directory `path` exists inside `root` (creating missing components with
@@ -75,7 +92,12 @@ pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path, mode: Mode) -> Resul
 /// Symlinks followed while creating a path (Linux's own limit is 40).
 const MAX_LINKS: u32 = 40;
 
-fn mkdir_all_depth(root: BorrowedFd<'_>, path: &Path, mode: Mode, links: u32) -> Result<OwnedFd, Errno> {
+fn mkdir_all_depth(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    mode: Mode,
+    links: u32,
+) -> Result<OwnedFd, Errno> {
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
     match open_in_root(root, path, flags) {
         Err(Errno::ENOENT) => {}
@@ -96,7 +118,11 @@ fn mkdir_all_depth(root: BorrowedFd<'_>, path: &Path, mode: Mode, links: u32) ->
         Err(Errno::ENOENT) if links < MAX_LINKS => {
             let target = nix::fcntl::readlinkat(parent_fd.as_fd(), name)?;
             let target = Path::new(&target);
-            let inside = if target.is_absolute() { target.to_path_buf() } else { parent.join(target) };
+            let inside = if target.is_absolute() {
+                target.to_path_buf()
+            } else {
+                parent.join(target)
+            };
             mkdir_all_depth(root, &inside, mode, links + 1)?;
             open_in_root(root, &rel, flags)
         }
@@ -119,7 +145,9 @@ pub fn touch_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, Errno
     let parent_fd = mkdir_all_depth(root, parent, Mode::from_bits_truncate(0o755), 0)?;
     // Opened through the parent fd with O_NOFOLLOW|O_EXCL: never creates through a symlink.
     let reopen = OpenHow::new()
-        .flags(OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+        .flags(
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        )
         .mode(Mode::from_bits_truncate(0o644))
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
     match openat2(parent_fd.as_fd(), name, reopen) {
@@ -145,7 +173,11 @@ mod tests {
         atomic_write(&p, b"one").unwrap();
         atomic_write(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 
     #[test]
@@ -161,7 +193,10 @@ mod tests {
         let target = fs::read_link(fd_path(got.as_fd())).unwrap();
         assert_eq!(target, root.join("etc"));
         let got = open_in_root(fd.as_fd(), Path::new("dotdot"), OFlag::O_PATH).unwrap();
-        assert_eq!(fs::read_link(fd_path(got.as_fd())).unwrap(), root.join("etc"));
+        assert_eq!(
+            fs::read_link(fd_path(got.as_fd())).unwrap(),
+            root.join("etc")
+        );
     }
 
     #[test]
@@ -171,7 +206,12 @@ mod tests {
         fs::create_dir_all(&root).unwrap();
         symlink("/", root.join("up")).unwrap();
         let fd = root_fd(&root);
-        mkdir_all_in_root(fd.as_fd(), Path::new("/up/a/b"), Mode::from_bits_truncate(0o755)).unwrap();
+        mkdir_all_in_root(
+            fd.as_fd(),
+            Path::new("/up/a/b"),
+            Mode::from_bits_truncate(0o755),
+        )
+        .unwrap();
         assert!(root.join("a/b").is_dir(), "created inside the root");
         assert!(!Path::new("/a/b").exists(), "never on the host");
     }
@@ -184,11 +224,26 @@ mod tests {
         fs::create_dir_all(&root).unwrap();
         symlink(&host, root.join("evil")).unwrap();
         let fd = root_fd(&root);
-        mkdir_all_in_root(fd.as_fd(), Path::new("/evil"), Mode::from_bits_truncate(0o755)).unwrap();
+        mkdir_all_in_root(
+            fd.as_fd(),
+            Path::new("/evil"),
+            Mode::from_bits_truncate(0o755),
+        )
+        .unwrap();
         assert!(!host.exists(), "the host path is untouched");
-        assert!(root.join(host.strip_prefix("/").unwrap()).is_dir(), "made inside the root");
+        assert!(
+            root.join(host.strip_prefix("/").unwrap()).is_dir(),
+            "made inside the root"
+        );
         symlink("loop", root.join("loop")).unwrap();
-        assert!(mkdir_all_in_root(fd.as_fd(), Path::new("/loop/x"), Mode::from_bits_truncate(0o755)).is_err());
+        assert!(
+            mkdir_all_in_root(
+                fd.as_fd(),
+                Path::new("/loop/x"),
+                Mode::from_bits_truncate(0o755)
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -35,11 +35,16 @@ fn is_whiteout(m: &std::fs::Metadata) -> bool {
 
 fn is_opaque(p: &Path) -> bool {
     let mut buf = [0u8; 4];
-    rustix::fs::lgetxattr(p, "trusted.overlay.opaque", &mut buf).is_ok_and(|n| n == 1 && buf[0] == b'y')
+    rustix::fs::lgetxattr(p, "trusted.overlay.opaque", &mut buf)
+        .is_ok_and(|n| n == 1 && buf[0] == b'y')
 }
 
 /// Every entry of `dir`, depth first, sorted by name (no symlinks followed).
-fn walk(dir: &Path, rel: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) -> std::io::Result<()> {
+fn walk(
+    dir: &Path,
+    rel: &Path,
+    out: &mut Vec<(PathBuf, std::fs::Metadata)>,
+) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
     entries.sort_by_key(std::fs::DirEntry::file_name);
     for e in entries {
@@ -70,9 +75,13 @@ pub struct CommitOptions {
 impl ImageStore {
     fn in_lower(&self, id: &str, rel: &Path) -> bool {
         let index = self.lock();
-        let Some(c) = index.containers.get(id) else { return false };
+        let Some(c) = index.containers.get(id) else {
+            return false;
+        };
         for chain in c.layers.iter().rev() {
-            let Some(l) = index.layers.get(chain) else { continue };
+            let Some(l) = index.layers.get(chain) else {
+                continue;
+            };
             let p = self.layer_dir(&l.chain_id).join("diff").join(rel);
             match std::fs::symlink_metadata(&p) {
                 Ok(m) if is_whiteout(&m) => return false,
@@ -98,7 +107,10 @@ impl ImageStore {
                 } else {
                     ChangeKind::Added
                 };
-                Change { path: format!("/{}", rel.display()), kind }
+                Change {
+                    path: format!("/{}", rel.display()),
+                    kind,
+                }
             })
             .collect())
     }
@@ -110,18 +122,27 @@ impl ImageStore {
         walk(&upper, Path::new(""), &mut entries).map_err(ImageError::io("reading", &upper))?;
         let mut b = tar::Builder::new(w);
         b.follow_symlinks(false);
-        let stream = |e: std::io::Error| ImageError::Stream { what: "writing the layer".into(), source: e };
+        let stream = |e: std::io::Error| ImageError::Stream {
+            what: "writing the layer".into(),
+            source: e,
+        };
         for (rel, m) in entries {
             let full = upper.join(&rel);
             if is_whiteout(&m) {
-                let name = format!(".wh.{}", rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                let name = format!(
+                    ".wh.{}",
+                    rel.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                );
                 let path = rel.parent().unwrap_or(Path::new("")).join(name);
                 let mut h = tar::Header::new_gnu();
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(0);
                 h.set_mode(0o644);
                 h.set_mtime(m.mtime().try_into().unwrap_or(0));
-                b.append_data(&mut h, &path, std::io::empty()).map_err(stream)?;
+                b.append_data(&mut h, &path, std::io::empty())
+                    .map_err(stream)?;
                 continue;
             }
             if m.file_type().is_socket() {
@@ -133,7 +154,8 @@ impl ImageStore {
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(0);
                 h.set_mode(0o644);
-                b.append_data(&mut h, rel.join(".wh..wh..opq"), std::io::empty()).map_err(stream)?;
+                b.append_data(&mut h, rel.join(".wh..wh..opq"), std::io::empty())
+                    .map_err(stream)?;
             }
         }
         b.into_inner().map_err(stream)
@@ -141,19 +163,40 @@ impl ImageStore {
 
     /// `docker commit`: the container's changes become a layer on top of its image.
     pub fn commit(&self, id: &str, opts: CommitOptions) -> Result<String> {
-        let tag = opts.reference.as_deref().filter(|r| !r.is_empty()).map(Reference::parse).transpose()?;
+        let tag = opts
+            .reference
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(Reference::parse)
+            .transpose()?;
         let base: Digest = self.container_image(id).and_then(|s| Digest::parse(&s))?;
-        let base_layers = self.lock().images.get(&base).map(|i| i.layers.clone()).ok_or_else(|| ImageError::NotFound(base.to_string()))?;
+        let base_layers = self
+            .lock()
+            .images
+            .get(&base)
+            .map(|i| i.layers.clone())
+            .ok_or_else(|| ImageError::NotFound(base.to_string()))?;
         let tmp = self.root.join("ingest").join(format!("commit-{id}.tar"));
         let f = std::fs::File::create(&tmp).map_err(ImageError::io("creating", &tmp))?;
         let f = self.write_changes(id, std::io::BufWriter::new(f))?;
-        f.into_inner().map_err(|e| ImageError::io("writing", &tmp)(e.into_error()))?.sync_all().map_err(ImageError::io("syncing", &tmp))?;
+        f.into_inner()
+            .map_err(|e| ImageError::io("writing", &tmp)(e.into_error()))?
+            .sync_all()
+            .map_err(ImageError::io("syncing", &tmp))?;
         let reader = std::fs::File::open(&tmp).map_err(ImageError::io("opening", &tmp))?;
-        let layer = self.add_layer(std::io::BufReader::new(reader), base_layers.last(), Expect::default());
+        let layer = self.add_layer(
+            std::io::BufReader::new(reader),
+            base_layers.last(),
+            Expect::default(),
+        );
         let _ = std::fs::remove_file(&tmp);
         let layer = layer?;
         let mut cfg: ImageConfig = self.config_of(&base)?;
-        let mut cc = opts.config.clone().or(cfg.config.clone()).unwrap_or_default();
+        let mut cc = opts
+            .config
+            .clone()
+            .or(cfg.config.clone())
+            .unwrap_or_default();
         for c in &opts.changes {
             config::apply_change(&mut cc, c)?;
         }

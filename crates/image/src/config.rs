@@ -72,7 +72,8 @@ pub fn now() -> String {
 
 /// Shell form `CMD echo hi` → `["/bin/sh", "-c", "echo hi"]`; JSON form as given.
 fn command(arg: &str) -> Vec<String> {
-    serde_json::from_str::<Vec<String>>(arg).unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), arg.to_owned()])
+    serde_json::from_str::<Vec<String>>(arg)
+        .unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), arg.to_owned()])
 }
 
 /// `k=v k2="v 2"` or the legacy `k v`.
@@ -88,7 +89,10 @@ fn key_values(arg: &str) -> Vec<(String, String)> {
         rest = &rest[eq + 1..];
         let (value, tail) = if let Some(stripped) = rest.strip_prefix('"') {
             let end = stripped.find('"').unwrap_or(stripped.len());
-            (stripped[..end].to_owned(), stripped.get(end + 1..).unwrap_or(""))
+            (
+                stripped[..end].to_owned(),
+                stripped.get(end + 1..).unwrap_or(""),
+            )
         } else {
             let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
             (rest[..end].to_owned(), &rest[end..])
@@ -103,7 +107,9 @@ fn key_values(arg: &str) -> Vec<(String, String)> {
 /// VOLUME, WORKDIR, STOPSIGNAL) to `c`.
 pub fn apply_change(c: &mut ContainerConfig, change: &str) -> Result<()> {
     let change = change.trim();
-    let (instr, arg) = change.split_once(char::is_whitespace).unwrap_or((change, ""));
+    let (instr, arg) = change
+        .split_once(char::is_whitespace)
+        .unwrap_or((change, ""));
     let arg = arg.trim();
     match instr.to_ascii_uppercase().as_str() {
         "CMD" => c.cmd = Some(command(arg)),
@@ -124,7 +130,11 @@ pub fn apply_change(c: &mut ContainerConfig, change: &str) -> Result<()> {
         "EXPOSE" => {
             let ports = c.exposed_ports.get_or_insert_with(Vec::new);
             for p in arg.split_whitespace() {
-                let p = if p.contains('/') { p.to_owned() } else { format!("{p}/tcp") };
+                let p = if p.contains('/') {
+                    p.to_owned()
+                } else {
+                    format!("{p}/tcp")
+                };
                 if !ports.contains(&p) {
                     ports.push(p);
                 }
@@ -132,7 +142,8 @@ pub fn apply_change(c: &mut ContainerConfig, change: &str) -> Result<()> {
         }
         "VOLUME" => {
             let vols = c.volumes.get_or_insert_with(Vec::new);
-            let list = serde_json::from_str::<Vec<String>>(arg).unwrap_or_else(|_| arg.split_whitespace().map(str::to_owned).collect());
+            let list = serde_json::from_str::<Vec<String>>(arg)
+                .unwrap_or_else(|_| arg.split_whitespace().map(str::to_owned).collect());
             for v in list {
                 if !vols.contains(&v) {
                     vols.push(v);
@@ -143,7 +154,12 @@ pub fn apply_change(c: &mut ContainerConfig, change: &str) -> Result<()> {
         "WORKDIR" => c.working_dir = Some(arg.to_owned()),
         "STOPSIGNAL" => c.stop_signal = Some(arg.to_owned()),
         "ONBUILD" => c.on_build.get_or_insert_with(Vec::new).push(arg.to_owned()),
-        other => return Err(ImageError::invalid(format!("--change {change:?}"), format!("{other} is not a valid change command"))),
+        other => {
+            return Err(ImageError::invalid(
+                format!("--change {change:?}"),
+                format!("{other} is not a valid change command"),
+            ));
+        }
     }
     Ok(())
 }
@@ -161,10 +177,22 @@ mod tests {
         apply_change(&mut c, "ENV C 3").unwrap();
         apply_change(&mut c, "EXPOSE 80 53/udp").unwrap();
         apply_change(&mut c, "WORKDIR /app").unwrap();
-        assert_eq!(c.cmd, Some(vec!["sh".into(), "-c".into(), "echo hi".into()]));
-        assert_eq!(c.entrypoint, Some(vec!["/bin/sh".into(), "-c".into(), "/init".into()]));
-        assert_eq!(c.env, Some(vec!["A=1".into(), "B=two words".into(), "C=3".into()]));
-        assert_eq!(c.exposed_ports, Some(vec!["80/tcp".into(), "53/udp".into()]));
+        assert_eq!(
+            c.cmd,
+            Some(vec!["sh".into(), "-c".into(), "echo hi".into()])
+        );
+        assert_eq!(
+            c.entrypoint,
+            Some(vec!["/bin/sh".into(), "-c".into(), "/init".into()])
+        );
+        assert_eq!(
+            c.env,
+            Some(vec!["A=1".into(), "B=two words".into(), "C=3".into()])
+        );
+        assert_eq!(
+            c.exposed_ports,
+            Some(vec!["80/tcp".into(), "53/udp".into()])
+        );
         assert_eq!(c.working_dir.as_deref(), Some("/app"));
         assert!(apply_change(&mut c, "RUN rm -rf /").is_err());
     }
@@ -174,7 +202,10 @@ mod tests {
         let cfg = ImageConfig {
             architecture: "amd64".into(),
             os: "linux".into(),
-            rootfs: RootFs { typ: "layers".into(), diff_ids: vec![Digest::of(b"x")] },
+            rootfs: RootFs {
+                typ: "layers".into(),
+                diff_ids: vec![Digest::of(b"x")],
+            },
             ..Default::default()
         };
         let bytes = cfg.to_bytes().unwrap();

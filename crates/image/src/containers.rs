@@ -19,16 +19,28 @@ impl ImageStore {
     /// Creates container `id`'s writable layer over `image_id` and returns its mounts.
     pub fn prepare(&self, id: &str, image_id: &str) -> Result<Vec<Mount>> {
         let image = self.lookup(image_id)?;
-        let layers = self.lock().images.get(&image).map(|i| i.layers.clone()).ok_or_else(|| ImageError::NotFound(image_id.to_owned()))?;
+        let layers = self
+            .lock()
+            .images
+            .get(&image)
+            .map(|i| i.layers.clone())
+            .ok_or_else(|| ImageError::NotFound(image_id.to_owned()))?;
         let dir = self.container_dir(id);
         if dir.exists() {
-            return Err(ImageError::Conflict(format!("a writable layer for container {id} already exists")));
+            return Err(ImageError::Conflict(format!(
+                "a writable layer for container {id} already exists"
+            )));
         }
         let tmp = self.root.join("containers").join(format!(".tmp-{id}"));
         for sub in ["upper", "work"] {
-            std::fs::create_dir_all(tmp.join(sub)).map_err(ImageError::io("creating", tmp.join(sub)))?;
+            std::fs::create_dir_all(tmp.join(sub))
+                .map_err(ImageError::io("creating", tmp.join(sub)))?;
         }
-        let rec = ContainerLayer { id: id.to_owned(), image, layers };
+        let rec = ContainerLayer {
+            id: id.to_owned(),
+            image,
+            layers,
+        };
         write_json(&tmp.join("layer.json"), &rec)?;
         std::fs::rename(&tmp, &dir).map_err(ImageError::io("creating", &dir))?;
         self.lock().containers.insert(id.to_owned(), rec);
@@ -45,7 +57,11 @@ impl ImageStore {
             std::fs::create_dir_all(&empty).map_err(ImageError::io("creating", &empty))?;
             empty.display().to_string()
         } else {
-            lowers.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")
+            lowers
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(":")
         };
         Ok(vec![Mount {
             typ: "overlay".into(),
@@ -62,10 +78,16 @@ impl ImageStore {
     /// Lower directories (short links, topmost first) and the container's image.
     fn lowers(&self, id: &str) -> Result<(Vec<PathBuf>, Digest)> {
         let index = self.lock();
-        let c = index.containers.get(id).ok_or_else(|| ImageError::NotFound(format!("writable layer of container {id}")))?;
+        let c = index
+            .containers
+            .get(id)
+            .ok_or_else(|| ImageError::NotFound(format!("writable layer of container {id}")))?;
         let mut out = Vec::new();
         for chain in c.layers.iter().rev() {
-            let l = index.layers.get(chain).ok_or_else(|| ImageError::NotFound(chain.to_string()))?;
+            let l = index
+                .layers
+                .get(chain)
+                .ok_or_else(|| ImageError::NotFound(chain.to_string()))?;
             out.push(self.root.join("l").join(&l.link));
         }
         Ok((out, c.image.clone()))
@@ -101,7 +123,9 @@ impl ImageStore {
 }
 
 pub(crate) fn dir_size(p: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(p) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(p) else {
+        return 0;
+    };
     entries
         .flatten()
         .map(|e| match e.metadata() {

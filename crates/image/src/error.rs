@@ -10,25 +10,44 @@ pub enum ImageError {
     #[error("No such image: {0}")]
     NotFound(String),
     #[error("invalid reference format: {reference:?}: {why}")]
-    InvalidReference { reference: String, why: &'static str },
+    InvalidReference {
+        reference: String,
+        why: &'static str,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("{what}: {why}")]
     Invalid { what: String, why: String },
     #[error("unexpected digest for {what}: got {actual}, expected {expected}")]
-    DigestMismatch { what: String, expected: String, actual: String },
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
     #[error("layer entry {entry:?} {why}")]
     UnsafeEntry { entry: String, why: &'static str },
     #[error("{what} {}", path.display())]
-    Io { what: String, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        what: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{what}")]
-    Stream { what: String, #[source] source: std::io::Error },
+    Stream {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     NotImplemented(String),
 }
 
 impl ImageError {
-    pub(crate) fn io(what: impl Into<String>, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(
+        what: impl Into<String>,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let (what, path) = (what.into(), path.into());
         move |source| Self::Io { what, path, source }
     }
@@ -39,7 +58,10 @@ impl ImageError {
     }
 
     pub(crate) fn invalid(what: impl Into<String>, why: impl Into<String>) -> Self {
-        Self::Invalid { what: what.into(), why: why.into() }
+        Self::Invalid {
+            what: what.into(),
+            why: why.into(),
+        }
     }
 }
 
@@ -47,9 +69,11 @@ impl HasKind for ImageError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound(_) => ErrorKind::NotFound,
-            Self::InvalidReference { .. } | Self::Invalid { .. } | Self::DigestMismatch { .. } | Self::UnsafeEntry { .. } | Self::Stream { .. } => {
-                ErrorKind::InvalidArgument
-            }
+            Self::InvalidReference { .. }
+            | Self::Invalid { .. }
+            | Self::DigestMismatch { .. }
+            | Self::UnsafeEntry { .. }
+            | Self::Stream { .. } => ErrorKind::InvalidArgument,
             Self::Conflict(_) => ErrorKind::Conflict,
             Self::NotImplemented(_) => ErrorKind::NotImplemented,
             Self::Io { .. } => ErrorKind::Internal,

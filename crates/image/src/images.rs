@@ -89,7 +89,11 @@ impl ImageStore {
             }
             if let Some(d) = &r.digest {
                 let want = format!("{}@{}", r.repository(), d);
-                if let Some(img) = index.images.values().find(|i| i.repo_digests.contains(&want)) {
+                if let Some(img) = index
+                    .images
+                    .values()
+                    .find(|i| i.repo_digests.contains(&want))
+                {
                     return Ok(img.id.clone());
                 }
             }
@@ -105,20 +109,39 @@ impl ImageStore {
     pub fn resolve(&self, reference: &str) -> Result<ResolvedImage> {
         let id = self.lookup(reference)?;
         let cfg = self.config_of(&id)?;
-        Ok(ResolvedImage { id: id.to_string(), config: cfg.config.unwrap_or_default() })
+        Ok(ResolvedImage {
+            id: id.to_string(),
+            config: cfg.config.unwrap_or_default(),
+        })
     }
 
     /// Records an image whose config is `config_bytes` over `layers` (chain ids), and tags it.
-    pub(crate) fn add_image(&self, config_bytes: &[u8], layers: Vec<Digest>, parent: Option<Digest>, tags: &[Reference], repo_digests: Vec<String>) -> Result<Digest> {
+    pub(crate) fn add_image(
+        &self,
+        config_bytes: &[u8],
+        layers: Vec<Digest>,
+        parent: Option<Digest>,
+        tags: &[Reference],
+        repo_digests: Vec<String>,
+    ) -> Result<Digest> {
         let id = self.put_blob(config_bytes)?;
         let mut index = self.lock();
-        let mut rec = index.images.get(&id).cloned().unwrap_or(ImageRecord { id: id.clone(), layers, repo_digests: Vec::new(), parent, loaded_at: chrono::Utc::now() });
+        let mut rec = index.images.get(&id).cloned().unwrap_or(ImageRecord {
+            id: id.clone(),
+            layers,
+            repo_digests: Vec::new(),
+            parent,
+            loaded_at: chrono::Utc::now(),
+        });
         for d in repo_digests {
             if !rec.repo_digests.contains(&d) {
                 rec.repo_digests.push(d);
             }
         }
-        write_json(&self.root.join("images").join(format!("{}.json", id.hex())), &rec)?;
+        write_json(
+            &self.root.join("images").join(format!("{}.json", id.hex())),
+            &rec,
+        )?;
         index.images.insert(id.clone(), rec);
         for t in tags {
             index.refs.insert(t.full(), id.clone());
@@ -131,7 +154,12 @@ impl ImageStore {
 
     /// `docker import`: a root filesystem tarball becomes a one-layer image.
     pub fn import<R: Read>(&self, reader: R, opts: ImportOptions) -> Result<String> {
-        let tag = opts.reference.as_deref().filter(|r| !r.is_empty()).map(Reference::parse).transpose()?;
+        let tag = opts
+            .reference
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(Reference::parse)
+            .transpose()?;
         let mut cc = ContainerConfig::default();
         for c in &opts.changes {
             config::apply_change(&mut cc, c)?;
@@ -144,8 +172,19 @@ impl ImageStore {
             created: Some(created.clone()),
             comment: opts.message.clone(),
             config: Some(cc),
-            history: vec![History { created: Some(created), comment: Some(opts.message.clone().unwrap_or_else(|| "Imported from -".into())), ..History::default() }],
-            rootfs: RootFs { typ: "layers".into(), diff_ids: vec![layer.diff_id.clone()] },
+            history: vec![History {
+                created: Some(created),
+                comment: Some(
+                    opts.message
+                        .clone()
+                        .unwrap_or_else(|| "Imported from -".into()),
+                ),
+                ..History::default()
+            }],
+            rootfs: RootFs {
+                typ: "layers".into(),
+                diff_ids: vec![layer.diff_id.clone()],
+            },
             ..ImageConfig::default()
         };
         let bytes = cfg.to_bytes()?;
@@ -156,7 +195,13 @@ impl ImageStore {
 
     fn tags_of(&self, id: &Digest) -> Vec<String> {
         let index = self.lock();
-        index.refs.iter().filter(|(r, i)| *i == id && !r.contains('@')).filter_map(|(r, _)| Reference::parse(r).ok()).map(|r| r.familiar()).collect()
+        index
+            .refs
+            .iter()
+            .filter(|(r, i)| *i == id && !r.contains('@'))
+            .filter_map(|(r, _)| Reference::parse(r).ok())
+            .map(|r| r.familiar())
+            .collect()
     }
 
     pub fn inspect(&self, reference: &str) -> Result<ImageInfo> {
@@ -165,16 +210,29 @@ impl ImageStore {
     }
 
     fn info(&self, id: &Digest) -> Result<ImageInfo> {
-        let rec = self.lock().images.get(id).cloned().ok_or_else(|| ImageError::NotFound(id.to_string()))?;
+        let rec = self
+            .lock()
+            .images
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ImageError::NotFound(id.to_string()))?;
         let cfg = self.config_of(id)?;
         let size = {
             let index = self.lock();
-            rec.layers.iter().filter_map(|l| index.layers.get(l)).map(|l| l.size).sum()
+            rec.layers
+                .iter()
+                .filter_map(|l| index.layers.get(l))
+                .map(|l| l.size)
+                .sum()
         };
         Ok(ImageInfo {
             id: id.to_string(),
             repo_tags: self.tags_of(id),
-            repo_digests: rec.repo_digests.iter().filter_map(|d| Reference::parse_name_only(d).ok().map(|r| r.familiar())).collect(),
+            repo_digests: rec
+                .repo_digests
+                .iter()
+                .filter_map(|d| Reference::parse_name_only(d).ok().map(|r| r.familiar()))
+                .collect(),
             parent: rec.parent.as_ref().map(ToString::to_string),
             comment: cfg.comment.clone(),
             created: cfg.created.clone(),
@@ -185,7 +243,12 @@ impl ImageStore {
             os: cfg.os.clone(),
             variant: cfg.variant.clone(),
             size,
-            diff_ids: cfg.rootfs.diff_ids.iter().map(ToString::to_string).collect(),
+            diff_ids: cfg
+                .rootfs
+                .diff_ids
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             layers: rec.layers.iter().map(ToString::to_string).collect(),
         })
     }
@@ -201,7 +264,10 @@ impl ImageStore {
         let id = self.lookup(source)?;
         let r = Reference::parse(target)?;
         if r.digest.is_some() {
-            return Err(ImageError::invalid(format!("tag {target}"), "refusing to create a tag with a digest reference"));
+            return Err(ImageError::invalid(
+                format!("tag {target}"),
+                "refusing to create a tag with a digest reference",
+            ));
         }
         let mut index = self.lock();
         index.refs.insert(r.full(), id);
@@ -212,8 +278,16 @@ impl ImageStore {
     pub fn delete(&self, reference: &str, force: bool, in_use: InUse<'_>) -> Result<Vec<Removed>> {
         let id = self.lookup(reference)?;
         let short = &id.hex()[..12];
-        let by_ref = Reference::parse(reference).ok().filter(|r| self.lock().refs.get(&r.full()) == Some(&id));
-        let tags: Vec<String> = self.lock().refs.iter().filter(|(_, i)| **i == id).map(|(r, _)| r.clone()).collect();
+        let by_ref = Reference::parse(reference)
+            .ok()
+            .filter(|r| self.lock().refs.get(&r.full()) == Some(&id));
+        let tags: Vec<String> = self
+            .lock()
+            .refs
+            .iter()
+            .filter(|(_, i)| **i == id)
+            .map(|(r, _)| r.clone())
+            .collect();
         let user = in_use(id.as_str());
         let mut out = Vec::new();
         if let Some(r) = by_ref {
@@ -222,19 +296,31 @@ impl ImageStore {
                 return Ok(vec![Removed::Untagged(r.familiar())]);
             }
             if let Some((c, _)) = &user {
-                return Err(ImageError::Conflict(format!("conflict: unable to remove repository reference \"{reference}\" (must force) - container {} is using its referenced image {short}", &c[..12.min(c.len())])));
+                return Err(ImageError::Conflict(format!(
+                    "conflict: unable to remove repository reference \"{reference}\" (must force) - container {} is using its referenced image {short}",
+                    &c[..12.min(c.len())]
+                )));
             }
             self.untag(&r.full())?;
             out.push(Removed::Untagged(r.familiar()));
         } else {
             if let Some((c, running)) = &user {
-                let why = if *running { "cannot be forced) - image is being used by running" } else { "must be forced) - image is being used by stopped" };
+                let why = if *running {
+                    "cannot be forced) - image is being used by running"
+                } else {
+                    "must be forced) - image is being used by stopped"
+                };
                 if *running || !force {
-                    return Err(ImageError::Conflict(format!("conflict: unable to delete {short} ({why} container {}", &c[..12.min(c.len())])));
+                    return Err(ImageError::Conflict(format!(
+                        "conflict: unable to delete {short} ({why} container {}",
+                        &c[..12.min(c.len())]
+                    )));
                 }
             }
             if tags.len() > 1 && !force {
-                return Err(ImageError::Conflict(format!("conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories")));
+                return Err(ImageError::Conflict(format!(
+                    "conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"
+                )));
             }
             for t in &tags {
                 self.untag(t)?;
@@ -266,7 +352,12 @@ impl ImageStore {
         self.gc();
         let after = self.lock().layers.clone();
         let mut out = vec![Removed::Deleted(id.to_string())];
-        out.extend(before.into_iter().filter(|l| !after.contains_key(l)).map(|l| Removed::Deleted(l.to_string())));
+        out.extend(
+            before
+                .into_iter()
+                .filter(|l| !after.contains_key(l))
+                .map(|l| Removed::Deleted(l.to_string())),
+        );
         Ok(out)
     }
 
@@ -274,19 +365,38 @@ impl ImageStore {
     pub fn history(&self, reference: &str) -> Result<Vec<HistoryRow>> {
         let id = self.lookup(reference)?;
         let cfg = self.config_of(&id)?;
-        let rec = self.lock().images.get(&id).cloned().ok_or_else(|| ImageError::NotFound(reference.to_owned()))?;
+        let rec = self
+            .lock()
+            .images
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| ImageError::NotFound(reference.to_owned()))?;
         let sizes: Vec<u64> = {
             let index = self.lock();
-            rec.layers.iter().map(|l| index.layers.get(l).map_or(0, |x| x.size)).collect()
+            rec.layers
+                .iter()
+                .map(|l| index.layers.get(l).map_or(0, |x| x.size))
+                .collect()
         };
         let mut layer_i = 0;
         let mut rows = Vec::new();
         for h in &cfg.history {
-            let size = if h.empty_layer { 0 } else { sizes.get(layer_i).copied().unwrap_or(0) };
+            let size = if h.empty_layer {
+                0
+            } else {
+                sizes.get(layer_i).copied().unwrap_or(0)
+            };
             if !h.empty_layer {
                 layer_i += 1;
             }
-            rows.push(HistoryRow { id: "<missing>".into(), created: h.created.clone(), created_by: h.created_by.clone().unwrap_or_default(), tags: Vec::new(), size, comment: h.comment.clone().unwrap_or_default() });
+            rows.push(HistoryRow {
+                id: "<missing>".into(),
+                created: h.created.clone(),
+                created_by: h.created_by.clone().unwrap_or_default(),
+                tags: Vec::new(),
+                size,
+                comment: h.comment.clone().unwrap_or_default(),
+            });
         }
         rows.reverse();
         if let Some(top) = rows.first_mut() {
@@ -300,7 +410,12 @@ impl ImageStore {
     pub fn prune(&self, all: bool, in_use: InUse<'_>) -> Result<(Vec<Removed>, u64)> {
         let candidates: Vec<Digest> = {
             let index = self.lock();
-            index.images.keys().filter(|id| all || !index.refs.values().any(|i| i == *id)).cloned().collect()
+            index
+                .images
+                .keys()
+                .filter(|id| all || !index.refs.values().any(|i| i == *id))
+                .cloned()
+                .collect()
         };
         let mut out = Vec::new();
         let mut reclaimed = 0;
@@ -308,8 +423,14 @@ impl ImageStore {
             if in_use(id.as_str()).is_some() {
                 continue;
             }
-            let size = self.info(&id).map(|i| i.size).unwrap_or(0);
-            let tags: Vec<String> = self.lock().refs.iter().filter(|(_, i)| **i == id).map(|(r, _)| r.clone()).collect();
+            let size = self.info(&id).map_or(0, |i| i.size);
+            let tags: Vec<String> = self
+                .lock()
+                .refs
+                .iter()
+                .filter(|(_, i)| **i == id)
+                .map(|(r, _)| r.clone())
+                .collect();
             for t in tags {
                 self.untag(&t)?;
                 if let Ok(r) = Reference::parse(&t) {
@@ -329,7 +450,11 @@ impl ImageStore {
 
     /// Size of each layer by chain id (for shared-size accounting).
     pub fn layer_sizes(&self) -> std::collections::BTreeMap<String, u64> {
-        self.lock().layers.values().map(|l| (l.chain_id.to_string(), l.size)).collect()
+        self.lock()
+            .layers
+            .values()
+            .map(|l| (l.chain_id.to_string(), l.size))
+            .collect()
     }
 }
 

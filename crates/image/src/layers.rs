@@ -45,8 +45,16 @@ impl Compression {
         Ok(match head {
             [0x1f, 0x8b, ..] => Self::Gzip,
             [0x28, 0xb5, 0x2f, 0xfd, ..] => Self::Zstd,
-            [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => return Err(ImageError::NotImplemented("xz-compressed layers are not supported; use gzip or zstd".into())),
-            [b'B', b'Z', b'h', ..] => return Err(ImageError::NotImplemented("bzip2-compressed layers are not supported; use gzip or zstd".into())),
+            [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => {
+                return Err(ImageError::NotImplemented(
+                    "xz-compressed layers are not supported; use gzip or zstd".into(),
+                ));
+            }
+            [b'B', b'Z', b'h', ..] => {
+                return Err(ImageError::NotImplemented(
+                    "bzip2-compressed layers are not supported; use gzip or zstd".into(),
+                ));
+            }
             _ => Self::None,
         })
     }
@@ -64,7 +72,10 @@ impl Compression {
         Ok(match self {
             Self::None => Box::new(r),
             Self::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
-            Self::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r).map_err(ImageError::stream("starting zstd"))?),
+            Self::Zstd => Box::new(
+                zstd::stream::read::Decoder::with_buffer(r)
+                    .map_err(ImageError::stream("starting zstd"))?,
+            ),
         })
     }
 }
@@ -115,8 +126,16 @@ impl Drop for Temp<'_> {
 impl ImageStore {
     /// Reads a layer (tar, gzip or zstd) on top of `parent` and returns its record. A layer
     /// already in the store is not unpacked again.
-    pub(crate) fn add_layer<R: Read>(&self, input: R, parent: Option<&Digest>, expect: Expect<'_>) -> Result<LayerRecord> {
-        let _serial = self.unpack.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub(crate) fn add_layer<R: Read>(
+        &self,
+        input: R,
+        parent: Option<&Digest>,
+        expect: Expect<'_>,
+    ) -> Result<LayerRecord> {
+        let _serial = self
+            .unpack
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(diff) = expect.diff_id {
             let chain = chain_id(parent, diff);
             if let Some(existing) = self.lock().layers.get(&chain).cloned() {
@@ -126,25 +145,42 @@ impl ImageStore {
         let tmp_name = random_name();
         let ingest = self.root.join("ingest").join(&tmp_name);
         let tmp_layer = self.root.join("layers").join(format!(".tmp-{tmp_name}"));
-        let mut temp = Temp { paths: vec![&ingest, &tmp_layer], armed: true };
+        let mut temp = Temp {
+            paths: vec![&ingest, &tmp_layer],
+            armed: true,
+        };
         let diff_dir = tmp_layer.join("diff");
         std::fs::create_dir_all(&diff_dir).map_err(ImageError::io("creating", &diff_dir))?;
-        let blob_file = std::fs::File::create(&ingest).map_err(ImageError::io("creating", &ingest))?;
-        let mut raw = BufReader::with_capacity(256 * 1024, Tee { r: input, w: HashingWriter::new(io::BufWriter::new(blob_file)) });
-        let head = raw.fill_buf().map_err(ImageError::stream("reading the layer"))?;
+        let blob_file =
+            std::fs::File::create(&ingest).map_err(ImageError::io("creating", &ingest))?;
+        let mut raw = BufReader::with_capacity(
+            256 * 1024,
+            Tee {
+                r: input,
+                w: HashingWriter::new(io::BufWriter::new(blob_file)),
+            },
+        );
+        let head = raw
+            .fill_buf()
+            .map_err(ImageError::stream("reading the layer"))?;
         let compression = Compression::detect(head)?;
         let (diff_id, stats) = {
             let decompressed = compression.reader(&mut raw)?;
             let mut hashing = HashingReader::new(decompressed);
             let stats = unpack::unpack(&mut hashing, &diff_dir)?;
-            let (diff_id, diff_size, _) = hashing.finish().map_err(ImageError::stream("reading the layer (truncated or corrupt?)"))?;
+            let (diff_id, diff_size, _) = hashing.finish().map_err(ImageError::stream(
+                "reading the layer (truncated or corrupt?)",
+            ))?;
             (diff_id, (stats, diff_size))
         };
         let (stats, diff_size) = stats;
         io::copy(&mut raw, &mut io::sink()).map_err(ImageError::stream("reading the layer"))?;
         let Tee { w, .. } = raw.into_inner();
         let (blob, _, buf) = w.finish();
-        buf.into_inner().map_err(|e| ImageError::io("writing", &ingest)(e.into_error()))?.sync_all().map_err(ImageError::io("syncing", &ingest))?;
+        buf.into_inner()
+            .map_err(|e| ImageError::io("writing", &ingest)(e.into_error()))?
+            .sync_all()
+            .map_err(ImageError::io("syncing", &ingest))?;
         check(expect.diff_id, &diff_id, "layer content (diff id)")?;
         check(expect.blob, &blob, "layer blob")?;
         let chain = chain_id(parent, &diff_id);
@@ -178,8 +214,11 @@ impl ImageStore {
         std::fs::rename(ingest, &blob).map_err(ImageError::io("moving a blob to", &blob))?;
         let link = self.root.join("l").join(&record.link);
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(format!("../layers/{}/diff", record.chain_id.hex()), &link).map_err(ImageError::io("linking", &link))?;
-        self.lock().layers.insert(record.chain_id.clone(), record.clone());
+        std::os::unix::fs::symlink(format!("../layers/{}/diff", record.chain_id.hex()), &link)
+            .map_err(ImageError::io("linking", &link))?;
+        self.lock()
+            .layers
+            .insert(record.chain_id.clone(), record.clone());
         Ok(())
     }
 
@@ -200,11 +239,18 @@ impl ImageStore {
 
     /// An uncompressed reader of a layer's tar (for save and commit chains).
     pub(crate) fn layer_tar(&self, chain: &Digest) -> Result<Box<dyn Read + '_>> {
-        let rec = self.lock().layers.get(chain).cloned().ok_or_else(|| ImageError::NotFound(chain.to_string()))?;
+        let rec = self
+            .lock()
+            .layers
+            .get(chain)
+            .cloned()
+            .ok_or_else(|| ImageError::NotFound(chain.to_string()))?;
         let p = self.blob_path(&rec.blob);
         let f = std::fs::File::open(&p).map_err(ImageError::io("opening", &p))?;
         let mut r = BufReader::new(f);
-        let head = r.fill_buf().map_err(ImageError::stream("reading a layer blob"))?;
+        let head = r
+            .fill_buf()
+            .map_err(ImageError::stream("reading a layer blob"))?;
         let c = Compression::detect(head)?;
         c.reader(r)
     }
@@ -212,7 +258,11 @@ impl ImageStore {
 
 fn check(expected: Option<&Digest>, actual: &Digest, what: &str) -> Result<()> {
     match expected {
-        Some(e) if e != actual => Err(ImageError::DigestMismatch { what: what.into(), expected: e.to_string(), actual: actual.to_string() }),
+        Some(e) if e != actual => Err(ImageError::DigestMismatch {
+            what: what.into(),
+            expected: e.to_string(),
+            actual: actual.to_string(),
+        }),
         _ => Ok(()),
     }
 }
@@ -232,8 +282,14 @@ mod tests {
 
     #[test]
     fn compression_magic() {
-        assert_eq!(Compression::detect(&[0x1f, 0x8b, 8]).unwrap(), Compression::Gzip);
-        assert_eq!(Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]).unwrap(), Compression::Zstd);
+        assert_eq!(
+            Compression::detect(&[0x1f, 0x8b, 8]).unwrap(),
+            Compression::Gzip
+        );
+        assert_eq!(
+            Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]).unwrap(),
+            Compression::Zstd
+        );
         assert_eq!(Compression::detect(b"etc/").unwrap(), Compression::None);
         assert!(Compression::detect(b"BZh91AY").is_err());
     }

@@ -18,7 +18,10 @@ pub struct Reference {
 const DEFAULT_DOMAIN: &str = "docker.io";
 
 fn bad(reference: &str, why: &'static str) -> ImageError {
-    ImageError::InvalidReference { reference: reference.to_owned(), why }
+    ImageError::InvalidReference {
+        reference: reference.to_owned(),
+        why,
+    }
 }
 
 fn valid_component(c: &str) -> bool {
@@ -52,7 +55,8 @@ fn valid_tag(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 128
         && (t.as_bytes()[0].is_ascii_alphanumeric() || t.as_bytes()[0] == b'_')
-        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
 }
 
 impl Reference {
@@ -72,21 +76,32 @@ impl Reference {
             return Err(bad(s, "empty or too long"));
         }
         let (rest, digest) = match s.split_once('@') {
-            Some((n, d)) => (n, Some(Digest::parse(d).map_err(|_| bad(s, "invalid digest"))?)),
+            Some((n, d)) => (
+                n,
+                Some(Digest::parse(d).map_err(|_| bad(s, "invalid digest"))?),
+            ),
             None => (s, None),
         };
         let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
         let (name, tag) = match rest[last_slash..].rfind(':') {
-            Some(i) => (&rest[..last_slash + i], Some(rest[last_slash + i + 1..].to_owned())),
+            Some(i) => (
+                &rest[..last_slash + i],
+                Some(rest[last_slash + i + 1..].to_owned()),
+            ),
             None => (rest, None),
         };
-        if let Some(t) = &tag {
-            if !valid_tag(t) {
-                return Err(bad(s, "invalid tag"));
-            }
+        if let Some(t) = &tag
+            && !valid_tag(t)
+        {
+            return Err(bad(s, "invalid tag"));
         }
         let (domain, path) = match name.split_once('/') {
-            Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" || first.bytes().any(|b| b.is_ascii_uppercase()) => {
+            Some((first, rest))
+                if first.contains('.')
+                    || first.contains(':')
+                    || first == "localhost"
+                    || first.bytes().any(|b| b.is_ascii_uppercase()) =>
+            {
                 (first.to_owned(), rest.to_owned())
             }
             _ => (DEFAULT_DOMAIN.to_owned(), name.to_owned()),
@@ -97,8 +112,17 @@ impl Reference {
         if !path.split('/').all(valid_component) {
             return Err(bad(s, "invalid repository name"));
         }
-        let path = if domain == DEFAULT_DOMAIN && !path.contains('/') { format!("library/{path}") } else { path };
-        Ok(Self { domain, path, tag, digest })
+        let path = if domain == DEFAULT_DOMAIN && !path.contains('/') {
+            format!("library/{path}")
+        } else {
+            path
+        };
+        Ok(Self {
+            domain,
+            path,
+            tag,
+            digest,
+        })
     }
 
     /// `docker.io/library/busybox`.
@@ -109,7 +133,10 @@ impl Reference {
     /// The repository as Docker shows it (`busybox`, `localhost:5000/app`).
     pub fn familiar_repository(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
-            self.path.strip_prefix("library/").unwrap_or(&self.path).to_owned()
+            self.path
+                .strip_prefix("library/")
+                .unwrap_or(&self.path)
+                .to_owned()
         } else {
             self.repository()
         }
@@ -154,7 +181,10 @@ mod tests {
         assert_eq!(r.full(), "docker.io/library/busybox:latest");
         assert_eq!(r.familiar(), "busybox:latest");
         let r = Reference::parse("localhost:5000/team/app:1.0").unwrap();
-        assert_eq!((r.domain.as_str(), r.path.as_str(), r.tag.as_deref()), ("localhost:5000", "team/app", Some("1.0")));
+        assert_eq!(
+            (r.domain.as_str(), r.path.as_str(), r.tag.as_deref()),
+            ("localhost:5000", "team/app", Some("1.0"))
+        );
         assert_eq!(r.familiar(), "localhost:5000/team/app:1.0");
         let r = Reference::parse("user/app").unwrap();
         assert_eq!(r.full(), "docker.io/user/app:latest");
@@ -166,10 +196,22 @@ mod tests {
 
     #[test]
     fn rejects_bad_references() {
-        for bad in ["", "Busybox", "a//b", "a:", "-a", "a@sha256:xyz", "a:tag with space", "a/"] {
+        for bad in [
+            "",
+            "Busybox",
+            "a//b",
+            "a:",
+            "-a",
+            "a@sha256:xyz",
+            "a:tag with space",
+            "a/",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?}");
         }
         let e = Reference::parse("UPPER").unwrap_err();
-        assert_eq!(e.to_string(), "invalid reference format: \"UPPER\": repository name must be lowercase");
+        assert_eq!(
+            e.to_string(),
+            "invalid reference format: \"UPPER\": repository name must be lowercase"
+        );
     }
 }

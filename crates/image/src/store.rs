@@ -95,21 +95,33 @@ fn read_json<T: for<'de> Deserialize<'de>>(p: &Path) -> Option<T> {
 }
 
 pub(crate) fn write_json<T: Serialize>(p: &Path, v: &T) -> Result<()> {
-    let data = serde_json::to_vec(v).map_err(|e| ImageError::invalid(format!("encoding {}", p.display()), e.to_string()))?;
+    let data = serde_json::to_vec(v)
+        .map_err(|e| ImageError::invalid(format!("encoding {}", p.display()), e.to_string()))?;
     berth_fsutil::atomic_write(p, &data).map_err(ImageError::io("writing", p))
 }
 
 impl ImageStore {
     /// Opens (creating) the store at `root`, cleaning up what a crash left half-made.
     pub fn open(root: PathBuf) -> Result<Self> {
-        for d in ["blobs/sha256", "ingest", "layers", "l", "images", "containers"] {
+        for d in [
+            "blobs/sha256",
+            "ingest",
+            "layers",
+            "l",
+            "images",
+            "containers",
+        ] {
             let p = root.join(d);
             std::fs::create_dir_all(&p).map_err(ImageError::io("creating", &p))?;
         }
         let _ = std::fs::remove_dir_all(root.join("ingest"));
-        std::fs::create_dir_all(root.join("ingest")).map_err(ImageError::io("creating", root.join("ingest")))?;
+        std::fs::create_dir_all(root.join("ingest"))
+            .map_err(ImageError::io("creating", root.join("ingest")))?;
         let mut index = Index::default();
-        for entry in std::fs::read_dir(root.join("layers")).map_err(ImageError::io("reading", root.join("layers")))?.flatten() {
+        for entry in std::fs::read_dir(root.join("layers"))
+            .map_err(ImageError::io("reading", root.join("layers")))?
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().into_owned();
             match read_json::<LayerRecord>(&entry.path().join("layer.json")) {
                 Some(l) if !name.starts_with('.') => {
@@ -120,7 +132,10 @@ impl ImageStore {
                 }
             }
         }
-        for entry in std::fs::read_dir(root.join("images")).map_err(ImageError::io("reading", root.join("images")))?.flatten() {
+        for entry in std::fs::read_dir(root.join("images"))
+            .map_err(ImageError::io("reading", root.join("images")))?
+            .flatten()
+        {
             match read_json::<ImageRecord>(&entry.path()) {
                 Some(img) if img.layers.iter().all(|l| index.layers.contains_key(l)) => {
                     index.images.insert(img.id.clone(), img);
@@ -130,9 +145,14 @@ impl ImageStore {
                 }
             }
         }
-        index.refs = read_json::<RefsFile>(&root.join("refs.json")).unwrap_or_default().refs;
+        index.refs = read_json::<RefsFile>(&root.join("refs.json"))
+            .unwrap_or_default()
+            .refs;
         index.refs.retain(|_, id| index.images.contains_key(id));
-        for entry in std::fs::read_dir(root.join("containers")).map_err(ImageError::io("reading", root.join("containers")))?.flatten() {
+        for entry in std::fs::read_dir(root.join("containers"))
+            .map_err(ImageError::io("reading", root.join("containers")))?
+            .flatten()
+        {
             match read_json::<ContainerLayer>(&entry.path().join("layer.json")) {
                 Some(c) => {
                     index.containers.insert(c.id.clone(), c);
@@ -142,13 +162,19 @@ impl ImageStore {
                 }
             }
         }
-        let store = Self { root, index: Mutex::new(index), unpack: Mutex::new(()) };
+        let store = Self {
+            root,
+            index: Mutex::new(index),
+            unpack: Mutex::new(()),
+        };
         store.gc();
         Ok(store)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Index> {
-        self.index.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.index
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn blob_path(&self, d: &Digest) -> PathBuf {
@@ -165,7 +191,12 @@ impl ImageStore {
 
     /// Writes the refs file from the index (call with the index locked).
     pub(crate) fn save_refs(&self, index: &Index) -> Result<()> {
-        write_json(&self.root.join("refs.json"), &RefsFile { refs: index.refs.clone() })
+        write_json(
+            &self.root.join("refs.json"),
+            &RefsFile {
+                refs: index.refs.clone(),
+            },
+        )
     }
 
     /// Removes layers and blobs that no image or container needs.
@@ -181,7 +212,12 @@ impl ImageStore {
             live_layers.extend(c.layers.iter().cloned());
             live_blobs.insert(c.image.clone());
         }
-        let dead: Vec<Digest> = index.layers.keys().filter(|k| !live_layers.contains(*k)).cloned().collect();
+        let dead: Vec<Digest> = index
+            .layers
+            .keys()
+            .filter(|k| !live_layers.contains(*k))
+            .cloned()
+            .collect();
         for chain in dead {
             if let Some(l) = index.layers.remove(&chain) {
                 let _ = std::fs::remove_file(self.root.join("l").join(&l.link));
@@ -194,7 +230,8 @@ impl ImageStore {
         drop(index);
         if let Ok(entries) = std::fs::read_dir(self.root.join("blobs/sha256")) {
             for e in entries.flatten() {
-                let keep = Digest::parse(&format!("sha256:{}", e.file_name().to_string_lossy())).is_ok_and(|d| live_blobs.contains(&d));
+                let keep = Digest::parse(&format!("sha256:{}", e.file_name().to_string_lossy()))
+                    .is_ok_and(|d| live_blobs.contains(&d));
                 if !keep {
                     let _ = std::fs::remove_file(e.path());
                 }

@@ -30,39 +30,91 @@ pub enum RuntimeError {
     #[error("container with id {0} already exists")]
     Exists(String),
     #[error("reading {}", path.display())]
-    ReadConfig { path: PathBuf, #[source] source: std::io::Error },
+    ReadConfig {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("parsing {}", path.display())]
-    ParseConfig { path: PathBuf, #[source] source: serde_json::Error },
+    ParseConfig {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("invalid spec {}", path.display())]
-    Spec { path: PathBuf, #[source] source: SpecError },
+    Spec {
+        path: PathBuf,
+        #[source]
+        source: SpecError,
+    },
     #[error("rootfs {} does not exist or is not a directory", .0.display())]
     MissingRootfs(PathBuf),
     #[error("cannot {op} container {id}: it is {status}")]
-    BadState { id: String, status: String, op: &'static str },
+    BadState {
+        id: String,
+        status: String,
+        op: &'static str,
+    },
     #[error("{what} for container {id}")]
-    Sys { id: String, what: String, #[source] source: Errno },
+    Sys {
+        id: String,
+        what: String,
+        #[source]
+        source: Errno,
+    },
     #[error("{what} for container {id}")]
-    Io { id: String, what: String, #[source] source: std::io::Error },
+    Io {
+        id: String,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Init(#[from] InitError),
     #[error("cgroups of container {id}")]
-    Cgroup { id: String, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+    Cgroup {
+        id: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("seccomp profile of container {id}")]
-    Seccomp { id: String, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+    Seccomp {
+        id: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{kind} hook #{index} ({path}) of container {id} failed: {detail}")]
-    Hook { id: String, kind: &'static str, index: usize, path: String, detail: String },
+    Hook {
+        id: String,
+        kind: &'static str,
+        index: usize,
+        path: String,
+        detail: String,
+    },
     #[error("state of container {id} in {}", path.display())]
-    State { id: String, path: PathBuf, #[source] source: std::io::Error },
+    State {
+        id: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl HasKind for RuntimeError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidId(_) | Self::ParseConfig { .. } | Self::MissingRootfs(_) => ErrorKind::InvalidArgument,
-            Self::Spec { source: SpecError::Unsupported(_), .. } => ErrorKind::NotImplemented,
+            Self::InvalidId(_) | Self::ParseConfig { .. } | Self::MissingRootfs(_) => {
+                ErrorKind::InvalidArgument
+            }
+            Self::Spec {
+                source: SpecError::Unsupported(_),
+                ..
+            } => ErrorKind::NotImplemented,
             Self::Spec { .. } => ErrorKind::InvalidArgument,
             Self::NotFound(_) => ErrorKind::NotFound,
-            Self::ReadConfig { source, .. } if source.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            Self::ReadConfig { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
             Self::Exists(_) | Self::BadState { .. } => ErrorKind::Conflict,
             // Errors from init about the user's program map to Docker's 126/127 classes.
             Self::Init(e) if e.step.starts_with("exec:") => ErrorKind::InvalidArgument,

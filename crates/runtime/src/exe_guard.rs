@@ -29,9 +29,19 @@ const MARKER: &str = "_BERTH_EXE_GUARDED";
 #[derive(Debug, thiserror::Error)]
 pub enum ExeGuardError {
     #[error("{what} {}", path.display())]
-    Io { what: &'static str, path: PathBuf, #[source] source: io::Error },
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("{what} {}", path.display())]
-    Sys { what: &'static str, path: PathBuf, #[source] source: nix::errno::Errno },
+    Sys {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("re-executed from {} but /proc/self/exe is still writable", .0.display())]
     StillWritable(PathBuf),
 }
@@ -65,8 +75,13 @@ pub fn ensure_protected(store: &Path) -> Result<(), ExeGuardError> {
         let path = path.to_path_buf();
         move |source| ExeGuardError::Io { what, path, source }
     };
-    let to_c = |s: OsString| CString::new(s.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput));
-    let argv: Vec<CString> = std::env::args_os().map(to_c).collect::<io::Result<_>>().map_err(io_err("preparing argv for", &copy))?;
+    let to_c = |s: OsString| {
+        CString::new(s.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+    };
+    let argv: Vec<CString> = std::env::args_os()
+        .map(to_c)
+        .collect::<io::Result<_>>()
+        .map_err(io_err("preparing argv for", &copy))?;
     let mut envp: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut kv = k;
@@ -76,10 +91,18 @@ pub fn ensure_protected(store: &Path) -> Result<(), ExeGuardError> {
         })
         .collect::<io::Result<_>>()
         .map_err(io_err("preparing the environment for", &copy))?;
-    envp.push(CString::new(format!("{MARKER}=1")).map_err(|e| io_err("preparing", &copy)(io::Error::other(e)))?);
-    let path = CString::new(copy.as_os_str().as_bytes()).map_err(|e| io_err("preparing", &copy)(io::Error::other(e)))?;
+    envp.push(
+        CString::new(format!("{MARKER}=1"))
+            .map_err(|e| io_err("preparing", &copy)(io::Error::other(e)))?,
+    );
+    let path = CString::new(copy.as_os_str().as_bytes())
+        .map_err(|e| io_err("preparing", &copy)(io::Error::other(e)))?;
     let err = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
-    Err(ExeGuardError::Sys { what: "re-executing from", path: copy, source: err })
+    Err(ExeGuardError::Sys {
+        what: "re-executing from",
+        path: copy,
+        source: err,
+    })
 }
 
 /// The read-only copy of the running binary, made on first use.
@@ -90,28 +113,54 @@ pub fn protected_copy(store: &Path) -> Result<PathBuf, ExeGuardError> {
     };
     let exe = Path::new("/proc/self/exe");
     let meta = fs::metadata(exe).map_err(io_err("reading", exe))?;
-    let name = format!("berth-{:x}-{:x}-{}-{}", meta.dev(), meta.ino(), meta.size(), meta.mtime_nsec() ^ meta.mtime());
+    let name = format!(
+        "berth-{:x}-{:x}-{}-{}",
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime_nsec() ^ meta.mtime()
+    );
     let target = store.join(&name);
     fs::create_dir_all(store).map_err(io_err("creating", store))?;
-    let lock_file = fs::File::create(store.join(".lock")).map_err(io_err("creating the lock in", store))?;
-    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
-        .map_err(|(_, e)| ExeGuardError::Sys { what: "locking", path: store.to_path_buf(), source: e })?;
+    let lock_file =
+        fs::File::create(store.join(".lock")).map_err(io_err("creating the lock in", store))?;
+    let _lock =
+        Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| ExeGuardError::Sys {
+            what: "locking",
+            path: store.to_path_buf(),
+            source: e,
+        })?;
     if is_read_only(&target) {
         return Ok(target);
     }
     remove_stale(store, &name);
     let tmp = store.join(format!(".{name}.tmp"));
     fs::copy(exe, &tmp).map_err(io_err("copying the binary to", &tmp))?;
-    fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io_err("syncing", &tmp))?;
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o555)).map_err(io_err("chmod of", &tmp))?;
+    fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err("syncing", &tmp))?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o555))
+        .map_err(io_err("chmod of", &tmp))?;
     fs::rename(&tmp, &target).map_err(io_err("renaming into", &target))?;
     let sys = |what| {
         let path = target.clone();
         move |source| ExeGuardError::Sys { what, path, source }
     };
-    mount(Some(&target), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(sys("bind-mounting"))?;
-    let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    mount(None::<&str>, &target, None::<&str>, ro, None::<&str>).map_err(sys("remounting read-only"))?;
+    mount(
+        Some(&target),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(sys("bind-mounting"))?;
+    let ro = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV;
+    mount(None::<&str>, &target, None::<&str>, ro, None::<&str>)
+        .map_err(sys("remounting read-only"))?;
     Ok(target)
 }
 
@@ -125,7 +174,9 @@ fn is_read_only(path: &Path) -> bool {
 /// Copies of older binaries: detach their mounts (processes still running them keep their
 /// mapping) and remove them.
 fn remove_stale(store: &Path, keep: &str) {
-    let Ok(entries) = fs::read_dir(store) else { return };
+    let Ok(entries) = fs::read_dir(store) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();

@@ -45,7 +45,10 @@ impl HookKind {
 
 /// The hooks of `kind` in `spec`, possibly none.
 pub(crate) fn of(spec: &Spec, kind: HookKind) -> &[Hook] {
-    spec.hooks().as_ref().and_then(|h| kind.select(h)).map_or(&[], Vec::as_slice)
+    spec.hooks()
+        .as_ref()
+        .and_then(|h| kind.select(h))
+        .map_or(&[], Vec::as_slice)
 }
 
 /// A failed hook: its index, path and what went wrong.
@@ -81,13 +84,17 @@ fn run_one(hook: &Hook, state_json: &[u8]) -> Result<(), String> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("starting: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine: ignore EPIPE.
         let _ = stdin.write_all(state_json);
     }
-    let deadline = hook.timeout().map(|t| Instant::now() + Duration::from_secs(u64::try_from(t.max(1)).unwrap_or(1)));
+    let deadline = hook
+        .timeout()
+        .map(|t| Instant::now() + Duration::from_secs(u64::try_from(t.max(1)).unwrap_or(1)));
     loop {
         match child.try_wait().map_err(|e| format!("waiting: {e}"))? {
             Some(status) if status.success() => return Ok(()),
@@ -127,7 +134,10 @@ mod tests {
             out.display()
         ));
         run(&[h], b"{\"id\":\"c\"}\n").unwrap();
-        assert_eq!(std::fs::read_to_string(out).unwrap(), "{\"id\":\"c\"}\n42\n");
+        assert_eq!(
+            std::fs::read_to_string(out).unwrap(),
+            "{\"id\":\"c\"}\n42\n"
+        );
     }
 
     #[test]

@@ -22,7 +22,12 @@ pub(crate) struct NamespacePlan {
 
 impl Default for NamespacePlan {
     fn default() -> Self {
-        Self { clone_flags: CloneFlags::empty(), new_cgroup: false, join: Vec::new(), join_pid: None }
+        Self {
+            clone_flags: CloneFlags::empty(),
+            new_cgroup: false,
+            join: Vec::new(),
+            join_pid: None,
+        }
     }
 }
 
@@ -62,14 +67,24 @@ const JOIN_ORDER: [CloneFlags; 6] = [
 
 pub(crate) fn plan(spec: &Spec) -> Result<NamespacePlan, SpecError> {
     let mut out = NamespacePlan::default();
-    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
     let mut seen = CloneFlags::empty();
     for ns in &namespaces {
         let Some(f) = flag(ns.typ()) else {
-            return Err(SpecError::Unsupported(format!("namespace type {:?}", ns.typ())));
+            return Err(SpecError::Unsupported(format!(
+                "namespace type {:?}",
+                ns.typ()
+            )));
         };
         if seen.contains(f) {
-            return Err(SpecError::Invalid(format!("duplicate namespace {:?}", ns.typ())));
+            return Err(SpecError::Invalid(format!(
+                "duplicate namespace {:?}",
+                ns.typ()
+            )));
         }
         seen |= f;
         match (ns.path(), f) {
@@ -79,7 +94,8 @@ pub(crate) fn plan(spec: &Spec) -> Result<NamespacePlan, SpecError> {
             (None, _) => out.clone_flags |= f,
         }
     }
-    out.join.sort_by_key(|(f, _)| JOIN_ORDER.iter().position(|o| o == f));
+    out.join
+        .sort_by_key(|(f, _)| JOIN_ORDER.iter().position(|o| o == f));
     if !out.has_mount_ns() {
         return Err(SpecError::Invalid("a mount namespace is required".into()));
     }
@@ -91,23 +107,42 @@ mod tests {
     use super::*;
 
     fn spec(ns: &str) -> Spec {
-        serde_json::from_str(&format!(r#"{{"ociVersion":"1.0.2","linux":{{"namespaces":{ns}}}}}"#)).unwrap()
+        serde_json::from_str(&format!(
+            r#"{{"ociVersion":"1.0.2","linux":{{"namespaces":{ns}}}}}"#
+        ))
+        .unwrap()
     }
 
     #[test]
     fn new_and_joined_namespaces() {
         let p = plan(&spec(r#"[{"type":"pid"},{"type":"mount"},{"type":"cgroup"},
             {"type":"network","path":"/run/berth/netns/x"},{"type":"user","path":"/proc/1/ns/user"}]"#)).unwrap();
-        assert_eq!(p.clone_flags, CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS);
+        assert_eq!(
+            p.clone_flags,
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS
+        );
         assert!(p.new_cgroup);
-        assert_eq!(p.join[0].0, CloneFlags::CLONE_NEWUSER, "user is joined first");
-        assert_eq!(p.join[1], (CloneFlags::CLONE_NEWNET, PathBuf::from("/run/berth/netns/x")));
+        assert_eq!(
+            p.join[0].0,
+            CloneFlags::CLONE_NEWUSER,
+            "user is joined first"
+        );
+        assert_eq!(
+            p.join[1],
+            (
+                CloneFlags::CLONE_NEWNET,
+                PathBuf::from("/run/berth/netns/x")
+            )
+        );
         assert!(p.join_pid.is_none());
     }
 
     #[test]
     fn pid_namespace_by_path_needs_a_fork() {
-        let p = plan(&spec(r#"[{"type":"mount"},{"type":"pid","path":"/proc/7/ns/pid"}]"#)).unwrap();
+        let p = plan(&spec(
+            r#"[{"type":"mount"},{"type":"pid","path":"/proc/7/ns/pid"}]"#,
+        ))
+        .unwrap();
         assert_eq!(p.join_pid, Some(PathBuf::from("/proc/7/ns/pid")));
         assert!(!p.clone_flags.contains(CloneFlags::CLONE_NEWPID));
     }

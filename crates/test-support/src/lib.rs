@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// Where Debian's `busybox-static` installs the binary.
 pub const BUSYBOX: &str = "/bin/busybox";
 
-const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+const PASSWD: &str =
+    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
 
 /// True when the current process runs as root; integration tests skip (and say so) otherwise.
@@ -48,7 +49,11 @@ pub fn require_root(test: &str) -> bool {
 /// A short id unique within this test process and across concurrent test processes.
 pub fn unique_id(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The applet paths busybox reports (`bin/sh`, `usr/bin/env`, ...), computed once.
@@ -57,14 +62,20 @@ fn applets() -> io::Result<&'static [String]> {
     if let Some(a) = APPLETS.get() {
         return Ok(a);
     }
-    let out = Command::new(BUSYBOX).arg("--list-full").output().map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("running {BUSYBOX} --list-full (install Debian's busybox-static): {e}"),
-        )
-    })?;
+    let out = Command::new(BUSYBOX)
+        .arg("--list-full")
+        .output()
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("running {BUSYBOX} --list-full (install Debian's busybox-static): {e}"),
+            )
+        })?;
     if !out.status.success() {
-        return Err(io::Error::other(format!("{BUSYBOX} --list-full failed: {}", out.status)));
+        return Err(io::Error::other(format!(
+            "{BUSYBOX} --list-full failed: {}",
+            out.status
+        )));
     }
     let list = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -76,7 +87,9 @@ fn applets() -> io::Result<&'static [String]> {
 
 /// Populates `dest` (created if missing) with a busybox root filesystem.
 pub fn make_busybox_rootfs(dest: &Path) -> io::Result<()> {
-    for dir in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "home", "var", "proc", "sys", "dev"] {
+    for dir in [
+        "bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "home", "var", "proc", "sys", "dev",
+    ] {
         fs::create_dir_all(dest.join(dir))?;
     }
     for dir in ["tmp", "var/tmp"] {
@@ -157,7 +170,10 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         make_busybox_rootfs(dir.path()).unwrap();
-        assert_eq!(fs::read_link(dir.path().join("bin/sh")).unwrap(), Path::new("/bin/busybox"));
+        assert_eq!(
+            fs::read_link(dir.path().join("bin/sh")).unwrap(),
+            Path::new("/bin/busybox")
+        );
         let passwd = fs::read_to_string(dir.path().join("etc/passwd")).unwrap();
         assert!(passwd.contains("root:x:0:0") && passwd.contains("nobody:x:65534"));
         let tmp = fs::metadata(dir.path().join("tmp")).unwrap();

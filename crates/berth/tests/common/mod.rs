@@ -4,25 +4,31 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use berth_test_support::{Bundle, require_root, unique_id};
+pub(crate) use berth_test_support::{Bundle, require_root, unique_id};
 
 /// The berth binary under test.
-pub fn berth() -> &'static str {
+pub(crate) fn berth() -> &'static str {
     env!("CARGO_BIN_EXE_berth")
 }
 
 /// A private runtime state root; deletes every container it created when dropped.
-pub struct RuntimeEnv {
+pub(crate) struct RuntimeEnv {
     pub root: tempfile::TempDir,
     ids: std::sync::Mutex<Vec<String>>,
 }
 
 impl RuntimeEnv {
-    pub fn new() -> Self {
-        Self { root: tempfile::Builder::new().prefix("berth-rt-").tempdir().unwrap(), ids: Default::default() }
+    pub(crate) fn new() -> Self {
+        Self {
+            root: tempfile::Builder::new()
+                .prefix("berth-rt-")
+                .tempdir()
+                .unwrap(),
+            ids: Default::default(),
+        }
     }
 
-    pub fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = Command::new(berth());
         c.arg("runtime").arg("--root").arg(self.root.path());
         c
@@ -31,12 +37,12 @@ impl RuntimeEnv {
     /// Runs `berth runtime <args>`. Output goes through files, not pipes: a created
     /// container's init inherits the runtime's stdio (as with containerd's shim) and would
     /// keep pipes open until it exits.
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         run_to_files(self.cmd().args(args))
     }
 
     /// A fresh id that is cleaned up with this environment.
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         let id = unique_id("c");
         self.ids.lock().unwrap().push(id.clone());
         id
@@ -52,7 +58,7 @@ impl Drop for RuntimeEnv {
 }
 
 /// Runs `cmd` with stdout/stderr in temporary files and returns them as an `Output`.
-pub fn run_to_files(cmd: &mut Command) -> Output {
+pub(crate) fn run_to_files(cmd: &mut Command) -> Output {
     let out = tempfile::tempfile().unwrap();
     let err = tempfile::tempfile().unwrap();
     let status = cmd
@@ -68,14 +74,26 @@ pub fn run_to_files(cmd: &mut Command) -> Output {
         f.read_to_end(&mut v).unwrap();
         v
     };
-    Output { status, stdout: read(out), stderr: read(err) }
+    Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
 }
 
 /// A busybox bundle whose config.json is `berth runtime spec`'s, edited by `edit`.
-pub fn bundle(edit: impl FnOnce(&mut serde_json::Value)) -> Bundle {
+pub(crate) fn bundle(edit: impl FnOnce(&mut serde_json::Value)) -> Bundle {
     let b = Bundle::busybox().unwrap();
-    let out = Command::new(berth()).args(["runtime", "spec", "-b"]).arg(b.path()).output().unwrap();
-    assert!(out.status.success(), "spec: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(berth())
+        .args(["runtime", "spec", "-b"])
+        .arg(b.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "spec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let path = b.path().join("config.json");
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     v["process"]["terminal"] = false.into();
@@ -85,21 +103,24 @@ pub fn bundle(edit: impl FnOnce(&mut serde_json::Value)) -> Bundle {
 }
 
 /// Sets the process args.
-pub fn args(v: &mut serde_json::Value, args: &[&str]) {
+pub(crate) fn args(v: &mut serde_json::Value, args: &[&str]) {
     v["process"]["args"] = serde_json::json!(args);
 }
 
-pub fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-pub fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The v1 (or unified) cgroup directory of a container created with the default path.
-pub fn cgroup_dir(controller: &str, id: &str) -> PathBuf {
-    let v1 = Path::new("/sys/fs/cgroup").join(controller).join("berth").join(id);
+pub(crate) fn cgroup_dir(controller: &str, id: &str) -> PathBuf {
+    let v1 = Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join("berth")
+        .join(id);
     if Path::new("/sys/fs/cgroup").join(controller).exists() {
         v1
     } else {

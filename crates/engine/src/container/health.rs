@@ -46,7 +46,11 @@ impl Probe {
             argv,
             interval: dur(c.interval, DEFAULT_INTERVAL),
             timeout: dur(c.timeout, DEFAULT_TIMEOUT),
-            retries: c.retries.and_then(|r| u32::try_from(r).ok()).filter(|r| *r > 0).unwrap_or(DEFAULT_RETRIES),
+            retries: c
+                .retries
+                .and_then(|r| u32::try_from(r).ok())
+                .filter(|r| *r > 0)
+                .unwrap_or(DEFAULT_RETRIES),
             start_period: dur(c.start_period, Duration::ZERO),
         })
     }
@@ -72,7 +76,11 @@ pub struct HealthState {
 
 impl Default for HealthState {
     fn default() -> Self {
-        Self { status: "starting".into(), failing_streak: 0, log: Vec::new() }
+        Self {
+            status: "starting".into(),
+            failing_streak: 0,
+            log: Vec::new(),
+        }
     }
 }
 
@@ -103,22 +111,40 @@ mod tests {
     use super::*;
 
     fn res(code: i64) -> ProbeResult {
-        ProbeResult { start: String::new(), end: String::new(), exit_code: code, output: String::new() }
+        ProbeResult {
+            start: String::new(),
+            end: String::new(),
+            exit_code: code,
+            output: String::new(),
+        }
     }
 
     #[test]
     fn parses_probe_forms() {
-        let c = HealthConfig { test: Some(vec!["CMD-SHELL".into(), "true".into()]), interval: Some(1_000_000_000), ..Default::default() };
+        let c = HealthConfig {
+            test: Some(vec!["CMD-SHELL".into(), "true".into()]),
+            interval: Some(1_000_000_000),
+            ..Default::default()
+        };
         let p = Probe::from_config(&c).unwrap();
         assert_eq!(p.argv, ["/bin/sh", "-c", "true"]);
         assert_eq!((p.interval, p.retries), (Duration::from_secs(1), 3));
-        assert!(Probe::from_config(&HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() }).is_none());
+        assert!(
+            Probe::from_config(&HealthConfig {
+                test: Some(vec!["NONE".into()]),
+                ..Default::default()
+            })
+            .is_none()
+        );
     }
 
     #[test]
     fn streaks_and_start_period() {
         let mut h = HealthState::default();
-        assert!(!h.record(res(1), 2, true), "start period failures do not count");
+        assert!(
+            !h.record(res(1), 2, true),
+            "start period failures do not count"
+        );
         assert_eq!(h.failing_streak, 0);
         assert!(h.record(res(0), 2, true));
         assert_eq!(h.status, "healthy");

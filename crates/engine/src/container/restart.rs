@@ -27,13 +27,16 @@ impl Policy {
                 }
                 Ok(Self::No)
             }
-            "always" | "unless-stopped" if max_retry > 0 => {
-                Err("invalid restart policy: maximum retry count can only be used with 'on-failure'".into())
-            }
+            "always" | "unless-stopped" if max_retry > 0 => Err(
+                "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+                    .into(),
+            ),
             "always" => Ok(Self::Always),
             "unless-stopped" => Ok(Self::UnlessStopped),
             "on-failure" => Ok(Self::OnFailure(max)),
-            other => Err(format!("invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")),
+            other => Err(format!(
+                "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+            )),
         }
     }
 
@@ -81,9 +84,16 @@ mod tests {
     #[test]
     fn parses_docker_policies() {
         assert_eq!(Policy::from_docker("", 0), Ok(Policy::No));
-        assert_eq!(Policy::from_docker("on-failure", 3), Ok(Policy::OnFailure(3)));
+        assert_eq!(
+            Policy::from_docker("on-failure", 3),
+            Ok(Policy::OnFailure(3))
+        );
         assert!(Policy::from_docker("always", 2).is_err());
-        assert!(Policy::from_docker("sometimes", 0).unwrap_err().contains("unknown policy"));
+        assert!(
+            Policy::from_docker("sometimes", 0)
+                .unwrap_err()
+                .contains("unknown policy")
+        );
     }
 
     #[test]
@@ -102,8 +112,14 @@ mod tests {
         let short = Duration::from_millis(5);
         let d1 = next_delay(None, short);
         let d2 = next_delay(Some(d1), short);
-        assert_eq!((d1, d2), (Duration::from_millis(100), Duration::from_millis(200)));
+        assert_eq!(
+            (d1, d2),
+            (Duration::from_millis(100), Duration::from_millis(200))
+        );
         assert_eq!(next_delay(Some(Duration::from_secs(50)), short), MAX);
-        assert_eq!(next_delay(Some(Duration::from_secs(50)), Duration::from_secs(11)), INITIAL);
+        assert_eq!(
+            next_delay(Some(Duration::from_secs(50)), Duration::from_secs(11)),
+            INITIAL
+        );
     }
 }

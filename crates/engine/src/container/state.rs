@@ -97,7 +97,9 @@ pub fn transition(from: Status, action: Action) -> Result<Status, TransitionErro
         (S::Paused, A::Unpause) => S::Running,
         (S::Exited, A::ScheduleRestart) => S::Restarting,
         (S::Restarting, A::CancelRestart) => S::Exited,
-        (S::Created | S::Exited | S::Dead | S::Running | S::Paused | S::Restarting, A::Remove) => S::Removing,
+        (S::Created | S::Exited | S::Dead | S::Running | S::Paused | S::Restarting, A::Remove) => {
+            S::Removing
+        }
         (S::Removing, A::RemoveFailed) => S::Dead,
         _ => return Err(TransitionError { from, action }),
     };
@@ -109,8 +111,15 @@ mod tests {
     use super::*;
     use berth_errdefs::HasKind;
 
-    const ALL_STATUSES: [Status; 7] =
-        [Status::Created, Status::Running, Status::Paused, Status::Restarting, Status::Removing, Status::Exited, Status::Dead];
+    const ALL_STATUSES: [Status; 7] = [
+        Status::Created,
+        Status::Running,
+        Status::Paused,
+        Status::Restarting,
+        Status::Removing,
+        Status::Exited,
+        Status::Dead,
+    ];
     const ALL_ACTIONS: [Action; 8] = [
         Action::Start,
         Action::Exit,

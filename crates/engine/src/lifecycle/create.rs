@@ -87,26 +87,46 @@ pub(crate) fn merge_config(user: &ContainerConfig, image: &ContainerConfig) -> C
 /// Checks the host config before anything is made.
 fn validate(h: &HostConfig) -> Result<()> {
     let rp = h.restart_policy.clone().unwrap_or_default();
-    let policy = Policy::from_docker(&rp.name.map(|n| n.to_string()).unwrap_or_default(), rp.maximum_retry_count.unwrap_or(0))
-        .map_err(EngineError::InvalidArgument)?;
+    let policy = Policy::from_docker(
+        &rp.name.map(|n| n.to_string()).unwrap_or_default(),
+        rp.maximum_retry_count.unwrap_or(0),
+    )
+    .map_err(EngineError::InvalidArgument)?;
     if h.auto_remove.unwrap_or(false) && policy != Policy::No {
-        return Err(EngineError::InvalidArgument("can't create 'AutoRemove' container with restart policy".into()));
+        return Err(EngineError::InvalidArgument(
+            "can't create 'AutoRemove' container with restart policy".into(),
+        ));
     }
     if h.memory.is_some_and(|m| m > 0 && m < 6 * 1024 * 1024) {
-        return Err(EngineError::InvalidArgument("Minimum memory limit allowed is 6MB".into()));
+        return Err(EngineError::InvalidArgument(
+            "Minimum memory limit allowed is 6MB".into(),
+        ));
     }
-    if let (Some(m), Some(s)) = (h.memory, h.memory_swap) {
-        if m > 0 && s > 0 && s < m {
-            return Err(EngineError::InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage".into()));
-        }
+    if let (Some(m), Some(s)) = (h.memory, h.memory_swap)
+        && m > 0
+        && s > 0
+        && s < m
+    {
+        return Err(EngineError::InvalidArgument(
+            "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+        ));
     }
     if h.cpu_shares.is_some_and(|s| s < 0) {
-        return Err(EngineError::InvalidArgument("invalid CPU shares: must be positive".into()));
+        return Err(EngineError::InvalidArgument(
+            "invalid CPU shares: must be positive".into(),
+        ));
     }
     if let Some(s) = &h.security_opt {
         for o in s {
-            if !(o.starts_with("no-new-privileges") || o.starts_with("seccomp") || o.starts_with("apparmor") || o.starts_with("label") || o.starts_with("systempaths")) {
-                return Err(EngineError::InvalidArgument(format!("invalid --security-opt: {o:?}")));
+            if !(o.starts_with("no-new-privileges")
+                || o.starts_with("seccomp")
+                || o.starts_with("apparmor")
+                || o.starts_with("label")
+                || o.starts_with("systempaths"))
+            {
+                return Err(EngineError::InvalidArgument(format!(
+                    "invalid --security-opt: {o:?}"
+                )));
             }
         }
     }
@@ -116,14 +136,32 @@ fn validate(h: &HostConfig) -> Result<()> {
 
 impl Engine {
     /// Creates a container; returns its id and warnings.
-    pub async fn create(&self, opts: CreateOptions, body: ContainerCreateBody) -> Result<(String, Vec<String>)> {
+    pub async fn create(
+        &self,
+        opts: CreateOptions,
+        body: ContainerCreateBody,
+    ) -> Result<(String, Vec<String>)> {
         let (config, mut host, networking) = split_body(body);
-        let image_ref = config.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| EngineError::InvalidArgument("no image specified".into()))?;
-        if let Some(p) = opts.platform.as_deref().filter(|p| !p.is_empty() && !p.starts_with("linux")) {
-            return Err(EngineError::InvalidArgument(format!("image platform {p} is not supported on this linux/amd64 host")));
+        let image_ref = config
+            .image
+            .clone()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| EngineError::InvalidArgument("no image specified".into()))?;
+        if let Some(p) = opts
+            .platform
+            .as_deref()
+            .filter(|p| !p.is_empty() && !p.starts_with("linux"))
+        {
+            return Err(EngineError::InvalidArgument(format!(
+                "image platform {p} is not supported on this linux/amd64 host"
+            )));
         }
         validate(&host)?;
-        let image = self.inner.images.resolve(&image_ref).map_err(|_| EngineError::NoSuchImage(normalize_ref(&image_ref)))?;
+        let image = self
+            .inner
+            .images
+            .resolve(&image_ref)
+            .map_err(|_| EngineError::NoSuchImage(normalize_ref(&image_ref)))?;
         let id = random_id();
         let name = match opts.name.filter(|n| !n.is_empty()) {
             Some(n) if !names::is_valid(&n) => return Err(EngineError::InvalidName(n)),
@@ -131,13 +169,18 @@ impl Engine {
             None => self.generate_name(&id),
         };
         let config = merge_config(&config, &image.config);
-        if config.entrypoint.as_ref().is_none_or(Vec::is_empty) && config.cmd.as_ref().is_none_or(Vec::is_empty) {
+        if config.entrypoint.as_ref().is_none_or(Vec::is_empty)
+            && config.cmd.as_ref().is_none_or(Vec::is_empty)
+        {
             return Err(EngineError::InvalidArgument("No command specified".into()));
         }
         fill_host_defaults(&mut host);
         let net = self.plan_networks(&host, networking.as_ref())?;
         self.reserve_name(&name, &id)?;
-        match self.create_reserved(&id, &name, &image_ref, image.id.clone(), config, host, net).await {
+        match self
+            .create_reserved(&id, &name, &image_ref, image.id.clone(), config, host, net)
+            .await
+        {
             Ok(ctr) => {
                 let rec = ctr.snapshot();
                 self.insert(ctr);
@@ -163,7 +206,10 @@ impl Engine {
         net: NetRecord,
     ) -> Result<Arc<Ctr>> {
         let mounts = mounts::resolve(self, id, &config, &host)?;
-        self.inner.images.prepare(id, &image_id).map_err(|e| EngineError::from_lib(&e))?;
+        self.inner
+            .images
+            .prepare(id, &image_id)
+            .map_err(|e| EngineError::from_lib(&e))?;
         let dir = self.inner.cfg.container_dir(id);
         let (path, args) = {
             let mut all: Vec<String> = config.entrypoint.clone().unwrap_or_default();
@@ -200,12 +246,23 @@ impl Engine {
 
     fn generate_name(&self, id: &str) -> String {
         let seed = u64::from_str_radix(&id[..15], 16).unwrap_or(0);
-        let names = self.inner.names.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        (0..).map(|n| names::generate(seed, n)).find(|n| !names.contains_key(n)).unwrap_or_default()
+        let names = self
+            .inner
+            .names
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (0..)
+            .map(|n| names::generate(seed, n))
+            .find(|n| !names.contains_key(n))
+            .unwrap_or_default()
     }
 
     /// The networks a container joins: its network mode, plus `EndpointsConfig` entries.
-    fn plan_networks(&self, host: &HostConfig, networking: Option<&bollard_stubs::models::NetworkingConfig>) -> Result<NetRecord> {
+    fn plan_networks(
+        &self,
+        host: &HostConfig,
+        networking: Option<&bollard_stubs::models::NetworkingConfig>,
+    ) -> Result<NetRecord> {
         let mode = match host.network_mode.as_deref() {
             None | Some("" | "default") => "bridge".to_owned(),
             Some(m) => m.to_owned(),
@@ -215,38 +272,71 @@ impl Engine {
             if let Some(c) = mode.strip_prefix("container:") {
                 self.lookup(c)?;
             }
-            return Ok(NetRecord { networks, ..NetRecord::default() });
+            return Ok(NetRecord {
+                networks,
+                ..NetRecord::default()
+            });
         }
-        let endpoints = networking.and_then(|n| n.endpoints_config.clone()).unwrap_or_default();
+        let endpoints = networking
+            .and_then(|n| n.endpoints_config.clone())
+            .unwrap_or_default();
         let mut names: Vec<String> = vec![mode.clone()];
         names.extend(endpoints.keys().filter(|k| **k != mode).cloned());
         for n in names {
-            let info = self.inner.network.get(&n).map_err(|e| EngineError::from_lib(&e))?;
+            let info = self
+                .inner
+                .network
+                .get(&n)
+                .map_err(|e| EngineError::from_lib(&e))?;
             let ep = endpoints.get(&n).cloned().unwrap_or_default();
             if info.name == "bridge" && ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
                 return Err(EngineError::InvalidArgument("network-scoped alias is supported only for containers in user defined networks".into()));
             }
-            let requested_ip = ep.ipam_config.as_ref().and_then(|i| i.ipv4_address.clone()).filter(|s| !s.is_empty());
-            let links = if info.name == "bridge" { host.links.clone().unwrap_or_default() } else { ep.links.clone().unwrap_or_default() };
-            networks.insert(info.name.clone(), EndpointRecord {
-                network_id: info.id.clone(),
-                aliases: ep.aliases.clone().unwrap_or_default(),
-                links,
-                requested_ip,
-                ..EndpointRecord::default()
-            });
+            let requested_ip = ep
+                .ipam_config
+                .as_ref()
+                .and_then(|i| i.ipv4_address.clone())
+                .filter(|s| !s.is_empty());
+            let links = if info.name == "bridge" {
+                host.links.clone().unwrap_or_default()
+            } else {
+                ep.links.clone().unwrap_or_default()
+            };
+            networks.insert(
+                info.name.clone(),
+                EndpointRecord {
+                    network_id: info.id.clone(),
+                    aliases: ep.aliases.clone().unwrap_or_default(),
+                    links,
+                    requested_ip,
+                    ..EndpointRecord::default()
+                },
+            );
         }
-        Ok(NetRecord { networks, ..NetRecord::default() })
+        Ok(NetRecord {
+            networks,
+            ..NetRecord::default()
+        })
     }
 }
 
 /// `busybox` → `busybox:latest`, as Docker's "No such image" message shows it.
 pub(crate) fn normalize_ref(r: &str) -> String {
     let last = r.rsplit('/').next().unwrap_or(r);
-    if r.contains('@') || last.contains(':') { r.to_owned() } else { format!("{r}:latest") }
+    if r.contains('@') || last.contains(':') {
+        r.to_owned()
+    } else {
+        format!("{r}:latest")
+    }
 }
 
-fn split_body(body: ContainerCreateBody) -> (ContainerConfig, HostConfig, Option<bollard_stubs::models::NetworkingConfig>) {
+fn split_body(
+    body: ContainerCreateBody,
+) -> (
+    ContainerConfig,
+    HostConfig,
+    Option<bollard_stubs::models::NetworkingConfig>,
+) {
     let host = body.host_config.clone().unwrap_or_default();
     let networking = body.networking_config.clone();
     let config = ContainerConfig {
@@ -274,7 +364,6 @@ fn split_body(body: ContainerCreateBody) -> (ContainerConfig, HostConfig, Option
         stop_signal: body.stop_signal,
         stop_timeout: body.stop_timeout,
         shell: body.shell,
-        ..Default::default()
     };
     (config, host, networking)
 }
@@ -284,8 +373,15 @@ fn fill_host_defaults(h: &mut HostConfig) {
     if h.network_mode.as_deref().is_none_or(str::is_empty) {
         h.network_mode = Some("bridge".into());
     }
-    if h.log_config.as_ref().and_then(|l| l.typ.as_deref()).is_none_or(str::is_empty) {
-        h.log_config = Some(bollard_stubs::models::HostConfigLogConfig { typ: Some("json-file".into()), config: h.log_config.as_ref().and_then(|l| l.config.clone()) });
+    if h.log_config
+        .as_ref()
+        .and_then(|l| l.typ.as_deref())
+        .is_none_or(str::is_empty)
+    {
+        h.log_config = Some(bollard_stubs::models::HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: h.log_config.as_ref().and_then(|l| l.config.clone()),
+        });
     }
     if h.shm_size.is_none_or(|s| s == 0) {
         h.shm_size = Some(64 << 20);
@@ -314,21 +410,43 @@ mod tests {
             exposed_ports: Some(vec!["80/tcp".into()]),
             ..Default::default()
         };
-        let user = ContainerConfig { env: Some(vec!["A=2".into(), "B=3".into()]), ..Default::default() };
+        let user = ContainerConfig {
+            env: Some(vec!["A=2".into(), "B=3".into()]),
+            ..Default::default()
+        };
         let c = merge_config(&user, &image);
         assert_eq!(c.cmd, Some(vec!["sh".into()]));
-        assert_eq!(c.env, Some(vec!["PATH=/bin".into(), "A=2".into(), "B=3".into()]));
+        assert_eq!(
+            c.env,
+            Some(vec!["PATH=/bin".into(), "A=2".into(), "B=3".into()])
+        );
         assert_eq!(c.working_dir.as_deref(), Some("/app"));
-        let user = ContainerConfig { cmd: Some(vec!["echo".into(), "hi".into()]), ..Default::default() };
-        let c = merge_config(&user, &ContainerConfig { entrypoint: Some(vec!["/init".into()]), cmd: Some(vec!["x".into()]), ..Default::default() });
+        let user = ContainerConfig {
+            cmd: Some(vec!["echo".into(), "hi".into()]),
+            ..Default::default()
+        };
+        let c = merge_config(
+            &user,
+            &ContainerConfig {
+                entrypoint: Some(vec!["/init".into()]),
+                cmd: Some(vec!["x".into()]),
+                ..Default::default()
+            },
+        );
         assert_eq!(c.entrypoint, Some(vec!["/init".into()]));
         assert_eq!(c.cmd, Some(vec!["echo".into(), "hi".into()]));
     }
 
     #[test]
     fn validation_errors_are_dockers() {
-        let h = HostConfig { memory: Some(1024), ..Default::default() };
-        assert_eq!(validate(&h).unwrap_err().to_string(), "Minimum memory limit allowed is 6MB");
+        let h = HostConfig {
+            memory: Some(1024),
+            ..Default::default()
+        };
+        assert_eq!(
+            validate(&h).unwrap_err().to_string(),
+            "Minimum memory limit allowed is 6MB"
+        );
         assert_eq!(normalize_ref("busybox"), "busybox:latest");
         assert_eq!(normalize_ref("localhost:5000/x"), "localhost:5000/x:latest");
         assert_eq!(normalize_ref("x:1"), "x:1");

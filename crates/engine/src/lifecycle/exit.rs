@@ -13,7 +13,9 @@ use crate::store;
 impl Engine {
     /// Called once per exit, by the task reading the monitor's control connection.
     pub(crate) async fn on_exit(&self, ctr: &Arc<Ctr>, info: ExitInfo) {
-        *ctr.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *ctr.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         ctr.attachers.close_all();
         let rec = ctr.snapshot();
         self.teardown(&rec).await;
@@ -50,7 +52,17 @@ impl Engine {
             let engine = self.clone();
             let id = rec.id.clone();
             tokio::spawn(async move {
-                if let Err(e) = engine.remove(&id, crate::lifecycle::remove::RemoveOptions { force: true, volumes: true, link: false }).await {
+                if let Err(e) = engine
+                    .remove(
+                        &id,
+                        crate::lifecycle::remove::RemoveOptions {
+                            force: true,
+                            volumes: true,
+                            link: false,
+                        },
+                    )
+                    .await
+                {
                     tracing::warn!(container = %id, error = %e, "auto-removing");
                 }
             });
@@ -58,7 +70,8 @@ impl Engine {
         }
         let rp = rec.host_config.restart_policy.clone().unwrap_or_default();
         let name = rp.name.map(|n| n.to_string()).unwrap_or_default();
-        let policy = Policy::from_docker(&name, rp.maximum_retry_count.unwrap_or(0)).unwrap_or_default();
+        let policy =
+            Policy::from_docker(&name, rp.maximum_retry_count.unwrap_or(0)).unwrap_or_default();
         if !policy.should_restart(code, rec.state.manually_stopped, rec.state.restart_count) {
             return;
         }
@@ -67,12 +80,18 @@ impl Engine {
             _ => Duration::ZERO,
         };
         let delay = {
-            let mut delays = self.inner.restart_delays.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut delays = self
+                .inner
+                .restart_delays
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let d = next_delay(delays.get(&rec.id).copied(), ran_for);
             delays.insert(rec.id.clone(), d);
             d
         };
-        let _ = ctr.update(|r| transition(r.state.status, Action::ScheduleRestart).map(|s| r.state.status = s));
+        let _ = ctr.update(|r| {
+            transition(r.state.status, Action::ScheduleRestart).map(|s| r.state.status = s)
+        });
         let (engine, ctr) = (self.clone(), ctr.clone());
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;

@@ -20,12 +20,17 @@ impl Engine {
     pub async fn remove(&self, key: &str, opts: RemoveOptions) -> Result<()> {
         let ctr = self.lookup(key)?;
         if opts.link {
-            return Err(EngineError::NotImplemented("removing a legacy link on its own is not supported; remove the container".into()));
+            return Err(EngineError::NotImplemented(
+                "removing a legacy link on its own is not supported; remove the container".into(),
+            ));
         }
         let _guard = ctr.lifecycle.lock().await;
         let rec = ctr.snapshot();
         if rec.state.status == Status::Removing {
-            return Err(EngineError::Conflict(format!("removal of container {} is already in progress", rec.id)));
+            return Err(EngineError::Conflict(format!(
+                "removal of container {} is already in progress",
+                rec.id
+            )));
         }
         if rec.is_running() {
             if !opts.force {
@@ -35,16 +40,26 @@ impl Engine {
             self.stop_locked(&ctr, Some(0), Some("SIGKILL")).await?;
         }
         ctr.update(|r| transition(r.state.status, Action::Remove).map(|s| r.state.status = s))
-            .map_err(|source| EngineError::State { id: rec.id.clone(), source })?;
+            .map_err(|source| EngineError::State {
+                id: rec.id.clone(),
+                source,
+            })?;
         let rec = ctr.snapshot();
         if let Err(e) = self.inner.images.remove(&rec.id) {
-            ctr.update(|r| r.state.status = transition(r.state.status, Action::RemoveFailed).unwrap_or(Status::Dead));
+            ctr.update(|r| {
+                r.state.status =
+                    transition(r.state.status, Action::RemoveFailed).unwrap_or(Status::Dead);
+            });
             return Err(EngineError::from_lib(&e));
         }
         store::remove(&self.inner.cfg.containers_dir(), &rec.id)?;
         self.forget(&rec.id);
         self.forget_execs(&rec.id);
-        self.inner.restart_delays.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&rec.id);
+        self.inner
+            .restart_delays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&rec.id);
         if opts.volumes {
             for name in mounts::volume_names(&rec.mounts) {
                 let anonymous = self.volumes().get(name).is_ok_and(|v| v.is_anonymous());

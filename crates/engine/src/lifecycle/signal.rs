@@ -27,7 +27,9 @@ impl WaitCondition {
             "" | "not-running" => Ok(Self::NotRunning),
             "next-exit" => Ok(Self::NextExit),
             "removed" => Ok(Self::Removed),
-            other => Err(EngineError::InvalidArgument(format!("invalid condition: {other:?}"))),
+            other => Err(EngineError::InvalidArgument(format!(
+                "invalid condition: {other:?}"
+            ))),
         }
     }
 }
@@ -35,16 +37,25 @@ impl WaitCondition {
 /// Parses a signal as Docker accepts it: `SIGTERM`, `TERM`, `15`.
 pub fn parse_signal(s: &str) -> Result<Signal> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")));
+        return Signal::try_from(n)
+            .map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse().map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")))
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse()
+        .map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")))
 }
 
 impl Engine {
     fn runtime_container(&self, id: &str) -> Result<berth_runtime::Container> {
-        self.inner.runtime.load(id).map_err(|e| EngineError::from_lib(&e))
+        self.inner
+            .runtime
+            .load(id)
+            .map_err(|e| EngineError::from_lib(&e))
     }
 
     /// Sends a signal to the container's init (Docker's `kill`).
@@ -58,21 +69,33 @@ impl Engine {
         if matches!(sig, Signal::SIGKILL | Signal::SIGTERM | Signal::SIGINT) {
             ctr.update(|r| r.state.manually_stopped = true);
         }
-        self.runtime_container(&rec.id)?.kill(sig, false).map_err(|e| EngineError::from_lib(&e))?;
+        self.runtime_container(&rec.id)?
+            .kill(sig, false)
+            .map_err(|e| EngineError::from_lib(&e))?;
         self.container_event(&rec, "kill", &[("signal", (sig as i32).to_string())]);
         Ok(())
     }
 
     /// Stops the container: its stop signal, then SIGKILL after `timeout` seconds. Returns
     /// false when it was not running (Docker's 304).
-    pub async fn stop(&self, key: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<bool> {
+    pub async fn stop(
+        &self,
+        key: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<bool> {
         let ctr = self.lookup(key)?;
         let _guard = ctr.lifecycle.lock().await;
         ctr.update(|r| r.state.manually_stopped = true);
         self.stop_locked(&ctr, timeout, signal).await
     }
 
-    pub(crate) async fn stop_locked(&self, ctr: &Arc<Ctr>, timeout: Option<i64>, signal: Option<&str>) -> Result<bool> {
+    pub(crate) async fn stop_locked(
+        &self,
+        ctr: &Arc<Ctr>,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<bool> {
         let rec = ctr.snapshot();
         if rec.state.status == Status::Restarting {
             ctr.update(|r| r.state.status = Status::Exited);
@@ -81,8 +104,15 @@ impl Engine {
         if !rec.is_running() {
             return Ok(false);
         }
-        let sig = parse_signal(signal.or(rec.config.stop_signal.as_deref()).filter(|s| !s.is_empty()).unwrap_or("SIGTERM"))?;
-        let secs = timeout.or(rec.config.stop_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let sig = parse_signal(
+            signal
+                .or(rec.config.stop_signal.as_deref())
+                .filter(|s| !s.is_empty())
+                .unwrap_or("SIGTERM"),
+        )?;
+        let secs = timeout
+            .or(rec.config.stop_timeout)
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
         let mut rx = ctr.watch.subscribe();
         let exits = rx.borrow().exits;
         let container = self.runtime_container(&rec.id)?;
@@ -97,7 +127,9 @@ impl Engine {
             rx.wait_for(exited).await.is_ok()
         } else {
             let wait = rx.wait_for(exited);
-            tokio::time::timeout(Duration::from_secs(u64::try_from(secs).unwrap_or(0)), wait).await.is_ok_and(|r| r.is_ok())
+            tokio::time::timeout(Duration::from_secs(u64::try_from(secs).unwrap_or(0)), wait)
+                .await
+                .is_ok_and(|r| r.is_ok())
         };
         if !graceful {
             let _ = container.kill(Signal::SIGKILL, true);
@@ -109,7 +141,12 @@ impl Engine {
     }
 
     /// Stops (if running) and starts again.
-    pub async fn restart(&self, key: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+    pub async fn restart(
+        &self,
+        key: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
         let ctr = self.lookup(key)?;
         let _guard = ctr.lifecycle.lock().await;
         ctr.update(|r| r.state.manually_stopped = true);
@@ -131,7 +168,9 @@ impl Engine {
             Status::Running => {}
             _ => return Err(EngineError::NotRunning(rec.id)),
         }
-        self.runtime_container(&rec.id)?.pause().map_err(|e| EngineError::from_lib(&e))?;
+        self.runtime_container(&rec.id)?
+            .pause()
+            .map_err(|e| EngineError::from_lib(&e))?;
         self.set_status(&ctr, Action::Pause)?;
         self.container_event(&rec, "pause", &[]);
         Ok(())
@@ -143,18 +182,25 @@ impl Engine {
         if rec.state.status != Status::Paused {
             return Err(EngineError::NotPaused(rec.id));
         }
-        self.runtime_container(&rec.id)?.resume().map_err(|e| EngineError::from_lib(&e))?;
+        self.runtime_container(&rec.id)?
+            .resume()
+            .map_err(|e| EngineError::from_lib(&e))?;
         self.set_status(&ctr, Action::Unpause)?;
         self.container_event(&rec, "unpause", &[]);
         Ok(())
     }
 
     fn set_status(&self, ctr: &Ctr, action: Action) -> Result<()> {
-        let rec = ctr.update(|r| transition(r.state.status, action).map(|s| {
-            r.state.status = s;
-            r.clone()
-        }));
-        let rec = rec.map_err(|source| EngineError::State { id: ctr.id.clone(), source })?;
+        let rec = ctr.update(|r| {
+            transition(r.state.status, action).map(|s| {
+                r.state.status = s;
+                r.clone()
+            })
+        });
+        let rec = rec.map_err(|source| EngineError::State {
+            id: ctr.id.clone(),
+            source,
+        })?;
         store::save(&self.inner.cfg.containers_dir(), &rec)
     }
 
@@ -166,9 +212,14 @@ impl Engine {
         let done = |s: &crate::engine::Snapshot| match condition {
             WaitCondition::Removed => s.removed,
             WaitCondition::NextExit => s.exits > start.exits || s.removed,
-            WaitCondition::NotRunning => !s.status.is_live() && s.status != Status::Restarting || s.removed,
+            WaitCondition::NotRunning => {
+                !s.status.is_live() && s.status != Status::Restarting || s.removed
+            }
         };
-        let snap = *rx.wait_for(done).await.map_err(|_| EngineError::NoSuchContainer(key.to_owned()))?;
+        let snap = *rx
+            .wait_for(done)
+            .await
+            .map_err(|_| EngineError::NoSuchContainer(key.to_owned()))?;
         Ok(snap.exit_code)
     }
 }

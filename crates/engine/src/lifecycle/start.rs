@@ -28,11 +28,17 @@ impl Engine {
     pub(crate) async fn start_locked(&self, ctr: &Arc<Ctr>) -> Result<()> {
         let rec = ctr.snapshot();
         if rec.state.status == Status::Paused {
-            return Err(EngineError::Conflict("cannot start a paused container, try unpause instead".into()));
+            return Err(EngineError::Conflict(
+                "cannot start a paused container, try unpause instead".into(),
+            ));
         }
-        transition(rec.state.status, Action::Start).map_err(|source| EngineError::State { id: rec.id.clone(), source })?;
+        transition(rec.state.status, Action::Start).map_err(|source| EngineError::State {
+            id: rec.id.clone(),
+            source,
+        })?;
         let run_dir = self.inner.cfg.run_dir(&rec.id);
-        std::fs::create_dir_all(&run_dir).map_err(|e| EngineError::internal(format!("creating {}", run_dir.display()), e))?;
+        std::fs::create_dir_all(&run_dir)
+            .map_err(|e| EngineError::internal(format!("creating {}", run_dir.display()), e))?;
         let prepared = match self.prepare(&rec).await {
             Ok(p) => p,
             Err(e) => {
@@ -50,7 +56,11 @@ impl Engine {
 
     async fn spawn_monitor(&self, ctr: &Arc<Ctr>, rec: &ContainerRecord) -> Result<()> {
         let mcfg = self.monitor_config(ctr, rec);
-        let spawned = self.inner.zygote.spawn(&mcfg).map_err(|e| EngineError::from_lib(&e));
+        let spawned = self
+            .inner
+            .zygote
+            .spawn(&mcfg)
+            .map_err(|e| EngineError::from_lib(&e));
         let (monitor_pid, fd) = match spawned {
             Ok(v) => v,
             Err(e) => {
@@ -58,16 +68,20 @@ impl Engine {
                 return Err(e);
             }
         };
-        let stream = live::control_stream(fd).map_err(|e| EngineError::internal("adopting the monitor connection", e))?;
+        let stream = live::control_stream(fd)
+            .map_err(|e| EngineError::internal("adopting the monitor connection", e))?;
         let (handle, first) = live::adopt(self, ctr, monitor_pid.as_raw(), stream);
-        *ctr.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
+        *ctr.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
         match first.await {
             Ok(Event::Started { pid, started_at_ns }) => {
                 let rec = ctr.update(|r| {
                     r.state.status = Status::Running;
                     r.state.pid = pid;
                     r.state.monitor_pid = monitor_pid.as_raw();
-                    r.state.started_at = Some(chrono::DateTime::from_timestamp_nanos(started_at_ns));
+                    r.state.started_at =
+                        Some(chrono::DateTime::from_timestamp_nanos(started_at_ns));
                     r.state.error.clear();
                     r.state.exit_code = 0;
                     r.state.oom_killed = false;
@@ -80,15 +94,22 @@ impl Engine {
                 Ok(())
             }
             Ok(Event::Failed { message, code }) => {
-                *ctr.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                *ctr.live
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
                 self.teardown(rec).await;
                 self.record_start_failure(ctr, &message, code);
                 Err(EngineError::StartFailed { message, code })
             }
             other => {
-                *ctr.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                *ctr.live
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
                 self.teardown(rec).await;
-                let message = format!("the monitor of container {} did not report a start ({other:?})", rec.id);
+                let message = format!(
+                    "the monitor of container {} did not report a start ({other:?})",
+                    rec.id
+                );
                 self.record_start_failure(ctr, &message, 128);
                 Err(EngineError::StartFailed { message, code: 128 })
             }
@@ -150,13 +171,23 @@ impl Engine {
             uts: self.ns_mode(rec.host_config.uts_mode.as_deref(), "uts")?,
             etc_files,
             extra_mounts,
-            init_path: self.inner.cfg.init_path.clone().or_else(|| default_init_path(rec)),
+            init_path: self
+                .inner
+                .cfg
+                .init_path
+                .clone()
+                .or_else(|| default_init_path(rec)),
         };
         let spec = ocispec::build(&inputs).map_err(|e| EngineError::from_lib(&e))?;
-        let json = serde_json::to_vec(&spec).map_err(|e| EngineError::internal("encoding the OCI spec", e))?;
+        let json = serde_json::to_vec(&spec)
+            .map_err(|e| EngineError::internal("encoding the OCI spec", e))?;
         let path = self.inner.cfg.run_dir(&rec.id).join("config.json");
-        std::fs::write(&path, json).map_err(|e| EngineError::internal(format!("writing {}", path.display()), e))?;
-        Ok(Prepared { net: net.record, mounts })
+        std::fs::write(&path, json)
+            .map_err(|e| EngineError::internal(format!("writing {}", path.display()), e))?;
+        Ok(Prepared {
+            net: net.record,
+            mounts,
+        })
     }
 
     /// `--pid/--ipc/--uts`: "" (private), "host", "container:<name|id>".
@@ -168,11 +199,18 @@ impl Engine {
                 Some(target) => {
                     let t = self.lookup(target)?.snapshot();
                     if !t.is_running() {
-                        return Err(EngineError::Conflict(format!("cannot join {kind} namespace of a non running container: {}", t.id)));
+                        return Err(EngineError::Conflict(format!(
+                            "cannot join {kind} namespace of a non running container: {}",
+                            t.id
+                        )));
                     }
-                    Ok(ocispec::NsMode::Path(format!("/proc/{}/ns/{kind}", t.state.pid).into()))
+                    Ok(ocispec::NsMode::Path(
+                        format!("/proc/{}/ns/{kind}", t.state.pid).into(),
+                    ))
                 }
-                None => Err(EngineError::InvalidArgument(format!("invalid {kind} mode: {other}"))),
+                None => Err(EngineError::InvalidArgument(format!(
+                    "invalid {kind} mode: {other}"
+                ))),
             },
         }
     }
@@ -195,24 +233,36 @@ struct Prepared {
 /// The json-file log configuration (`--log-driver`, `--log-opt max-size/max-file`).
 fn log_config(rec: &ContainerRecord) -> Option<LogConfig> {
     let lc = rec.host_config.log_config.clone().unwrap_or_default();
-    match lc.typ.as_deref() {
-        Some("none") => return None,
-        _ => {}
+    if let Some("none") = lc.typ.as_deref() {
+        return None;
     }
     let opts = lc.config.unwrap_or_default();
-    let max_size = opts.get("max-size").and_then(|s| crate::units::parse_size(s).ok());
-    let max_file = opts.get("max-file").and_then(|s| s.parse().ok()).unwrap_or(1);
-    rec.log_path.clone().map(|path| LogConfig { path, max_size, max_file })
+    let max_size = opts
+        .get("max-size")
+        .and_then(|s| crate::units::parse_size(s).ok());
+    let max_file = opts
+        .get("max-file")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    rec.log_path.clone().map(|path| LogConfig {
+        path,
+        max_size,
+        max_file,
+    })
 }
 
 fn default_init_path(rec: &ContainerRecord) -> Option<std::path::PathBuf> {
     if !rec.host_config.init.unwrap_or(false) {
         return None;
     }
-    ["/usr/bin/docker-init", "/usr/libexec/docker/docker-init", "/usr/bin/tini-static"]
-        .iter()
-        .map(std::path::PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/bin/docker-init",
+        "/usr/libexec/docker/docker-init",
+        "/usr/bin/tini-static",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists())
 }
 
 /// Volumes and binds → spec mounts and inspect records; named and anonymous volumes are
@@ -221,18 +271,31 @@ fn volumes_for(
     engine: &Engine,
     rec: &ContainerRecord,
     rootfs: &std::path::Path,
-) -> Result<(Vec<ocispec::ExtraMount>, Vec<crate::container::record::MountRecord>)> {
+) -> Result<(
+    Vec<ocispec::ExtraMount>,
+    Vec<crate::container::record::MountRecord>,
+)> {
     let mut extra = Vec::new();
     for m in &rec.mounts {
         if m.kind == "volume" {
             let nocopy = m.mode.contains("nocopy");
             if !nocopy {
-                volumes::populate(rootfs, &m.destination, &m.source)
-                    .map_err(|e| EngineError::internal(format!("populating volume {} at {}", m.name.clone().unwrap_or_default(), m.destination), e))?;
+                volumes::populate(rootfs, &m.destination, &m.source).map_err(|e| {
+                    EngineError::internal(
+                        format!(
+                            "populating volume {} at {}",
+                            m.name.clone().unwrap_or_default(),
+                            m.destination
+                        ),
+                        e,
+                    )
+                })?;
             }
         }
         if m.kind == "bind" && !m.source.exists() {
-            std::fs::create_dir_all(&m.source).map_err(|e| EngineError::internal(format!("creating bind source {}", m.source.display()), e))?;
+            std::fs::create_dir_all(&m.source).map_err(|e| {
+                EngineError::internal(format!("creating bind source {}", m.source.display()), e)
+            })?;
         }
         extra.push(ocispec::ExtraMount {
             destination: m.destination.clone(),

@@ -15,9 +15,17 @@ pub(super) enum Role {
     /// Connected, first request not yet read.
     Pending,
     /// The daemon's control connection; `attach` says which output it also carries.
-    Control { stdout: bool, stderr: bool },
-    Attach { stdout: bool, stderr: bool },
-    Exec { exec_id: String },
+    Control {
+        stdout: bool,
+        stderr: bool,
+    },
+    Attach {
+        stdout: bool,
+        stderr: bool,
+    },
+    Exec {
+        exec_id: String,
+    },
 }
 
 #[derive(Debug)]
@@ -32,7 +40,13 @@ pub(super) struct Conn {
 impl Conn {
     pub(super) fn new(stream: UnixStream, role: Role) -> io::Result<Self> {
         stream.set_nonblocking(true)?;
-        Ok(Self { stream, role, decoder: Decoder::default(), out: Vec::new(), closed: false })
+        Ok(Self {
+            stream,
+            role,
+            decoder: Decoder::default(),
+            out: Vec::new(),
+            closed: false,
+        })
     }
 
     pub(super) fn wants_output(&self) -> bool {
@@ -103,7 +117,9 @@ impl Conn {
     /// Last words before the monitor exits: block (briefly) until everything is written.
     pub(super) fn drain_blocking(&mut self) {
         let _ = self.stream.set_nonblocking(false);
-        let _ = self.stream.set_write_timeout(Some(std::time::Duration::from_secs(1)));
+        let _ = self
+            .stream
+            .set_write_timeout(Some(std::time::Duration::from_secs(1)));
         if !self.closed {
             let _ = self.stream.write_all(&self.out);
         }

@@ -62,9 +62,17 @@ impl JsonFileWriter {
         if let Some(dir) = cfg.path.parent() {
             fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(&cfg.path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&cfg.path)?;
         let size = file.metadata()?.len();
-        Ok(Self { cfg, file, size, partial: [Vec::new(), Vec::new()] })
+        Ok(Self {
+            cfg,
+            file,
+            size,
+            partial: [Vec::new(), Vec::new()],
+        })
     }
 
     /// Logs `data`; complete lines are written now, a trailing partial line waits for its end.
@@ -106,11 +114,19 @@ impl JsonFileWriter {
             time: String,
         }
         let text = String::from_utf8_lossy(line);
-        let mut json = serde_json::to_vec(&Entry { log: &text, stream: stream.name(), time: rfc3339_nano(chrono::Utc::now()) })
-            .map_err(io::Error::other)?;
+        let mut json = serde_json::to_vec(&Entry {
+            log: &text,
+            stream: stream.name(),
+            time: rfc3339_nano(chrono::Utc::now()),
+        })
+        .map_err(io::Error::other)?;
         json.push(b'\n');
         let len = json.len() as u64;
-        if self.cfg.max_size.is_some_and(|max| self.size > 0 && self.size + len > max) {
+        if self
+            .cfg
+            .max_size
+            .is_some_and(|max| self.size > 0 && self.size + len > max)
+        {
             self.rotate()?;
         }
         self.file.write_all(&json)?;
@@ -128,7 +144,11 @@ impl JsonFileWriter {
                 }
             }
         }
-        self.file = OpenOptions::new().create(true).write(true).truncate(true).open(&self.cfg.path)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&self.cfg.path)?;
         self.size = 0;
         Ok(())
     }
@@ -149,23 +169,45 @@ mod tests {
     use super::*;
 
     fn lines(p: &Path) -> Vec<serde_json::Value> {
-        fs::read_to_string(p).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     #[test]
     fn splits_lines_and_keeps_partials() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c-json.log");
-        let mut w = JsonFileWriter::open(LogConfig { path: path.clone(), max_size: None, max_file: 1 }).unwrap();
+        let mut w = JsonFileWriter::open(LogConfig {
+            path: path.clone(),
+            max_size: None,
+            max_file: 1,
+        })
+        .unwrap();
         w.write(Stream::Stdout, b"one\ntw").unwrap();
         w.write(Stream::Stderr, b"err\n").unwrap();
         w.write(Stream::Stdout, b"o\nthree").unwrap();
         w.flush_partial().unwrap();
         let got: Vec<(String, String)> = lines(&path)
             .iter()
-            .map(|v| (v["log"].as_str().unwrap().to_owned(), v["stream"].as_str().unwrap().to_owned()))
+            .map(|v| {
+                (
+                    v["log"].as_str().unwrap().to_owned(),
+                    v["stream"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect();
-        assert_eq!(got, [("one\n".into(), "stdout".into()), ("err\n".into(), "stderr".into()), ("two\n".into(), "stdout".into()), ("three".into(), "stdout".into())]);
+        assert_eq!(
+            got,
+            [
+                ("one\n".into(), "stdout".into()),
+                ("err\n".into(), "stderr".into()),
+                ("two\n".into(), "stdout".into()),
+                ("three".into(), "stdout".into())
+            ]
+        );
         assert!(lines(&path)[0]["time"].as_str().unwrap().ends_with('Z'));
     }
 
@@ -173,21 +215,32 @@ mod tests {
     fn rotates_by_size() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c-json.log");
-        let mut w = JsonFileWriter::open(LogConfig { path: path.clone(), max_size: Some(200), max_file: 3 }).unwrap();
+        let mut w = JsonFileWriter::open(LogConfig {
+            path: path.clone(),
+            max_size: Some(200),
+            max_file: 3,
+        })
+        .unwrap();
         for i in 0..20 {
-            w.write(Stream::Stdout, format!("line {i}\n").as_bytes()).unwrap();
+            w.write(Stream::Stdout, format!("line {i}\n").as_bytes())
+                .unwrap();
         }
         assert!(rotated(&path, 1).exists() && rotated(&path, 2).exists());
         assert!(!rotated(&path, 3).exists());
         assert!(fs::metadata(&path).unwrap().len() <= 200);
-        let last = lines(&path).last().unwrap()["log"].as_str().unwrap().to_owned();
+        let last = lines(&path).last().unwrap()["log"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(last, "line 19\n");
     }
 
     #[test]
     fn go_time_format() {
         use chrono::TimeZone;
-        let t = chrono::Utc.timestamp_opt(1_700_000_000, 120_000_000).unwrap();
+        let t = chrono::Utc
+            .timestamp_opt(1_700_000_000, 120_000_000)
+            .unwrap();
         assert_eq!(rfc3339_nano(t), "2023-11-14T22:13:20.12Z");
         let t = chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap();
         assert_eq!(rfc3339_nano(t), "2023-11-14T22:13:20Z");

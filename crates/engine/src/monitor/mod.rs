@@ -53,7 +53,9 @@ pub fn now_ns() -> i64 {
 
 /// Docker's exit code for a process that could not be started, from the runtime's message.
 pub fn exit_code_for(message: &str) -> i32 {
-    if message.contains("executable file not found") || message.contains("no such file or directory") {
+    if message.contains("executable file not found")
+        || message.contains("no such file or directory")
+    {
         127
     } else if message.contains("permission denied") || message.contains("is a directory") {
         126
@@ -73,7 +75,12 @@ pub fn read_exit(path: &Path) -> Option<ExitInfo> {
 }
 
 fn resize(master: BorrowedFd<'_>, height: u16, width: u16) {
-    let size = nix::pty::Winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };
+    let size = nix::pty::Winsize {
+        ws_row: height,
+        ws_col: width,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     let _ = berth_runtime::sys::tty::set_window_size(master, &size);
 }
 
@@ -95,7 +102,10 @@ struct Started {
 /// the freshly forked monitor; returns the process exit code.
 pub fn main(cfg: MonitorConfig, control: OwnedFd) -> i32 {
     let _ = nix::sys::prctl::set_name(c"berth-mon");
-    let role = Role::Control { stdout: cfg.attach_stdout, stderr: cfg.attach_stderr };
+    let role = Role::Control {
+        stdout: cfg.attach_stdout,
+        stderr: cfg.attach_stderr,
+    };
     let Ok(control) = Conn::new(UnixStream::from(control), role) else {
         return 1;
     };
@@ -147,12 +157,21 @@ fn start(cfg: MonitorConfig, control: Conn) -> Result<Started, Conn> {
         Err(e) => return Err(fail(control, e.to_string())),
     };
     let _ = std::fs::remove_file(&cfg.socket);
-    let listener = match UnixListener::bind(&cfg.socket).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
-        Ok(l) => l,
-        Err(e) => return Err(fail(control, format!("listening on {}: {e}", cfg.socket.display()))),
-    };
+    let listener =
+        match UnixListener::bind(&cfg.socket).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+            Ok(l) => l,
+            Err(e) => {
+                return Err(fail(
+                    control,
+                    format!("listening on {}: {e}", cfg.socket.display()),
+                ));
+            }
+        };
     let mut control = control;
-    control.send_event(&Event::Started { pid: container.pid(), started_at_ns });
+    control.send_event(&Event::Started {
+        pid: container.pid(),
+        started_at_ns,
+    });
     Ok(Started {
         cfg,
         container,

@@ -58,15 +58,27 @@ pub enum Request {
     /// Become the control connection (after a daemon restart); answered with `State`.
     Hello,
     /// Stream the container's output (and take its input) on this connection.
-    Attach { stdin: bool, stdout: bool, stderr: bool },
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
     /// Which output the control connection carries (the daemon has attached clients).
     Forward { stdout: bool, stderr: bool },
     /// Resize the container's terminal.
     Resize { height: u16, width: u16 },
     /// Run a process in the container; this connection becomes its stream.
-    Exec { exec_id: String, process: Box<Process>, stdin: bool },
+    Exec {
+        exec_id: String,
+        process: Box<Process>,
+        stdin: bool,
+    },
     /// Resize an exec'd process's terminal.
-    ExecResize { exec_id: String, height: u16, width: u16 },
+    ExecResize {
+        exec_id: String,
+        height: u16,
+        width: u16,
+    },
 }
 
 /// How a container (or exec'd process) ended.
@@ -83,19 +95,41 @@ pub struct ExitInfo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Event {
     /// The container's init runs the user's program.
-    Started { pid: i32, started_at_ns: i64 },
+    Started {
+        pid: i32,
+        started_at_ns: i64,
+    },
     /// The container could not be started; the monitor exits. `code` is Docker's: 126 for
     /// "cannot execute", 127 for "not found", else 128.
-    Failed { message: String, code: i32 },
+    Failed {
+        message: String,
+        code: i32,
+    },
     /// Answer to `Hello`.
-    State { pid: i32, started_at_ns: i64, exited: Option<ExitInfo> },
+    State {
+        pid: i32,
+        started_at_ns: i64,
+        exited: Option<ExitInfo>,
+    },
     /// The container ended; its cgroups and runtime state are gone.
     Exited(ExitInfo),
-    ExecStarted { exec_id: String, pid: i32 },
-    ExecFailed { exec_id: String, message: String, code: i32 },
-    ExecExited { exec_id: String, code: i32 },
+    ExecStarted {
+        exec_id: String,
+        pid: i32,
+    },
+    ExecFailed {
+        exec_id: String,
+        message: String,
+        code: i32,
+    },
+    ExecExited {
+        exec_id: String,
+        code: i32,
+    },
     /// A request could not be served.
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// Encodes a frame.
@@ -128,10 +162,14 @@ impl Decoder {
         if self.buf.len() < 5 {
             return Ok(None);
         }
-        let kind = Kind::from_u8(self.buf[0]).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unknown frame kind"))?;
+        let kind = Kind::from_u8(self.buf[0])
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unknown frame kind"))?;
         let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
         if len > MAX_FRAME {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "frame too large",
+            ));
         }
         if self.buf.len() < 5 + len {
             return Ok(None);
@@ -149,10 +187,14 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<Option<Frame>> {
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         other => other?,
     }
-    let kind = Kind::from_u8(head[0]).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unknown frame kind"))?;
+    let kind = Kind::from_u8(head[0])
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unknown frame kind"))?;
     let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
     if len > MAX_FRAME {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
     }
     let mut payload = vec![0u8; len];
     r.read_exact(&mut payload)?;
@@ -173,7 +215,13 @@ mod tests {
     #[test]
     fn frames_round_trip_in_pieces() {
         let mut bytes = Vec::new();
-        encode_json(&Request::Resize { height: 24, width: 80 }, &mut bytes);
+        encode_json(
+            &Request::Resize {
+                height: 24,
+                width: 80,
+            },
+            &mut bytes,
+        );
         encode(Kind::Stdout, b"hello", &mut bytes);
         let mut d = Decoder::default();
         for chunk in bytes.chunks(3) {
@@ -182,8 +230,20 @@ mod tests {
         let f = d.next_frame().unwrap().unwrap();
         assert_eq!(f.kind, Kind::Json);
         let req: Request = serde_json::from_slice(&f.payload).unwrap();
-        assert!(matches!(req, Request::Resize { height: 24, width: 80 }));
-        assert_eq!(d.next_frame().unwrap(), Some(Frame { kind: Kind::Stdout, payload: b"hello".to_vec() }));
+        assert!(matches!(
+            req,
+            Request::Resize {
+                height: 24,
+                width: 80
+            }
+        ));
+        assert_eq!(
+            d.next_frame().unwrap(),
+            Some(Frame {
+                kind: Kind::Stdout,
+                payload: b"hello".to_vec()
+            })
+        );
         assert_eq!(d.next_frame().unwrap(), None);
     }
 

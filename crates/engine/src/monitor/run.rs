@@ -81,7 +81,10 @@ pub(super) struct Monitor {
 
 impl std::fmt::Debug for Monitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Monitor").field("id", &self.cfg.id).field("pid", &self.container.pid()).finish_non_exhaustive()
+        f.debug_struct("Monitor")
+            .field("id", &self.cfg.id)
+            .field("pid", &self.container.pid())
+            .finish_non_exhaustive()
     }
 }
 
@@ -89,7 +92,11 @@ impl Monitor {
     pub(super) fn new(parts: super::Started) -> Self {
         let mut sources = Vec::new();
         for (fd, stream) in parts.outputs {
-            sources.push(Source { fd, stream, owner: Owner::Container });
+            sources.push(Source {
+                fd,
+                stream,
+                owner: Owner::Container,
+            });
         }
         Self {
             cfg: parts.cfg,
@@ -151,10 +158,17 @@ impl Monitor {
 
     /// One poll round.
     fn turn(&mut self) -> Result<(), Errno> {
-        let timeout = if self.exit.is_some() { PollTimeout::from(100u16) } else { PollTimeout::NONE };
+        let timeout = if self.exit.is_some() {
+            PollTimeout::from(100u16)
+        } else {
+            PollTimeout::NONE
+        };
         let ready: Vec<(Slot, PollFlags)> = {
             let slots = self.slots();
-            let mut fds: Vec<PollFd<'_>> = slots.iter().map(|(_, fd, f)| PollFd::new(*fd, *f)).collect();
+            let mut fds: Vec<PollFd<'_>> = slots
+                .iter()
+                .map(|(_, fd, f)| PollFd::new(*fd, *f))
+                .collect();
             match poll(&mut fds, timeout) {
                 Err(Errno::EINTR) => return Ok(()),
                 other => other?,
@@ -162,7 +176,9 @@ impl Monitor {
             slots
                 .iter()
                 .zip(fds.iter())
-                .filter_map(|((slot, _, _), fd)| fd.revents().filter(|r| !r.is_empty()).map(|r| (*slot, r)))
+                .filter_map(|((slot, _, _), fd)| {
+                    fd.revents().filter(|r| !r.is_empty()).map(|r| (*slot, r))
+                })
                 .collect()
         };
         let mut dead_sources = Vec::new();
@@ -183,10 +199,11 @@ impl Monitor {
         for i in dead_sources.into_iter().rev() {
             self.sources.remove(i);
         }
-        if let Some(log) = &mut self.log {
-            if self.exit.is_some() && !self.sources.iter().any(|s| s.owner == Owner::Container) {
-                let _ = log.flush_partial();
-            }
+        if let Some(log) = &mut self.log
+            && self.exit.is_some()
+            && !self.sources.iter().any(|s| s.owner == Owner::Container)
+        {
+            let _ = log.flush_partial();
         }
         self.report_finished_execs();
         self.conns.retain(|c| !c.closed);
@@ -210,15 +227,19 @@ impl Monitor {
         };
         match owner {
             Owner::Container => {
-                if let Some(log) = &mut self.log {
-                    if let Err(e) = log.write(stream, data) {
-                        tracing::warn!(container = %self.cfg.id, error = %e, "writing the container log");
-                    }
+                if let Some(log) = &mut self.log
+                    && let Err(e) = log.write(stream, data)
+                {
+                    tracing::warn!(container = %self.cfg.id, error = %e, "writing the container log");
                 }
                 for c in &mut self.conns {
                     let wanted = match c.role {
                         Role::Control { stdout, stderr } | Role::Attach { stdout, stderr } => {
-                            if stream == Stream::Stdout { stdout } else { stderr }
+                            if stream == Stream::Stdout {
+                                stdout
+                            } else {
+                                stderr
+                            }
                         }
                         _ => false,
                     };
@@ -229,7 +250,12 @@ impl Monitor {
                 }
             }
             Owner::Exec(id) => {
-                if let Some(c) = self.conns.iter_mut().find(|c| c.role == Role::Exec { exec_id: id.clone() }) {
+                if let Some(c) = self.conns.iter_mut().find(|c| {
+                    c.role
+                        == Role::Exec {
+                            exec_id: id.clone(),
+                        }
+                }) {
                     c.send_output(kind, data);
                     c.flush();
                 }
@@ -267,7 +293,9 @@ impl Monitor {
         match f.kind {
             Kind::Json => match serde_json::from_slice::<Request>(&f.payload) {
                 Ok(req) => self.on_request(i, req),
-                Err(e) => self.conns[i].send_event(&Event::Error { message: format!("bad request: {e}") }),
+                Err(e) => self.conns[i].send_event(&Event::Error {
+                    message: format!("bad request: {e}"),
+                }),
             },
             Kind::Stdin => self.input(i, &f.payload),
             Kind::StdinEof => self.input_ended(i),
@@ -280,16 +308,28 @@ impl Monitor {
             Request::Hello => {
                 for c in &mut self.conns {
                     if matches!(c.role, Role::Control { .. }) {
-                        c.role = Role::Attach { stdout: false, stderr: false };
+                        c.role = Role::Attach {
+                            stdout: false,
+                            stderr: false,
+                        };
                         c.closed = true;
                     }
                 }
-                self.conns[i].role = Role::Control { stdout: false, stderr: false };
+                self.conns[i].role = Role::Control {
+                    stdout: false,
+                    stderr: false,
+                };
                 // A new daemon: the old control connection (if any) is gone for good.
-                let state = Event::State { pid: self.container.pid(), started_at_ns: self.started_at_ns, exited: self.exit.map(|e| e.0) };
+                let state = Event::State {
+                    pid: self.container.pid(),
+                    started_at_ns: self.started_at_ns,
+                    exited: self.exit.map(|e| e.0),
+                };
                 self.conns[i].send_event(&state);
             }
-            Request::Attach { stdout, stderr, .. } => self.conns[i].role = Role::Attach { stdout, stderr },
+            Request::Attach { stdout, stderr, .. } => {
+                self.conns[i].role = Role::Attach { stdout, stderr }
+            }
             Request::Forward { stdout, stderr } => {
                 if matches!(self.conns[i].role, Role::Control { .. }) {
                     self.conns[i].role = Role::Control { stdout, stderr };
@@ -300,9 +340,22 @@ impl Monitor {
                     super::resize(m.as_fd(), height, width);
                 }
             }
-            Request::Exec { exec_id, process, stdin } => self.exec(i, exec_id, *process, stdin),
-            Request::ExecResize { exec_id, height, width } => {
-                if let Some(m) = self.execs.iter().find(|e| e.exec_id == exec_id).and_then(|e| e.master.as_ref()) {
+            Request::Exec {
+                exec_id,
+                process,
+                stdin,
+            } => self.exec(i, exec_id, *process, stdin),
+            Request::ExecResize {
+                exec_id,
+                height,
+                width,
+            } => {
+                if let Some(m) = self
+                    .execs
+                    .iter()
+                    .find(|e| e.exec_id == exec_id)
+                    .and_then(|e| e.master.as_ref())
+                {
                     super::resize(m.as_fd(), height, width);
                 }
             }
@@ -313,7 +366,12 @@ impl Monitor {
     /// container.
     fn input(&mut self, i: usize, data: &[u8]) {
         if let Role::Exec { exec_id } = &self.conns[i].role {
-            if let Some(fd) = self.execs.iter().find(|e| &e.exec_id == exec_id).and_then(|e| e.stdin.as_ref()) {
+            if let Some(fd) = self
+                .execs
+                .iter()
+                .find(|e| &e.exec_id == exec_id)
+                .and_then(|e| e.stdin.as_ref())
+            {
                 let _ = nix::unistd::write(fd, data);
             }
             return;
@@ -327,7 +385,11 @@ impl Monitor {
     fn input_ended(&mut self, i: usize) {
         if let Role::Exec { exec_id } = &self.conns[i].role {
             let id = exec_id.clone();
-            if let Some(e) = self.execs.iter_mut().find(|e| e.exec_id == id && e.master.is_none()) {
+            if let Some(e) = self
+                .execs
+                .iter_mut()
+                .find(|e| e.exec_id == id && e.master.is_none())
+            {
                 e.stdin = None;
             }
             return;
@@ -360,35 +422,67 @@ impl Monitor {
         }
     }
 
-    fn exec(&mut self, i: usize, exec_id: String, process: oci_spec::runtime::Process, want_stdin: bool) {
+    fn exec(
+        &mut self,
+        i: usize,
+        exec_id: String,
+        process: oci_spec::runtime::Process,
+        want_stdin: bool,
+    ) {
         let tty = process.terminal().unwrap_or(false);
         let result = stdio::for_exec(tty, want_stdin).and_then(|io| {
             let mut req = ExecRequest::new(process);
             req.stdio = io.child_stdio;
             req.console_socket = io.console_theirs;
-            let pid = self.container.exec(req).map_err(|e| stdio::StdioError::Exec(Box::new(e)))?;
+            let pid = self
+                .container
+                .exec(req)
+                .map_err(|e| stdio::StdioError::Exec(Box::new(e)))?;
             Ok((pid, io.parent))
         });
-        self.conns[i].role = Role::Exec { exec_id: exec_id.clone() };
+        self.conns[i].role = Role::Exec {
+            exec_id: exec_id.clone(),
+        };
         match result {
             Ok((pid, parent)) => {
                 let parent = match parent.finish() {
                     Ok(p) => p,
                     Err(e) => {
-                        self.conns[i].send_event(&Event::ExecFailed { exec_id, message: e.to_string(), code: 126 });
+                        self.conns[i].send_event(&Event::ExecFailed {
+                            exec_id,
+                            message: e.to_string(),
+                            code: 126,
+                        });
                         return;
                     }
                 };
                 for (fd, stream) in parent.outputs {
-                    self.sources.push(Source { fd, stream, owner: Owner::Exec(exec_id.clone()) });
+                    self.sources.push(Source {
+                        fd,
+                        stream,
+                        owner: Owner::Exec(exec_id.clone()),
+                    });
                 }
-                self.execs.push(ExecProc { exec_id: exec_id.clone(), pid, stdin: parent.stdin, master: parent.master, exit_code: None });
-                self.conns[i].send_event(&Event::ExecStarted { exec_id, pid: pid.as_raw() });
+                self.execs.push(ExecProc {
+                    exec_id: exec_id.clone(),
+                    pid,
+                    stdin: parent.stdin,
+                    master: parent.master,
+                    exit_code: None,
+                });
+                self.conns[i].send_event(&Event::ExecStarted {
+                    exec_id,
+                    pid: pid.as_raw(),
+                });
             }
             Err(e) => {
                 let message = e.to_string();
                 let code = super::exit_code_for(&message);
-                self.conns[i].send_event(&Event::ExecFailed { exec_id, message, code });
+                self.conns[i].send_event(&Event::ExecFailed {
+                    exec_id,
+                    message,
+                    code,
+                });
             }
         }
     }
@@ -407,7 +501,11 @@ impl Monitor {
             };
             if pid.as_raw() == self.container.pid() && self.exit.is_none() {
                 let oom_killed = self.container.state().cgroup.oom_kill_count().unwrap_or(0) > 0;
-                let info = ExitInfo { code, oom_killed, finished_at_ns: now_ns() };
+                let info = ExitInfo {
+                    code,
+                    oom_killed,
+                    finished_at_ns: now_ns(),
+                };
                 self.exit = Some((info, Instant::now()));
             } else if let Some(e) = self.execs.iter_mut().find(|e| e.pid == pid) {
                 e.exit_code = Some(code);
@@ -420,13 +518,23 @@ impl Monitor {
         let mut done = Vec::new();
         for (idx, e) in self.execs.iter().enumerate() {
             let Some(code) = e.exit_code else { continue };
-            if self.sources.iter().any(|s| s.owner == Owner::Exec(e.exec_id.clone())) {
+            if self
+                .sources
+                .iter()
+                .any(|s| s.owner == Owner::Exec(e.exec_id.clone()))
+            {
                 continue;
             }
             done.push(idx);
-            let ev = Event::ExecExited { exec_id: e.exec_id.clone(), code };
+            let ev = Event::ExecExited {
+                exec_id: e.exec_id.clone(),
+                code,
+            };
             for c in &mut self.conns {
-                let mine = c.role == Role::Exec { exec_id: e.exec_id.clone() };
+                let mine = c.role
+                    == Role::Exec {
+                        exec_id: e.exec_id.clone(),
+                    };
                 if mine || matches!(c.role, Role::Control { .. }) {
                     c.send_event(&ev);
                     if mine {

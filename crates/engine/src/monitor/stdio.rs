@@ -36,10 +36,15 @@ impl ParentIo {
     /// After the process exists: receive the pty master when there is a terminal.
     pub(crate) fn finish(mut self) -> Result<Self, StdioError> {
         if let Some(sock) = self.console_ours.take() {
-            let (master, _) = berth_runtime::sys::fd::recv_fd(sock.as_fd()).map_err(|e| StdioError::Sys("receiving the pty master", e))?;
+            let (master, _) = berth_runtime::sys::fd::recv_fd(sock.as_fd())
+                .map_err(|e| StdioError::Sys("receiving the pty master", e))?;
             set_nonblocking(&master)?;
-            let input = master.try_clone().map_err(|e| StdioError::Sys("duplicating the pty master", errno(&e)))?;
-            let output = master.try_clone().map_err(|e| StdioError::Sys("duplicating the pty master", errno(&e)))?;
+            let input = master
+                .try_clone()
+                .map_err(|e| StdioError::Sys("duplicating the pty master", errno(&e)))?;
+            let output = master
+                .try_clone()
+                .map_err(|e| StdioError::Sys("duplicating the pty master", errno(&e)))?;
             self.outputs.push((output, Stream::Stdout));
             self.stdin = Some(input);
             self.master = Some(master);
@@ -63,9 +68,12 @@ fn errno(e: &std::io::Error) -> nix::errno::Errno {
 fn set_nonblocking(fd: &OwnedFd) -> Result<(), StdioError> {
     use nix::fcntl::{FcntlArg, fcntl};
     let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| StdioError::Sys("reading fd flags", e))?;
-    fcntl(fd, FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK))
-        .map(drop)
-        .map_err(|e| StdioError::Sys("setting O_NONBLOCK", e))
+    fcntl(
+        fd,
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )
+    .map(drop)
+    .map_err(|e| StdioError::Sys("setting O_NONBLOCK", e))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), StdioError> {
@@ -84,23 +92,47 @@ pub(crate) fn for_exec(tty: bool, stdin: bool) -> Result<Io, StdioError> {
 
 fn make(tty: bool, stdin: bool) -> Result<Io, StdioError> {
     if tty {
-        let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-            .map_err(|e| StdioError::Sys("creating the console socket pair", e))?;
-        let parent = ParentIo { outputs: Vec::new(), stdin: None, master: None, console_ours: Some(ours) };
-        return Ok(Io { parent, child_stdio: None, console_theirs: Some(theirs) });
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| StdioError::Sys("creating the console socket pair", e))?;
+        let parent = ParentIo {
+            outputs: Vec::new(),
+            stdin: None,
+            master: None,
+            console_ours: Some(ours),
+        };
+        return Ok(Io {
+            parent,
+            child_stdio: None,
+            console_theirs: Some(theirs),
+        });
     }
     let (in_r, in_w) = if stdin {
         let (r, w) = pipe()?;
         set_nonblocking(&w)?;
         (r, Some(w))
     } else {
-        let null = std::fs::File::open("/dev/null").map_err(|e| StdioError::Sys("opening /dev/null", errno(&e)))?;
+        let null = std::fs::File::open("/dev/null")
+            .map_err(|e| StdioError::Sys("opening /dev/null", errno(&e)))?;
         (OwnedFd::from(null), None)
     };
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     set_nonblocking(&out_r)?;
     set_nonblocking(&err_r)?;
-    let parent = ParentIo { outputs: vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)], stdin: in_w, master: None, console_ours: None };
-    Ok(Io { parent, child_stdio: Some([in_r, out_w, err_w]), console_theirs: None })
+    let parent = ParentIo {
+        outputs: vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)],
+        stdin: in_w,
+        master: None,
+        console_ours: None,
+    };
+    Ok(Io {
+        parent,
+        child_stdio: Some([in_r, out_w, err_w]),
+        console_theirs: None,
+    })
 }

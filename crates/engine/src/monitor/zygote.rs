@@ -28,9 +28,17 @@ use berth_runtime::sys::{fd as sysfd, process as sysproc};
 #[derive(Debug, thiserror::Error)]
 pub enum ZygoteError {
     #[error("{what}")]
-    Sys { what: &'static str, #[source] source: Errno },
+    Sys {
+        what: &'static str,
+        #[source]
+        source: Errno,
+    },
     #[error("the zygote failed to fork a monitor for container {id}")]
-    Fork { id: String, #[source] source: Errno },
+    Fork {
+        id: String,
+        #[source]
+        source: Errno,
+    },
     #[error("the zygote is gone")]
     Gone,
 }
@@ -51,16 +59,30 @@ pub struct Zygote {
 impl Zygote {
     /// Forks the zygote. Call it while the process is still single-threaded.
     pub fn start() -> Result<Self, ZygoteError> {
-        let (daemon_end, zygote_end) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-            .map_err(|source| ZygoteError::Sys { what: "creating the zygote socket", source })?;
-        match sysproc::fork().map_err(|source| ZygoteError::Sys { what: "forking the zygote", source })? {
+        let (daemon_end, zygote_end) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|source| ZygoteError::Sys {
+            what: "creating the zygote socket",
+            source,
+        })?;
+        match sysproc::fork().map_err(|source| ZygoteError::Sys {
+            what: "forking the zygote",
+            source,
+        })? {
             sysproc::Forked::Child => {
                 drop(daemon_end);
                 let code = serve(zygote_end);
                 #[allow(clippy::exit)] // The zygote is a fork: it must never return into main.
                 std::process::exit(code)
             }
-            sysproc::Forked::Parent(pid) => Ok(Self { sock: Mutex::new(daemon_end), pid }),
+            sysproc::Forked::Parent(pid) => Ok(Self {
+                sock: Mutex::new(daemon_end),
+                pid,
+            }),
         }
     }
 
@@ -71,20 +93,39 @@ impl Zygote {
     /// Has the zygote fork a monitor for `cfg`; returns the monitor's pid and the daemon's end
     /// of the monitor's control connection.
     pub fn spawn(&self, cfg: &MonitorConfig) -> Result<(Pid, OwnedFd), ZygoteError> {
-        let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-            .map_err(|source| ZygoteError::Sys { what: "creating a monitor control socket", source })?;
-        let payload = serde_json::to_vec(cfg).map_err(|_| ZygoteError::Sys { what: "encoding the monitor config", source: Errno::EINVAL })?;
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|source| ZygoteError::Sys {
+            what: "creating a monitor control socket",
+            source,
+        })?;
+        let payload = serde_json::to_vec(cfg).map_err(|_| ZygoteError::Sys {
+            what: "encoding the monitor config",
+            source: Errno::EINVAL,
+        })?;
         let sock = self.sock.lock().map_err(|_| ZygoteError::Gone)?;
         sysfd::send_fd(sock.as_fd(), theirs.as_fd(), &payload).map_err(|_| ZygoteError::Gone)?;
         drop(theirs);
         let mut reply = [0u8; 4];
-        let n = recv(std::os::fd::AsRawFd::as_raw_fd(&*sock), &mut reply, MsgFlags::empty()).map_err(|_| ZygoteError::Gone)?;
+        let n = recv(
+            std::os::fd::AsRawFd::as_raw_fd(&*sock),
+            &mut reply,
+            MsgFlags::empty(),
+        )
+        .map_err(|_| ZygoteError::Gone)?;
         if n != 4 {
             return Err(ZygoteError::Gone);
         }
         match i32::from_be_bytes(reply) {
             pid if pid > 0 => Ok((Pid::from_raw(pid), ours)),
-            errno => Err(ZygoteError::Fork { id: cfg.id.clone(), source: Errno::from_raw(-errno) }),
+            errno => Err(ZygoteError::Fork {
+                id: cfg.id.clone(),
+                source: Errno::from_raw(-errno),
+            }),
         }
     }
 }
@@ -97,7 +138,8 @@ fn serve(sock: OwnedFd) -> i32 {
     if sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).is_err() {
         return 1;
     }
-    let Ok(signals) = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
+    let Ok(signals) = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+    else {
         return 1;
     };
     let mut accepting = true;
@@ -116,7 +158,11 @@ fn serve(sock: OwnedFd) -> i32 {
                 Err(_) => return 1,
                 Ok(_) => {}
             }
-            let r = |i: usize| fds.get(i).and_then(PollFd::revents).is_some_and(|r| !r.is_empty());
+            let r = |i: usize| {
+                fds.get(i)
+                    .and_then(PollFd::revents)
+                    .is_some_and(|r| !r.is_empty())
+            };
             (r(1), r(0))
         };
         if sig_ready {
@@ -171,7 +217,11 @@ fn handle_request(sock: &OwnedFd) -> Outcome {
         Err(Errno::EINTR | Errno::EAGAIN) => return Outcome::Skipped,
         Err(_) => return Outcome::DaemonGone,
     };
-    let reply = |v: i32, ok: Outcome| match send(std::os::fd::AsRawFd::as_raw_fd(sock), &v.to_be_bytes(), MsgFlags::MSG_NOSIGNAL) {
+    let reply = |v: i32, ok: Outcome| match send(
+        std::os::fd::AsRawFd::as_raw_fd(sock),
+        &v.to_be_bytes(),
+        MsgFlags::MSG_NOSIGNAL,
+    ) {
         Ok(_) => ok,
         Err(_) => Outcome::DaemonGone,
     };
@@ -192,7 +242,11 @@ fn redirect_stdio(cfg: &MonitorConfig) {
         let _ = dup2_stdout(&null);
     }
     let log = cfg.bundle.join("monitor.log");
-    if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
         let _ = dup2_stderr(&f);
     }
 }

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 
 use bollard_stubs::models::{ContainerConfig, HostConfig};
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxNamespace, LinuxNamespaceType, Mount, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec,
-    UserBuilder,
+    LinuxBuilder, LinuxNamespace, LinuxNamespaceType, Mount, PosixRlimit, PosixRlimitBuilder,
+    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, UserBuilder,
 };
 
 pub use mounts::ExtraMount;
@@ -141,7 +141,10 @@ fn environment(c: &ContainerConfig, hostname: &str, home: Option<&str>) -> Vec<S
         env.retain(|e| e.split('=').next() != Some(key.as_str()));
         env.push(kv);
     };
-    set(format!("PATH={}", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+    set(format!(
+        "PATH={}",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    ));
     set(format!("HOSTNAME={hostname}"));
     if c.tty.unwrap_or(false) {
         set("TERM=xterm".into());
@@ -162,15 +165,28 @@ pub fn build(i: &SpecInputs) -> Result<Spec, SpecError> {
     let c = &i.config;
     let h = &i.host;
     let privileged = h.privileged.unwrap_or(false);
-    let identity = user::resolve(&i.rootfs, c.user.as_deref().unwrap_or_default(), h.group_add.as_deref().unwrap_or_default())?;
-    let hostname = c.hostname.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| i.id.chars().take(12).collect());
+    let identity = user::resolve(
+        &i.rootfs,
+        c.user.as_deref().unwrap_or_default(),
+        h.group_add.as_deref().unwrap_or_default(),
+    )?;
+    let hostname = c
+        .hostname
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| i.id.chars().take(12).collect());
     let sec = security::settings(h)?;
     let caps = security::capabilities(h)?;
     let mut process = ProcessBuilder::default()
         .terminal(c.tty.unwrap_or(false))
         .args(argv(c, h.init.unwrap_or(false) && i.init_path.is_some())?)
         .env(environment(c, &hostname, identity.home.as_deref()))
-        .cwd(c.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()))
+        .cwd(
+            c.working_dir
+                .clone()
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into()),
+        )
         .user(
             UserBuilder::default()
                 .uid(identity.uid)
@@ -187,7 +203,8 @@ pub fn build(i: &SpecInputs) -> Result<Spec, SpecError> {
     if let Some(adj) = h.oom_score_adj.filter(|v| *v != 0) {
         process.set_oom_score_adj(i32::try_from(adj).ok());
     }
-    let (device_nodes, device_rules) = devices::from_mappings(h.devices.as_deref().unwrap_or_default())?;
+    let (device_nodes, device_rules) =
+        devices::from_mappings(h.devices.as_deref().unwrap_or_default())?;
     let mut namespaces: Vec<LinuxNamespace> = [
         (LinuxNamespaceType::Mount, &NsMode::Private),
         (LinuxNamespaceType::Network, &i.net),
@@ -205,16 +222,26 @@ pub fn build(i: &SpecInputs) -> Result<Spec, SpecError> {
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .resources(resources::resources(h, privileged, device_rules)?)
-        .cgroups_path(PathBuf::from(match h.cgroup_parent.as_deref().filter(|p| !p.is_empty()) {
-            Some(parent) => format!("{}/{}", parent.trim_end_matches('/'), i.id),
-            None => format!("/berth/{}", i.id),
-        }))
+        .cgroups_path(PathBuf::from(
+            match h.cgroup_parent.as_deref().filter(|p| !p.is_empty()) {
+                Some(parent) => format!("{}/{}", parent.trim_end_matches('/'), i.id),
+                None => format!("/berth/{}", i.id),
+            },
+        ))
         .devices(device_nodes)
         .build()
         .map_err(|e| SpecError::Build(e.to_string()))?;
     if !privileged {
-        linux.set_masked_paths(Some(h.masked_paths.clone().unwrap_or_else(berth_runtime::spec::masked_paths)));
-        linux.set_readonly_paths(Some(h.readonly_paths.clone().unwrap_or_else(berth_runtime::spec::readonly_paths)));
+        linux.set_masked_paths(Some(
+            h.masked_paths
+                .clone()
+                .unwrap_or_else(berth_runtime::spec::masked_paths),
+        ));
+        linux.set_readonly_paths(Some(
+            h.readonly_paths
+                .clone()
+                .unwrap_or_else(berth_runtime::spec::readonly_paths),
+        ));
     }
     if let Some(sysctls) = h.sysctls.as_ref().filter(|s| !s.is_empty()) {
         linux.set_sysctl(Some(sysctls.clone().into_iter().collect::<HashMap<_, _>>()));

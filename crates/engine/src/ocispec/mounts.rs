@@ -28,7 +28,12 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount,
         .map_err(|e| SpecError::Build(e.to_string()))
 }
 
-fn bind(dest: &str, source: &Path, readonly: bool, propagation: Option<&str>) -> Result<Mount, SpecError> {
+fn bind(
+    dest: &str,
+    source: &Path,
+    readonly: bool,
+    propagation: Option<&str>,
+) -> Result<Mount, SpecError> {
     let mut opts = vec!["rbind", if readonly { "ro" } else { "rw" }];
     opts.push(propagation.unwrap_or("rprivate"));
     mount(dest, "bind", &source.to_string_lossy(), &opts)
@@ -36,16 +41,51 @@ fn bind(dest: &str, source: &Path, readonly: bool, propagation: Option<&str>) ->
 
 /// Docker's default mounts; `privileged` makes /sys and the cgroup tree writable.
 fn defaults(shm_size: i64, privileged: bool) -> Result<Vec<Mount>, SpecError> {
-    let shm = format!("size={}k", (if shm_size > 0 { shm_size } else { 64 << 20 }) / 1024);
+    let shm = format!(
+        "size={}k",
+        (if shm_size > 0 { shm_size } else { 64 << 20 }) / 1024
+    );
     let ro = if privileged { "rw" } else { "ro" };
     Ok(vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
-        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
-        mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])?,
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        )?,
         mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", ro])?,
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", ro])?,
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
-        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", &shm])?,
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", ro],
+        )?,
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm],
+        )?,
     ])
 }
 
@@ -74,18 +114,29 @@ pub(super) fn all(i: &SpecInputs, privileged: bool) -> Result<Vec<Mount>, SpecEr
     }
     for m in &i.extra_mounts {
         if !m.destination.starts_with('/') {
-            return Err(SpecError::Invalid(format!("invalid mount config: mount path must be absolute: {:?}", m.destination)));
+            return Err(SpecError::Invalid(format!(
+                "invalid mount config: mount path must be absolute: {:?}",
+                m.destination
+            )));
         }
         user.push(match &m.tmpfs {
             Some(opts) => tmpfs(&m.destination, opts)?,
-            None => bind(&m.destination, &m.source, m.readonly, m.propagation.as_deref())?,
+            None => bind(
+                &m.destination,
+                &m.source,
+                m.readonly,
+                m.propagation.as_deref(),
+            )?,
         });
     }
     if let Some(init) = &i.init_path {
         user.push(bind("/sbin/docker-init", init, true, None)?);
     }
     let taken = |d: &Path| user.iter().any(|m| m.destination() == d);
-    let mut out: Vec<Mount> = defaults(i.host.shm_size.unwrap_or(0), privileged)?.into_iter().filter(|m| !taken(m.destination())).collect();
+    let mut out: Vec<Mount> = defaults(i.host.shm_size.unwrap_or(0), privileged)?
+        .into_iter()
+        .filter(|m| !taken(m.destination()))
+        .collect();
     for (dest, src) in &i.etc_files {
         if !taken(Path::new(dest)) {
             out.push(bind(dest, src, false, None)?);
@@ -112,9 +163,20 @@ mod tests {
     #[test]
     fn shm_size_and_privileged() {
         let d = defaults(128 << 20, true).unwrap();
-        let shm = d.iter().find(|m| m.destination() == Path::new("/dev/shm")).unwrap();
-        assert!(shm.options().as_ref().unwrap().contains(&"size=131072k".to_owned()));
-        let sys = d.iter().find(|m| m.destination() == Path::new("/sys")).unwrap();
+        let shm = d
+            .iter()
+            .find(|m| m.destination() == Path::new("/dev/shm"))
+            .unwrap();
+        assert!(
+            shm.options()
+                .as_ref()
+                .unwrap()
+                .contains(&"size=131072k".to_owned())
+        );
+        let sys = d
+            .iter()
+            .find(|m| m.destination() == Path::new("/sys"))
+            .unwrap();
         assert!(sys.options().as_ref().unwrap().contains(&"rw".to_owned()));
     }
 }

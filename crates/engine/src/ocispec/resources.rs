@@ -2,8 +2,8 @@
 
 use bollard_stubs::models::{DeviceMapping, HostConfig};
 use oci_spec::runtime::{
-    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxPids, LinuxResources, LinuxThrottleDeviceBuilder,
-    LinuxWeightDeviceBuilder,
+    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxPids,
+    LinuxResources, LinuxThrottleDeviceBuilder, LinuxWeightDeviceBuilder,
 };
 
 use super::SpecError;
@@ -26,15 +26,15 @@ fn default_device_rules() -> Vec<LinuxDeviceCgroup> {
         deny,
         rule(LinuxDeviceType::C, None, None, "m"),
         rule(LinuxDeviceType::B, None, None, "m"),
-        rule(LinuxDeviceType::C, Some(1), Some(3), "rwm"),   // null
-        rule(LinuxDeviceType::C, Some(1), Some(5), "rwm"),   // zero
-        rule(LinuxDeviceType::C, Some(1), Some(7), "rwm"),   // full
-        rule(LinuxDeviceType::C, Some(1), Some(8), "rwm"),   // random
-        rule(LinuxDeviceType::C, Some(1), Some(9), "rwm"),   // urandom
-        rule(LinuxDeviceType::C, Some(5), Some(0), "rwm"),   // tty
-        rule(LinuxDeviceType::C, Some(5), Some(1), "rwm"),   // console
-        rule(LinuxDeviceType::C, Some(5), Some(2), "rwm"),   // ptmx
-        rule(LinuxDeviceType::C, Some(136), None, "rwm"),    // pts
+        rule(LinuxDeviceType::C, Some(1), Some(3), "rwm"), // null
+        rule(LinuxDeviceType::C, Some(1), Some(5), "rwm"), // zero
+        rule(LinuxDeviceType::C, Some(1), Some(7), "rwm"), // full
+        rule(LinuxDeviceType::C, Some(1), Some(8), "rwm"), // random
+        rule(LinuxDeviceType::C, Some(1), Some(9), "rwm"), // urandom
+        rule(LinuxDeviceType::C, Some(5), Some(0), "rwm"), // tty
+        rule(LinuxDeviceType::C, Some(5), Some(1), "rwm"), // console
+        rule(LinuxDeviceType::C, Some(5), Some(2), "rwm"), // ptmx
+        rule(LinuxDeviceType::C, Some(136), None, "rwm"),  // pts
         rule(LinuxDeviceType::C, Some(10), Some(200), "rwm"), // tun
     ]
 }
@@ -50,7 +50,9 @@ fn allow_all() -> Vec<LinuxDeviceCgroup> {
 fn parse_cgroup_rule(s: &str) -> Result<LinuxDeviceCgroup, SpecError> {
     let bad = || SpecError::Invalid(format!("invalid device cgroup rule {s:?}"));
     let parts: Vec<&str> = s.split_whitespace().collect();
-    let [typ, nums, access] = parts.as_slice() else { return Err(bad()) };
+    let [typ, nums, access] = parts.as_slice() else {
+        return Err(bad());
+    };
     let typ = match *typ {
         "c" => Some(LinuxDeviceType::C),
         "b" => Some(LinuxDeviceType::B),
@@ -58,7 +60,13 @@ fn parse_cgroup_rule(s: &str) -> Result<LinuxDeviceCgroup, SpecError> {
         _ => return Err(bad()),
     };
     let (major, minor) = nums.split_once(':').ok_or_else(bad)?;
-    let num = |v: &str| if v == "*" { Ok(None) } else { v.parse::<i64>().map(Some).map_err(|_| bad()) };
+    let num = |v: &str| {
+        if v == "*" {
+            Ok(None)
+        } else {
+            v.parse::<i64>().map(Some).map_err(|_| bad())
+        }
+    };
     let mut r = LinuxDeviceCgroup::default();
     r.set_allow(true);
     r.set_typ(typ);
@@ -69,18 +77,31 @@ fn parse_cgroup_rule(s: &str) -> Result<LinuxDeviceCgroup, SpecError> {
 }
 
 /// Cgroup rules for `--device` entries (resolved to major/minor by the caller).
-pub fn device_rule(typ: LinuxDeviceType, major: i64, minor: i64, permissions: &str) -> LinuxDeviceCgroup {
+pub fn device_rule(
+    typ: LinuxDeviceType,
+    major: i64,
+    minor: i64,
+    permissions: &str,
+) -> LinuxDeviceCgroup {
     let mut r = LinuxDeviceCgroup::default();
     r.set_allow(true);
     r.set_typ(Some(typ));
     r.set_major(Some(major));
     r.set_minor(Some(minor));
-    r.set_access(Some(if permissions.is_empty() { "rwm".into() } else { permissions.to_owned() }));
+    r.set_access(Some(if permissions.is_empty() {
+        "rwm".into()
+    } else {
+        permissions.to_owned()
+    }));
     r
 }
 
-fn throttle(list: Option<&Vec<bollard_stubs::models::ThrottleDevice>>) -> Result<Option<Vec<oci_spec::runtime::LinuxThrottleDevice>>, SpecError> {
-    let Some(list) = list.filter(|l| !l.is_empty()) else { return Ok(None) };
+fn throttle(
+    list: Option<&Vec<bollard_stubs::models::ThrottleDevice>>,
+) -> Result<Option<Vec<oci_spec::runtime::LinuxThrottleDevice>>, SpecError> {
+    let Some(list) = list.filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
     list.iter()
         .map(|d| {
             let path = d.path.clone().unwrap_or_default();
@@ -116,7 +137,11 @@ fn memory(h: &HostConfig) -> Option<LinuxMemory> {
         _ => None,
     };
     m.set_swap(swap);
-    m.set_swappiness(h.memory_swappiness.filter(|v| *v >= 0).and_then(|v| u64::try_from(v).ok()));
+    m.set_swappiness(
+        h.memory_swappiness
+            .filter(|v| *v >= 0)
+            .and_then(|v| u64::try_from(v).ok()),
+    );
     m.set_disable_oom_killer(h.oom_kill_disable);
     Some(m)
 }
@@ -130,7 +155,9 @@ fn cpu(h: &HostConfig) -> Result<Option<LinuxCpu>, SpecError> {
     }
     if let Some(n) = h.nano_cpus.filter(|v| *v > 0) {
         if h.cpu_quota.is_some_and(|q| q > 0) || h.cpu_period.is_some_and(|p| p > 0) {
-            return Err(SpecError::Invalid("conflicting options: Nano CPUs and CPU Period cannot both be set".into()));
+            return Err(SpecError::Invalid(
+                "conflicting options: Nano CPUs and CPU Period cannot both be set".into(),
+            ));
         }
         let period: u64 = 100_000;
         c.set_period(Some(period));
@@ -166,8 +193,11 @@ fn block_io(h: &HostConfig) -> Result<Option<LinuxBlockIo>, SpecError> {
     if let Some(list) = h.blkio_weight_device.as_ref().filter(|l| !l.is_empty()) {
         let mut out = Vec::new();
         for d in list {
-            let (major, minor) = super::devices::major_minor(d.path.as_deref().unwrap_or_default())?;
-            let mut b = LinuxWeightDeviceBuilder::default().major(major).minor(minor);
+            let (major, minor) =
+                super::devices::major_minor(d.path.as_deref().unwrap_or_default())?;
+            let mut b = LinuxWeightDeviceBuilder::default()
+                .major(major)
+                .minor(minor);
             if let Some(w) = d.weight {
                 b = b.weight(u16::try_from(w).unwrap_or(u16::MAX));
             }
@@ -190,7 +220,11 @@ fn block_io(h: &HostConfig) -> Result<Option<LinuxBlockIo>, SpecError> {
 
 /// The container's `linux.resources`. `devices` are the `--device` mappings already turned
 /// into cgroup rules.
-pub fn resources(h: &HostConfig, privileged: bool, device_rules: Vec<LinuxDeviceCgroup>) -> Result<LinuxResources, SpecError> {
+pub fn resources(
+    h: &HostConfig,
+    privileged: bool,
+    device_rules: Vec<LinuxDeviceCgroup>,
+) -> Result<LinuxResources, SpecError> {
     let mut r = LinuxResources::default();
     r.set_memory(memory(h));
     r.set_cpu(cpu(h)?);
@@ -200,7 +234,11 @@ pub fn resources(h: &HostConfig, privileged: bool, device_rules: Vec<LinuxDevice
         p.set_limit(limit);
         r.set_pids(Some(p));
     }
-    let mut devices = if privileged { allow_all() } else { default_device_rules() };
+    let mut devices = if privileged {
+        allow_all()
+    } else {
+        default_device_rules()
+    };
     devices.extend(device_rules);
     for rule in h.device_cgroup_rules.iter().flatten() {
         devices.push(parse_cgroup_rule(rule)?);
@@ -212,8 +250,16 @@ pub fn resources(h: &HostConfig, privileged: bool, device_rules: Vec<LinuxDevice
 /// `--device /dev/x[:/dev/y][:rwm]` mappings, for callers that need the parts.
 pub fn device_mapping_parts(d: &DeviceMapping) -> (String, String, String) {
     let host = d.path_on_host.clone().unwrap_or_default();
-    let inside = d.path_in_container.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| host.clone());
-    let perms = d.cgroup_permissions.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "rwm".into());
+    let inside = d
+        .path_in_container
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| host.clone());
+    let perms = d
+        .cgroup_permissions
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "rwm".into());
     (host, inside, perms)
 }
 
@@ -223,21 +269,35 @@ mod tests {
 
     #[test]
     fn memory_swap_follows_docker() {
-        let h = HostConfig { memory: Some(64 << 20), ..Default::default() };
+        let h = HostConfig {
+            memory: Some(64 << 20),
+            ..Default::default()
+        };
         let m = memory(&h).unwrap();
         assert_eq!(m.limit(), Some(64 << 20));
         assert_eq!(m.swap(), Some(128 << 20));
-        let h = HostConfig { memory: Some(64 << 20), memory_swap: Some(-1), ..Default::default() };
+        let h = HostConfig {
+            memory: Some(64 << 20),
+            memory_swap: Some(-1),
+            ..Default::default()
+        };
         assert_eq!(memory(&h).unwrap().swap(), Some(-1));
         assert!(memory(&HostConfig::default()).is_none());
     }
 
     #[test]
     fn nano_cpus_become_quota() {
-        let h = HostConfig { nano_cpus: Some(1_500_000_000), ..Default::default() };
+        let h = HostConfig {
+            nano_cpus: Some(1_500_000_000),
+            ..Default::default()
+        };
         let c = cpu(&h).unwrap().unwrap();
         assert_eq!((c.quota(), c.period()), (Some(150_000), Some(100_000)));
-        let h = HostConfig { nano_cpus: Some(1), cpu_period: Some(5), ..Default::default() };
+        let h = HostConfig {
+            nano_cpus: Some(1),
+            cpu_period: Some(5),
+            ..Default::default()
+        };
         assert!(cpu(&h).is_err());
     }
 

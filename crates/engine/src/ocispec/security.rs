@@ -26,7 +26,11 @@ pub(super) fn settings(h: &HostConfig) -> Result<SecurityOpts, SpecError> {
             "seccomp" if v == "unconfined" => s.seccomp_unconfined = true,
             "seccomp" => s.seccomp_profile = Some(v.to_owned()),
             "apparmor" | "label" | "systempaths" => {}
-            _ => return Err(SpecError::Invalid(format!("invalid --security-opt: {opt:?}"))),
+            _ => {
+                return Err(SpecError::Invalid(format!(
+                    "invalid --security-opt: {opt:?}"
+                )));
+            }
         }
     }
     Ok(s)
@@ -34,11 +38,17 @@ pub(super) fn settings(h: &HostConfig) -> Result<SecurityOpts, SpecError> {
 
 fn normalize(cap: &str) -> String {
     let up = cap.to_ascii_uppercase();
-    if up == "ALL" || up.starts_with("CAP_") { up } else { format!("CAP_{up}") }
+    if up == "ALL" || up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
 }
 
 fn parse_cap(name: &str) -> Result<Capability, SpecError> {
-    name.trim_start_matches("CAP_").parse().map_err(|_| SpecError::Invalid(format!("invalid capability {name:?}")))
+    name.trim_start_matches("CAP_")
+        .parse()
+        .map_err(|_| SpecError::Invalid(format!("invalid capability {name:?}")))
 }
 
 /// Docker's defaults, plus `--cap-add`, minus `--cap-drop`; everything when privileged.
@@ -47,7 +57,10 @@ pub(super) fn capabilities(h: &HostConfig) -> Result<LinuxCapabilities, SpecErro
     let mut set: HashSet<String> = if h.privileged.unwrap_or(false) {
         all.clone()
     } else {
-        berth_runtime::spec::DOCKER_DEFAULT_CAPS.iter().map(|s| (*s).to_owned()).collect()
+        berth_runtime::spec::DOCKER_DEFAULT_CAPS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
     };
     let adds: Vec<String> = h.cap_add.iter().flatten().map(|c| normalize(c)).collect();
     let drops: Vec<String> = h.cap_drop.iter().flatten().map(|c| normalize(c)).collect();
@@ -77,17 +90,28 @@ pub(super) fn capabilities(h: &HostConfig) -> Result<LinuxCapabilities, SpecErro
 
 /// The seccomp filter: none when privileged or unconfined, the user's profile, or Docker's
 /// default resolved against the container's capabilities.
-pub(super) fn seccomp(h: &HostConfig, s: &SecurityOpts, caps: &LinuxCapabilities) -> Result<Option<LinuxSeccomp>, SpecError> {
+pub(super) fn seccomp(
+    h: &HostConfig,
+    s: &SecurityOpts,
+    caps: &LinuxCapabilities,
+) -> Result<Option<LinuxSeccomp>, SpecError> {
     if h.privileged.unwrap_or(false) || s.seccomp_unconfined {
         return Ok(None);
     }
-    let names: Vec<String> = caps.effective().iter().flatten().map(|c| format!("CAP_{c}")).collect();
+    let names: Vec<String> = caps
+        .effective()
+        .iter()
+        .flatten()
+        .map(|c| format!("CAP_{c}"))
+        .collect();
     let profile = match &s.seccomp_profile {
         Some(json) => berth_runtime::seccomp::DockerProfile::from_json(json)
             .map_err(|e| SpecError::Invalid(format!("decoding seccomp profile failed: {e}")))?,
         None => berth_runtime::seccomp::docker_default(),
     };
-    berth_runtime::seccomp::resolve_for_host(&profile, &names).map(Some).map_err(|e| SpecError::Invalid(e.to_string()))
+    berth_runtime::seccomp::resolve_for_host(&profile, &names)
+        .map(Some)
+        .map_err(|e| SpecError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]
@@ -96,24 +120,50 @@ mod tests {
 
     #[test]
     fn cap_add_and_drop() {
-        let h = HostConfig { cap_add: Some(vec!["NET_ADMIN".into()]), cap_drop: Some(vec!["chown".into()]), ..Default::default() };
+        let h = HostConfig {
+            cap_add: Some(vec!["NET_ADMIN".into()]),
+            cap_drop: Some(vec!["chown".into()]),
+            ..Default::default()
+        };
         let c = capabilities(&h).unwrap();
         let eff = c.effective().clone().unwrap();
         assert!(eff.contains(&Capability::NetAdmin));
         assert!(!eff.contains(&Capability::Chown));
         assert!(eff.contains(&Capability::Kill));
-        let h = HostConfig { cap_drop: Some(vec!["ALL".into()]), ..Default::default() };
-        assert!(capabilities(&h).unwrap().effective().clone().unwrap().is_empty());
-        let h = HostConfig { cap_add: Some(vec!["NOT_A_CAP".into()]), ..Default::default() };
+        let h = HostConfig {
+            cap_drop: Some(vec!["ALL".into()]),
+            ..Default::default()
+        };
+        assert!(
+            capabilities(&h)
+                .unwrap()
+                .effective()
+                .clone()
+                .unwrap()
+                .is_empty()
+        );
+        let h = HostConfig {
+            cap_add: Some(vec!["NOT_A_CAP".into()]),
+            ..Default::default()
+        };
         assert!(capabilities(&h).is_err());
     }
 
     #[test]
     fn security_opts() {
-        let h = HostConfig { security_opt: Some(vec!["no-new-privileges".into(), "seccomp=unconfined".into()]), ..Default::default() };
+        let h = HostConfig {
+            security_opt: Some(vec![
+                "no-new-privileges".into(),
+                "seccomp=unconfined".into(),
+            ]),
+            ..Default::default()
+        };
         let s = settings(&h).unwrap();
         assert!(s.no_new_privileges && s.seccomp_unconfined);
-        let h = HostConfig { security_opt: Some(vec!["bogus".into()]), ..Default::default() };
+        let h = HostConfig {
+            security_opt: Some(vec!["bogus".into()]),
+            ..Default::default()
+        };
         assert!(settings(&h).is_err());
     }
 }

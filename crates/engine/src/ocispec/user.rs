@@ -36,8 +36,12 @@ struct GroupEntry {
 }
 
 fn read_in_root(rootfs: &Path, path: &str) -> String {
-    let Ok(root) = std::fs::File::open(rootfs) else { return String::new() };
-    let Ok(fd) = berth_runtime::fsutil::open_in_root(root.as_fd(), Path::new(path), OFlag::O_RDONLY) else {
+    let Ok(root) = std::fs::File::open(rootfs) else {
+        return String::new();
+    };
+    let Ok(fd) =
+        berth_runtime::fsutil::open_in_root(root.as_fd(), Path::new(path), OFlag::O_RDONLY)
+    else {
         return String::new();
     };
     let mut s = String::new();
@@ -49,7 +53,12 @@ fn passwd(text: &str) -> Vec<PasswdEntry> {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            Some(PasswdEntry { name: f.first()?.to_string(), uid: f.get(2)?.parse().ok()?, gid: f.get(3)?.parse().ok()?, home: f.get(5).unwrap_or(&"/").to_string() })
+            Some(PasswdEntry {
+                name: f.first()?.to_string(),
+                uid: f.get(2)?.parse().ok()?,
+                gid: f.get(3)?.parse().ok()?,
+                home: f.get(5).unwrap_or(&"/").to_string(),
+            })
         })
         .collect()
 }
@@ -58,8 +67,20 @@ fn groups(text: &str) -> Vec<GroupEntry> {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            let members = f.get(3).map(|m| m.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default();
-            Some(GroupEntry { name: f.first()?.to_string(), gid: f.get(2)?.parse().ok()?, members })
+            let members = f
+                .get(3)
+                .map(|m| {
+                    m.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(GroupEntry {
+                name: f.first()?.to_string(),
+                gid: f.get(2)?.parse().ok()?,
+                members,
+            })
         })
         .collect()
 }
@@ -75,10 +96,23 @@ pub fn resolve(rootfs: &Path, user: &str, group_add: &[String]) -> Result<Identi
     };
     let u = if u.is_empty() { "0" } else { u };
     let entry = match u.parse::<u32>() {
-        Ok(uid) => passwd.iter().find(|p| p.uid == uid).cloned().or(Some(PasswdEntry { name: String::new(), uid, gid: 0, home: "/".into() })),
+        Ok(uid) => passwd
+            .iter()
+            .find(|p| p.uid == uid)
+            .cloned()
+            .or(Some(PasswdEntry {
+                name: String::new(),
+                uid,
+                gid: 0,
+                home: "/".into(),
+            })),
         Err(_) => passwd.iter().find(|p| p.name == u).cloned(),
     }
-    .ok_or_else(|| SpecError::User(format!("unable to find user {u}: no matching entries in passwd file")))?;
+    .ok_or_else(|| {
+        SpecError::User(format!(
+            "unable to find user {u}: no matching entries in passwd file"
+        ))
+    })?;
     let gid = match g {
         None => entry.gid,
         Some(g) => match g.parse::<u32>() {
@@ -87,13 +121,21 @@ pub fn resolve(rootfs: &Path, user: &str, group_add: &[String]) -> Result<Identi
                 .iter()
                 .find(|e| e.name == g)
                 .map(|e| e.gid)
-                .ok_or_else(|| SpecError::User(format!("unable to find group {g}: no matching entries in group file")))?,
+                .ok_or_else(|| {
+                    SpecError::User(format!(
+                        "unable to find group {g}: no matching entries in group file"
+                    ))
+                })?,
         },
     };
     let mut additional: Vec<u32> = if entry.name.is_empty() {
         Vec::new()
     } else {
-        groups.iter().filter(|e| e.members.contains(&entry.name)).map(|e| e.gid).collect()
+        groups
+            .iter()
+            .filter(|e| e.members.contains(&entry.name))
+            .map(|e| e.gid)
+            .collect()
     };
     for ga in group_add {
         let gid = match ga.parse::<u32>() {
@@ -102,13 +144,22 @@ pub fn resolve(rootfs: &Path, user: &str, group_add: &[String]) -> Result<Identi
                 .iter()
                 .find(|e| &e.name == ga)
                 .map(|e| e.gid)
-                .ok_or_else(|| SpecError::User(format!("unable to find group {ga}: no matching entries in group file")))?,
+                .ok_or_else(|| {
+                    SpecError::User(format!(
+                        "unable to find group {ga}: no matching entries in group file"
+                    ))
+                })?,
         };
         additional.push(gid);
     }
     additional.sort_unstable();
     additional.dedup();
-    Ok(Identity { uid: entry.uid, gid, additional_gids: additional, home: Some(entry.home) })
+    Ok(Identity {
+        uid: entry.uid,
+        gid,
+        additional_gids: additional,
+        home: Some(entry.home),
+    })
 }
 
 #[cfg(test)]
@@ -118,8 +169,16 @@ mod tests {
     fn rootfs() -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir(d.path().join("etc")).unwrap();
-        std::fs::write(d.path().join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n").unwrap();
-        std::fs::write(d.path().join("etc/group"), "root:x:0:\napp:x:1000:\nwheel:x:10:app\naudio:x:29:\n").unwrap();
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("etc/group"),
+            "root:x:0:\napp:x:1000:\nwheel:x:10:app\naudio:x:29:\n",
+        )
+        .unwrap();
         d
     }
 
@@ -141,7 +200,10 @@ mod tests {
     fn unknown_names_are_docker_errors() {
         let d = rootfs();
         let e = resolve(d.path(), "nobody", &[]).unwrap_err();
-        assert_eq!(e.to_string(), "unable to find user nobody: no matching entries in passwd file");
+        assert_eq!(
+            e.to_string(),
+            "unable to find user nobody: no matching entries in passwd file"
+        );
         assert!(resolve(d.path(), "app:nogroup", &[]).is_err());
     }
 

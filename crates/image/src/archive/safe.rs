@@ -35,9 +35,16 @@ fn sys(what: &str, path: &Path) -> impl FnOnce(nix::errno::Errno) -> ImageError 
     let (what, path) = (what.to_owned(), path.to_path_buf());
     move |e| {
         if e == nix::errno::Errno::ENOENT {
-            ImageError::NotFound(format!("Could not find the file {} in container", path.display()))
+            ImageError::NotFound(format!(
+                "Could not find the file {} in container",
+                path.display()
+            ))
         } else {
-            ImageError::Io { what, path, source: e.into() }
+            ImageError::Io {
+                what,
+                path,
+                source: e.into(),
+            }
         }
     }
 }
@@ -73,40 +80,83 @@ fn go_mode(st: &FileStat) -> u32 {
 
 fn split(path: &str) -> (PathBuf, OsString) {
     let p = Path::new(path);
-    let name = p.file_name().map(OsString::from).unwrap_or_else(|| ".".into());
-    (p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/")), name)
+    let name = p.file_name().map_or_else(|| ".".into(), OsString::from);
+    (
+        p.parent()
+            .map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
+        name,
+    )
 }
 
 /// Stats `path` inside `root` (the last component is not followed, as Docker's `cp` does).
 pub fn stat(root: &Path, path: &str) -> Result<PathStat> {
-    let root_fd: OwnedFd = std::fs::File::open(root).map_err(ImageError::io("opening", root))?.into();
+    let root_fd: OwnedFd = std::fs::File::open(root)
+        .map_err(ImageError::io("opening", root))?
+        .into();
     let (parent, name) = split(path);
-    let dir = berth_fsutil::open_in_root(root_fd.as_fd(), &parent, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(sys("resolving", Path::new(path)))?;
-    let st = if name == "." { fstat(&dir) } else { fstatat(dir.as_fd(), name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) }.map_err(sys("stat", Path::new(path)))?;
+    let dir =
+        berth_fsutil::open_in_root(root_fd.as_fd(), &parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
+            .map_err(sys("resolving", Path::new(path)))?;
+    let st = if name == "." {
+        fstat(&dir)
+    } else {
+        fstatat(dir.as_fd(), name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+    }
+    .map_err(sys("stat", Path::new(path)))?;
     let link_target = if kind(&st) == SFlag::S_IFLNK {
-        nix::fcntl::readlinkat(dir.as_fd(), name.as_os_str()).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default()
+        nix::fcntl::readlinkat(dir.as_fd(), name.as_os_str())
+            .map(|t| t.to_string_lossy().into_owned())
+            .unwrap_or_default()
     } else {
         String::new()
     };
-    let mtime = chrono::DateTime::from_timestamp(st.st_mtime, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let shown = if name == "." { Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into()) } else { name.to_string_lossy().into_owned() };
-    Ok(PathStat { name: shown, size: st.st_size, mode: go_mode(&st), mtime, link_target })
+    let mtime = chrono::DateTime::from_timestamp(st.st_mtime, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let shown = if name == "." {
+        Path::new(path)
+            .file_name()
+            .map_or_else(|| "/".into(), |n| n.to_string_lossy().into_owned())
+    } else {
+        name.to_string_lossy().into_owned()
+    };
+    Ok(PathStat {
+        name: shown,
+        size: st.st_size,
+        mode: go_mode(&st),
+        mtime,
+        link_target,
+    })
 }
 
 /// Writes `path` (file or directory tree) inside `root` to `w` as a tar whose top entry is
 /// the path's own name (Docker's archive API).
 pub fn pack<W: Write>(root: &Path, path: &str, w: W) -> Result<W> {
-    let root_fd: OwnedFd = std::fs::File::open(root).map_err(ImageError::io("opening", root))?.into();
+    let root_fd: OwnedFd = std::fs::File::open(root)
+        .map_err(ImageError::io("opening", root))?
+        .into();
     let (parent, name) = split(path);
-    let dir = berth_fsutil::open_in_root(root_fd.as_fd(), &parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(sys("resolving", Path::new(path)))?;
+    let dir = berth_fsutil::open_in_root(
+        root_fd.as_fd(),
+        &parent,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+    )
+    .map_err(sys("resolving", Path::new(path)))?;
     let mut b = tar::Builder::new(w);
-    let top = if name == "." { PathBuf::from(Path::new(path).file_name().unwrap_or_default()) } else { PathBuf::from(&name) };
+    let top = if name == "." {
+        PathBuf::from(Path::new(path).file_name().unwrap_or_default())
+    } else {
+        PathBuf::from(&name)
+    };
     if name == "." {
         add_dir_contents(&mut b, dir, &top)?;
-        return b.into_inner().map_err(ImageError::stream("writing the archive"));
+        return b
+            .into_inner()
+            .map_err(ImageError::stream("writing the archive"));
     }
     add(&mut b, dir.as_fd(), name.as_os_str(), &top)?;
-    b.into_inner().map_err(ImageError::stream("writing the archive"))
+    b.into_inner()
+        .map_err(ImageError::stream("writing the archive"))
 }
 
 fn header_for(st: &FileStat, size: u64) -> tar::Header {
@@ -119,29 +169,49 @@ fn header_for(st: &FileStat, size: u64) -> tar::Header {
     h
 }
 
-fn add<W: Write>(b: &mut tar::Builder<W>, dir: BorrowedFd<'_>, name: &std::ffi::OsStr, rel: &Path) -> Result<()> {
+fn add<W: Write>(
+    b: &mut tar::Builder<W>,
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    rel: &Path,
+) -> Result<()> {
     let st = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(sys("stat", rel))?;
     let stream = ImageError::stream("writing the archive");
     match kind(&st) {
         SFlag::S_IFDIR => {
-            let fd = openat(dir, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()).map_err(sys("opening", rel))?;
+            let fd = openat(
+                dir,
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(sys("opening", rel))?;
             let mut h = header_for(&st, 0);
             h.set_entry_type(tar::EntryType::Directory);
-            b.append_data(&mut h, rel, std::io::empty()).map_err(stream)?;
+            b.append_data(&mut h, rel, std::io::empty())
+                .map_err(stream)?;
             add_dir_contents(b, fd, rel)?;
         }
         SFlag::S_IFREG => {
-            let fd = openat(dir, name, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()).map_err(sys("opening", rel))?;
+            let fd = openat(
+                dir,
+                name,
+                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(sys("opening", rel))?;
             let st = fstat(&fd).map_err(sys("stat", rel))?;
             let mut h = header_for(&st, u64::try_from(st.st_size).unwrap_or(0));
             h.set_entry_type(tar::EntryType::Regular);
-            b.append_data(&mut h, rel, std::fs::File::from(fd)).map_err(stream)?;
+            b.append_data(&mut h, rel, std::fs::File::from(fd))
+                .map_err(stream)?;
         }
         SFlag::S_IFLNK => {
             let target = nix::fcntl::readlinkat(dir, name).map_err(sys("reading link", rel))?;
             let mut h = header_for(&st, 0);
             h.set_entry_type(tar::EntryType::Symlink);
-            b.append_link(&mut h, rel, Path::new(&target)).map_err(stream)?;
+            b.append_link(&mut h, rel, Path::new(&target))
+                .map_err(stream)?;
         }
         SFlag::S_IFCHR | SFlag::S_IFBLK | SFlag::S_IFIFO => {
             let mut h = header_for(&st, 0);
@@ -150,9 +220,12 @@ fn add<W: Write>(b: &mut tar::Builder<W>, dir: BorrowedFd<'_>, name: &std::ffi::
                 SFlag::S_IFBLK => tar::EntryType::Block,
                 _ => tar::EntryType::Fifo,
             });
-            let _ = h.set_device_major(u32::try_from(nix::sys::stat::major(st.st_rdev)).unwrap_or(0));
-            let _ = h.set_device_minor(u32::try_from(nix::sys::stat::minor(st.st_rdev)).unwrap_or(0));
-            b.append_data(&mut h, rel, std::io::empty()).map_err(stream)?;
+            let _ =
+                h.set_device_major(u32::try_from(nix::sys::stat::major(st.st_rdev)).unwrap_or(0));
+            let _ =
+                h.set_device_minor(u32::try_from(nix::sys::stat::minor(st.st_rdev)).unwrap_or(0));
+            b.append_data(&mut h, rel, std::io::empty())
+                .map_err(stream)?;
         }
         _ => {} // sockets are not archived
     }
@@ -177,8 +250,15 @@ fn add_dir_contents<W: Write>(b: &mut tar::Builder<W>, fd: OwnedFd, rel: &Path) 
 
 /// Unpacks `r` into directory `dest` inside `root`; entries may not leave `dest`.
 pub fn unpack<R: std::io::Read>(root: &Path, dest: &str, r: R) -> Result<UnpackStats> {
-    let root_fd: OwnedFd = std::fs::File::open(root).map_err(ImageError::io("opening", root))?.into();
-    let dir = berth_fsutil::open_in_root(root_fd.as_fd(), Path::new(dest), OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(|e| {
+    let root_fd: OwnedFd = std::fs::File::open(root)
+        .map_err(ImageError::io("opening", root))?
+        .into();
+    let dir = berth_fsutil::open_in_root(
+        root_fd.as_fd(),
+        Path::new(dest),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+    )
+    .map_err(|e| {
         if e == nix::errno::Errno::ENOTDIR {
             ImageError::invalid(format!("extracting to {dest}"), "not a directory")
         } else {
@@ -201,7 +281,11 @@ mod tests {
         std::os::unix::fs::symlink("/etc", root.join("data/etc-link")).unwrap();
         std::os::unix::fs::symlink("/", root.join("escape")).unwrap();
         let tar = pack(&root, "/data", Vec::new()).unwrap();
-        let mut names: Vec<String> = tar::Archive::new(&tar[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        let mut names: Vec<String> = tar::Archive::new(&tar[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
         names.sort();
         assert_eq!(names, ["data", "data/etc-link", "data/sub", "data/sub/f"]);
         // `/escape/etc` resolves to root/etc: nothing of the host's /etc.

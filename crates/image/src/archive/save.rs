@@ -34,7 +34,9 @@ struct Saver<'a, W: Write> {
 
 impl<W: Write> Saver<'_, W> {
     fn file(&mut self, name: &str, data: &[u8]) -> Result<()> {
-        self.tar.append_data(&mut header(data.len() as u64), name, data).map_err(ImageError::stream("writing the archive"))
+        self.tar
+            .append_data(&mut header(data.len() as u64), name, data)
+            .map_err(ImageError::stream("writing the archive"))
     }
 
     fn blob(&mut self, d: &Digest, data: &[u8]) -> Result<()> {
@@ -52,11 +54,21 @@ impl<W: Write> Saver<'_, W> {
         let reader = self.store.layer_tar(chain)?;
         let mut hashing = HashingReader::new(reader);
         self.tar
-            .append_data(&mut header(size), format!("blobs/sha256/{}", diff_id.hex()), &mut hashing)
+            .append_data(
+                &mut header(size),
+                format!("blobs/sha256/{}", diff_id.hex()),
+                &mut hashing,
+            )
             .map_err(ImageError::stream("writing a layer to the archive"))?;
-        let (got, _, _) = hashing.finish().map_err(ImageError::stream("reading a layer"))?;
+        let (got, _, _) = hashing
+            .finish()
+            .map_err(ImageError::stream("reading a layer"))?;
         if &got != diff_id {
-            return Err(ImageError::DigestMismatch { what: format!("stored layer {chain}"), expected: diff_id.to_string(), actual: got.to_string() });
+            return Err(ImageError::DigestMismatch {
+                what: format!("stored layer {chain}"),
+                expected: diff_id.to_string(),
+                actual: got.to_string(),
+            });
         }
         Ok(())
     }
@@ -75,15 +87,26 @@ fn diff_size(store: &ImageStore, chain: &Digest) -> Result<u64> {
 impl ImageStore {
     /// Writes `refs` (names or ids) as one archive.
     pub fn save<W: Write>(&self, refs: &[String], w: W) -> Result<W> {
-        let mut s = Saver { store: self, tar: tar::Builder::new(w), written: BTreeSet::new() };
+        let mut s = Saver {
+            store: self,
+            tar: tar::Builder::new(w),
+            written: BTreeSet::new(),
+        };
         let mut manifest_json = Vec::new();
         let mut index = Vec::new();
         for r in refs {
             let id = self.lookup(r)?;
-            let tag = Reference::parse(r).ok().filter(|x| self.lock().refs.get(&x.full()) == Some(&id));
+            let tag = Reference::parse(r)
+                .ok()
+                .filter(|x| self.lock().refs.get(&x.full()) == Some(&id));
             let config = self.read_blob(&id)?;
             let cfg = crate::config::ImageConfig::parse(&config)?;
-            let chains = self.lock().images.get(&id).map(|i| i.layers.clone()).ok_or_else(|| ImageError::NotFound(r.clone()))?;
+            let chains = self
+                .lock()
+                .images
+                .get(&id)
+                .map(|i| i.layers.clone())
+                .ok_or_else(|| ImageError::NotFound(r.clone()))?;
             s.blob(&id, &config)?;
             let mut layer_descs = Vec::new();
             for (chain, diff) in chains.iter().zip(&cfg.rootfs.diff_ids) {
@@ -100,7 +123,8 @@ impl ImageStore {
             .map_err(|e| ImageError::invalid("manifest", e.to_string()))?;
             let mdigest = Digest::of(&manifest);
             s.blob(&mdigest, &manifest)?;
-            let mut desc = json!({"mediaType": MANIFEST, "digest": mdigest, "size": manifest.len()});
+            let mut desc =
+                json!({"mediaType": MANIFEST, "digest": mdigest, "size": manifest.len()});
             if let Some(t) = &tag {
                 desc["annotations"] = json!({"io.containerd.image.name": t.full(), "org.opencontainers.image.ref.name": t.tag.clone().unwrap_or_default()});
             }
@@ -111,10 +135,17 @@ impl ImageStore {
                 "Layers": cfg.rootfs.diff_ids.iter().map(|d| format!("blobs/sha256/{}", d.hex())).collect::<Vec<_>>(),
             }));
         }
-        let enc = |v: &serde_json::Value| serde_json::to_vec(v).map_err(|e| ImageError::invalid("archive index", e.to_string()));
+        let enc = |v: &serde_json::Value| {
+            serde_json::to_vec(v).map_err(|e| ImageError::invalid("archive index", e.to_string()))
+        };
         s.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         s.file("index.json", &enc(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": index}))?)?;
-        s.file("manifest.json", &enc(&serde_json::Value::Array(manifest_json))?)?;
-        s.tar.into_inner().map_err(ImageError::stream("finishing the archive"))
+        s.file(
+            "manifest.json",
+            &enc(&serde_json::Value::Array(manifest_json))?,
+        )?;
+        s.tar
+            .into_inner()
+            .map_err(ImageError::stream("finishing the archive"))
     }
 }

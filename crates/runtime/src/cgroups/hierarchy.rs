@@ -35,13 +35,34 @@ pub struct Hierarchy {
     pub unified: Option<PathBuf>,
 }
 
-const NOT_CONTROLLERS: &[&str] = &["rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec", "xattr", "clone_children", "noprefix", "cpuset_v2_mode", "memory_recursiveprot", "memory_localevents", "nsdelegate", "favordynmods", "memory_hugetlb_accounting"];
+const NOT_CONTROLLERS: &[&str] = &[
+    "rw",
+    "ro",
+    "relatime",
+    "noatime",
+    "nosuid",
+    "nodev",
+    "noexec",
+    "xattr",
+    "clone_children",
+    "noprefix",
+    "cpuset_v2_mode",
+    "memory_recursiveprot",
+    "memory_localevents",
+    "nsdelegate",
+    "favordynmods",
+    "memory_hugetlb_accounting",
+];
 
 impl Hierarchy {
     /// Reads this process's mountinfo.
     pub fn detect() -> Result<Self, CgroupError> {
-        let text = std::fs::read_to_string("/proc/self/mountinfo")
-            .map_err(|source| CgroupError::Io { what: "reading", path: "/proc/self/mountinfo".into(), source })?;
+        let text =
+            std::fs::read_to_string("/proc/self/mountinfo").map_err(|source| CgroupError::Io {
+                what: "reading",
+                path: "/proc/self/mountinfo".into(),
+                source,
+            })?;
         Self::from_mountinfo(&text)
     }
 
@@ -50,10 +71,15 @@ impl Hierarchy {
         let mut v1 = BTreeMap::new();
         let mut unified = None;
         for line in text.lines() {
-            let Some((pre, post)) = line.split_once(" - ") else { continue };
+            let Some((pre, post)) = line.split_once(" - ") else {
+                continue;
+            };
             let mount_point = pre.split(' ').nth(4).map(unescape);
             let mut post = post.split(' ');
-            let (Some(fstype), Some(_source), Some(opts)) = (post.next(), post.next(), post.next()) else { continue };
+            let (Some(fstype), Some(_source), Some(opts)) = (post.next(), post.next(), post.next())
+            else {
+                continue;
+            };
             let Some(mp) = mount_point else { continue };
             match fstype {
                 "cgroup2" => {
@@ -61,10 +87,16 @@ impl Hierarchy {
                     unified.get_or_insert_with(|| PathBuf::from(&mp));
                 }
                 "cgroup" => {
-                    let controllers: Vec<&str> = opts.split(',').filter(|o| !NOT_CONTROLLERS.contains(o) && !o.starts_with("release_agent")).collect();
+                    let controllers: Vec<&str> = opts
+                        .split(',')
+                        .filter(|o| !NOT_CONTROLLERS.contains(o) && !o.starts_with("release_agent"))
+                        .collect();
                     let data = controllers.join(",");
                     for c in controllers {
-                        v1.entry(c.to_owned()).or_insert_with(|| V1Mount { mount_point: PathBuf::from(&mp), data: data.clone() });
+                        v1.entry(c.to_owned()).or_insert_with(|| V1Mount {
+                            mount_point: PathBuf::from(&mp),
+                            data: data.clone(),
+                        });
                     }
                 }
                 _ => {}
@@ -76,7 +108,11 @@ impl Hierarchy {
             (false, false) => Layout::V1,
             (true, false) => return Err(CgroupError::NoHierarchy),
         };
-        Ok(Self { layout, v1, unified })
+        Ok(Self {
+            layout,
+            v1,
+            unified,
+        })
     }
 
     /// The v1 hierarchies, one entry per mount (directory name under the cgroup root, mount
@@ -86,7 +122,10 @@ impl Hierarchy {
         let mut out = Vec::new();
         for m in self.v1.values() {
             if seen.insert(m.mount_point.clone()) {
-                let dir = m.mount_point.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| m.data.clone());
+                let dir = m
+                    .mount_point
+                    .file_name()
+                    .map_or_else(|| m.data.clone(), |n| n.to_string_lossy().into_owned());
                 out.push((dir, m.data.clone()));
             }
         }
@@ -100,12 +139,13 @@ fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(char::from(v));
-                i += 4;
-                continue;
-            }
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8)
+        {
+            out.push(char::from(v));
+            i += 4;
+            continue;
         }
         out.push(char::from(b[i]));
         i += 1;
@@ -132,7 +172,8 @@ mod tests {
 
     const V2: &str = "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot";
 
-    const V1_JOINED: &str = "25 24 0:22 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct
+    const V1_JOINED: &str =
+        "25 24 0:22 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct
 26 24 0:23 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory";
 
     #[test]
@@ -140,10 +181,19 @@ mod tests {
         let h = Hierarchy::from_mountinfo(HYBRID).unwrap();
         assert_eq!(h.layout, Layout::Hybrid);
         assert_eq!(h.unified, Some(PathBuf::from("/sys/fs/cgroup/unified")));
-        assert_eq!(h.v1["memory"].mount_point, PathBuf::from("/sys/fs/cgroup/memory"));
-        assert_eq!(h.v1["name=systemd"].mount_point, PathBuf::from("/sys/fs/cgroup/systemd"));
+        assert_eq!(
+            h.v1["memory"].mount_point,
+            PathBuf::from("/sys/fs/cgroup/memory")
+        );
+        assert_eq!(
+            h.v1["name=systemd"].mount_point,
+            PathBuf::from("/sys/fs/cgroup/systemd")
+        );
         assert_eq!(h.v1_mounts().len(), 9);
-        assert!(h.v1_mounts().contains(&("systemd".into(), "name=systemd".into())));
+        assert!(
+            h.v1_mounts()
+                .contains(&("systemd".into(), "name=systemd".into()))
+        );
     }
 
     #[test]
@@ -153,7 +203,13 @@ mod tests {
         let h = Hierarchy::from_mountinfo(V1_JOINED).unwrap();
         assert_eq!(h.layout, Layout::V1);
         assert_eq!(h.v1["cpu"].mount_point, h.v1["cpuacct"].mount_point);
-        assert_eq!(h.v1_mounts(), vec![("cpu,cpuacct".to_owned(), "cpu,cpuacct".to_owned()), ("memory".to_owned(), "memory".to_owned())]);
+        assert_eq!(
+            h.v1_mounts(),
+            vec![
+                ("cpu,cpuacct".to_owned(), "cpu,cpuacct".to_owned()),
+                ("memory".to_owned(), "memory".to_owned())
+            ]
+        );
         assert!(Hierarchy::from_mountinfo("").is_err());
     }
 }

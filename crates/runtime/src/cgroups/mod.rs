@@ -30,12 +30,24 @@ pub use stats::{BlkioEntry, CpuStats, MemoryStats, PidsStats, Stats};
 pub enum CgroupError {
     #[error("no cgroup hierarchy is mounted")]
     NoHierarchy,
-    #[error("cgroupsPath {0:?} uses the systemd driver's slice:prefix:name form, which berth does not support")]
+    #[error(
+        "cgroupsPath {0:?} uses the systemd driver's slice:prefix:name form, which berth does not support"
+    )]
     Systemd(String),
     #[error("{what} {}", path.display())]
-    Io { what: &'static str, path: PathBuf, #[source] source: io::Error },
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("writing {value:?} to {}", path.display())]
-    Write { path: PathBuf, value: String, #[source] source: io::Error },
+    Write {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("{0}")]
     Unsupported(String),
     #[error("cgroup {} did not reach {state} in time", path.display())]
@@ -46,7 +58,9 @@ impl HasKind for CgroupError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::Systemd(_) | Self::Unsupported(_) => ErrorKind::NotImplemented,
-            Self::Write { source, .. } if source.raw_os_error() == Some(libc::EINVAL) => ErrorKind::InvalidArgument,
+            Self::Write { source, .. } if source.raw_os_error() == Some(libc::EINVAL) => {
+                ErrorKind::InvalidArgument
+            }
             _ => ErrorKind::Internal,
         }
     }
@@ -55,11 +69,19 @@ impl HasKind for CgroupError {
 pub(crate) type Result<T> = std::result::Result<T, CgroupError>;
 
 pub(crate) fn write(path: &Path, value: &str) -> Result<()> {
-    std::fs::write(path, value).map_err(|source| CgroupError::Write { path: path.to_path_buf(), value: value.to_owned(), source })
+    std::fs::write(path, value).map_err(|source| CgroupError::Write {
+        path: path.to_path_buf(),
+        value: value.to_owned(),
+        source,
+    })
 }
 
 pub(crate) fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| CgroupError::Io { what: "reading", path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| CgroupError::Io {
+        what: "reading",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// One container's cgroups.
@@ -85,13 +107,20 @@ impl Cgroup {
             if p.is_absolute() {
                 p.strip_prefix("/").unwrap_or(p).to_path_buf()
             } else {
-                let base = own.get(key).map(String::as_str).unwrap_or("/");
+                let base = own.get(key).map_or("/", String::as_str);
                 Path::new(base.trim_start_matches('/')).join(p)
             }
         };
-        let v1 = h.v1.iter().map(|(c, m)| (c.clone(), m.mount_point.join(rel(&m.data)))).collect();
+        let v1 =
+            h.v1.iter()
+                .map(|(c, m)| (c.clone(), m.mount_point.join(rel(&m.data))))
+                .collect();
         let unified = h.unified.as_ref().map(|u| u.join(rel("")));
-        Ok(Self { layout: h.layout, v1, unified })
+        Ok(Self {
+            layout: h.layout,
+            v1,
+            unified,
+        })
     }
 
     /// Every distinct directory, v1 hierarchies first.
@@ -129,7 +158,11 @@ impl Cgroup {
             if let Some(cpuset) = self.v1_dir("cpuset").filter(|c| *c == d) {
                 v1::create_cpuset(cpuset)?;
             } else {
-                std::fs::create_dir_all(d).map_err(|source| CgroupError::Io { what: "creating", path: d.to_path_buf(), source })?;
+                std::fs::create_dir_all(d).map_err(|source| CgroupError::Io {
+                    what: "creating",
+                    path: d.to_path_buf(),
+                    source,
+                })?;
             }
         }
         if let (Layout::V2, Some(u)) = (self.layout, &self.unified) {
@@ -144,13 +177,16 @@ impl Cgroup {
             Layout::V2 => v2::apply(self.unified.as_deref().ok_or(CgroupError::NoHierarchy)?, r),
             Layout::V1 | Layout::Hybrid => {
                 v1::apply(&self.v1, r)?;
-                if let (Some(u), Some(pages)) = (&self.unified, r.hugepage_limits()) {
-                    if !pages.is_empty() && !self.v1.contains_key("hugetlb") {
-                        v2::apply_hugetlb(u, pages)?;
-                    }
+                if let (Some(u), Some(pages)) = (&self.unified, r.hugepage_limits())
+                    && !pages.is_empty()
+                    && !self.v1.contains_key("hugetlb")
+                {
+                    v2::apply_hugetlb(u, pages)?;
                 }
                 if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-                    return Err(CgroupError::Unsupported("linux.resources.unified needs a cgroup v2 host".into()));
+                    return Err(CgroupError::Unsupported(
+                        "linux.resources.unified needs a cgroup v2 host".into(),
+                    ));
                 }
                 Ok(())
             }
@@ -170,13 +206,22 @@ impl Cgroup {
     pub fn pids(&self) -> Result<Vec<i32>> {
         let dir = match self.layout {
             Layout::V2 => self.unified.as_deref(),
-            _ => self.v1_dir("freezer").or_else(|| self.v1_dir("memory")).or(self.unified.as_deref()),
+            _ => self
+                .v1_dir("freezer")
+                .or_else(|| self.v1_dir("memory"))
+                .or(self.unified.as_deref()),
         }
         .ok_or(CgroupError::NoHierarchy)?;
         let text = match std::fs::read_to_string(dir.join("cgroup.procs")) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(CgroupError::Io { what: "reading", path: dir.join("cgroup.procs"), source }),
+            Err(source) => {
+                return Err(CgroupError::Io {
+                    what: "reading",
+                    path: dir.join("cgroup.procs"),
+                    source,
+                });
+            }
         };
         Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
     }
@@ -192,16 +237,21 @@ impl Cgroup {
     fn set_frozen(&self, frozen: bool) -> Result<()> {
         match (self.layout, self.v1_dir("freezer")) {
             (Layout::V1 | Layout::Hybrid, Some(d)) => v1::set_frozen(d, frozen),
-            _ => v2::set_frozen(self.unified.as_deref().ok_or(CgroupError::NoHierarchy)?, frozen),
+            _ => v2::set_frozen(
+                self.unified.as_deref().ok_or(CgroupError::NoHierarchy)?,
+                frozen,
+            ),
         }
     }
 
     pub fn is_frozen(&self) -> Result<bool> {
         match (self.layout, self.v1_dir("freezer")) {
-            (Layout::V1 | Layout::Hybrid, Some(d)) => Ok(read(&d.join("freezer.state"))?.trim() == "FROZEN"),
+            (Layout::V1 | Layout::Hybrid, Some(d)) => {
+                Ok(read(&d.join("freezer.state"))?.trim() == "FROZEN")
+            }
             _ => {
                 let dir = self.unified.as_deref().ok_or(CgroupError::NoHierarchy)?;
-                Ok(read(&dir.join("cgroup.freeze")).map(|s| s.trim() == "1").unwrap_or(false))
+                Ok(read(&dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1"))
             }
         }
     }
@@ -210,12 +260,12 @@ impl Cgroup {
     /// non-root v2 cgroup, so the unified one on hybrid hosts too); otherwise the cgroup is
     /// frozen while each process is signalled, so none can fork away.
     pub fn kill_all(&self, sig: Signal) -> Result<()> {
-        if sig == Signal::SIGKILL {
-            if let Some(u) = &self.unified {
-                let f = u.join("cgroup.kill");
-                if f.exists() && write(&f, "1").is_ok() {
-                    return Ok(());
-                }
+        if sig == Signal::SIGKILL
+            && let Some(u) = &self.unified
+        {
+            let f = u.join("cgroup.kill");
+            if f.exists() && write(&f, "1").is_ok() {
+                return Ok(());
             }
         }
         let was_frozen = self.is_frozen().unwrap_or(false);
@@ -232,8 +282,20 @@ impl Cgroup {
     /// How many times the OOM killer struck in this cgroup.
     pub fn oom_kill_count(&self) -> Result<u64> {
         match (self.layout, self.v1_dir("memory")) {
-            (Layout::V1 | Layout::Hybrid, Some(d)) => Ok(stats::keyed(&read(&d.join("memory.oom_control"))?, "oom_kill")),
-            _ => Ok(stats::keyed(&read(&self.unified.as_deref().ok_or(CgroupError::NoHierarchy)?.join("memory.events"))?, "oom_kill")),
+            (Layout::V1 | Layout::Hybrid, Some(d)) => Ok(stats::keyed(
+                &read(&d.join("memory.oom_control"))?,
+                "oom_kill",
+            )),
+            _ => Ok(stats::keyed(
+                &read(
+                    &self
+                        .unified
+                        .as_deref()
+                        .ok_or(CgroupError::NoHierarchy)?
+                        .join("memory.events"),
+                )?,
+                "oom_kill",
+            )),
         }
     }
 
@@ -269,8 +331,16 @@ fn remove_dir(dir: &Path) -> Result<()> {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            Err(source) => return Err(CgroupError::Io { what: "removing", path: dir.to_path_buf(), source }),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(source) => {
+                return Err(CgroupError::Io {
+                    what: "removing",
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
         }
     }
 }
@@ -296,21 +366,44 @@ fn own_cgroups() -> BTreeMap<String, String> {
 /// favour writers, host-wide, at a small cost to fork and exit. Returns whether it changed
 /// anything. (systemd sets the same option on recent distributions.)
 pub fn favor_dynamic_mods(h: &Hierarchy) -> Result<bool> {
-    let Some(unified) = &h.unified else { return Ok(false) };
+    let Some(unified) = &h.unified else {
+        return Ok(false);
+    };
     let mountinfo = read(Path::new("/proc/self/mountinfo"))?;
     let mp = unified.display().to_string();
-    let Some(line) = mountinfo.lines().find(|l| l.split(' ').nth(4) == Some(mp.as_str())) else { return Ok(false) };
+    let Some(line) = mountinfo
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(mp.as_str()))
+    else {
+        return Ok(false);
+    };
     // Keep the hierarchy's other options (nsdelegate, memory_recursiveprot, ...): a cgroup2
     // remount replaces the whole set.
-    let current: Vec<&str> = line.rsplit(' ').next().unwrap_or("").split(',').filter(|o| *o != "rw" && *o != "ro").collect();
+    let current: Vec<&str> = line
+        .rsplit(' ')
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .filter(|o| *o != "rw" && *o != "ro")
+        .collect();
     if current.contains(&"favordynmods") {
         return Ok(false);
     }
     let mut opts = current;
     opts.push("favordynmods");
     let data = opts.join(",");
-    nix::mount::mount(None::<&str>, unified, None::<&str>, nix::mount::MsFlags::MS_REMOUNT, Some(data.as_str()))
-        .map_err(|e| CgroupError::Io { what: "remounting with favordynmods", path: unified.clone(), source: e.into() })?;
+    nix::mount::mount(
+        None::<&str>,
+        unified,
+        None::<&str>,
+        nix::mount::MsFlags::MS_REMOUNT,
+        Some(data.as_str()),
+    )
+    .map_err(|e| CgroupError::Io {
+        what: "remounting with favordynmods",
+        path: unified.clone(),
+        source: e.into(),
+    })?;
     Ok(true)
 }
 
@@ -318,7 +411,10 @@ pub fn favor_dynamic_mods(h: &Hierarchy) -> Result<bool> {
 pub fn mount_layout(h: &Hierarchy) -> crate::rootfs::CgroupMountLayout {
     match h.layout {
         Layout::V2 => crate::rootfs::CgroupMountLayout::V2,
-        Layout::V1 | Layout::Hybrid => crate::rootfs::CgroupMountLayout::V1 { controllers: h.v1_mounts(), unified: h.unified.is_some() },
+        Layout::V1 | Layout::Hybrid => crate::rootfs::CgroupMountLayout::V1 {
+            controllers: h.v1_mounts(),
+            unified: h.unified.is_some(),
+        },
     }
 }
 
@@ -328,11 +424,29 @@ mod tests {
 
     fn hybrid_in(root: &Path) -> Hierarchy {
         let mut v1 = BTreeMap::new();
-        for c in ["memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio"] {
-            v1.insert(c.to_owned(), V1Mount { mount_point: root.join(c), data: c.to_owned() });
+        for c in [
+            "memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio",
+        ] {
+            v1.insert(
+                c.to_owned(),
+                V1Mount {
+                    mount_point: root.join(c),
+                    data: c.to_owned(),
+                },
+            );
         }
-        v1.insert("name=systemd".into(), V1Mount { mount_point: root.join("systemd"), data: "name=systemd".into() });
-        Hierarchy { layout: Layout::Hybrid, v1, unified: Some(root.join("unified")) }
+        v1.insert(
+            "name=systemd".into(),
+            V1Mount {
+                mount_point: root.join("systemd"),
+                data: "name=systemd".into(),
+            },
+        );
+        Hierarchy {
+            layout: Layout::Hybrid,
+            v1,
+            unified: Some(root.join("unified")),
+        }
     }
 
     #[test]
@@ -340,10 +454,19 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let h = hybrid_in(d.path());
         let cg = Cgroup::new(&h, "/berth/abc").unwrap();
-        assert_eq!(cg.v1_dir("memory"), Some(d.path().join("memory/berth/abc").as_path()));
-        assert_eq!(cg.unified_dir(), Some(d.path().join("unified/berth/abc").as_path()));
+        assert_eq!(
+            cg.v1_dir("memory"),
+            Some(d.path().join("memory/berth/abc").as_path())
+        );
+        assert_eq!(
+            cg.unified_dir(),
+            Some(d.path().join("unified/berth/abc").as_path())
+        );
         assert_eq!(cg.dirs().len(), 10);
-        assert!(matches!(Cgroup::new(&h, "system.slice:berth:abc"), Err(CgroupError::Systemd(_))));
+        assert!(matches!(
+            Cgroup::new(&h, "system.slice:berth:abc"),
+            Err(CgroupError::Systemd(_))
+        ));
     }
 
     #[test]

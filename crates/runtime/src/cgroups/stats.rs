@@ -54,19 +54,30 @@ pub struct Stats {
 }
 
 fn num(path: &Path) -> u64 {
-    std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// `key value` lines.
 pub(super) fn keyed(text: &str, key: &str) -> u64 {
-    text.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok())).unwrap_or(0)
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(key)
+                .and_then(|v| v.strip_prefix(' '))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn keyed_map(text: &str) -> BTreeMap<String, u64> {
-    text.lines().filter_map(|l| {
-        let (k, v) = l.split_once(' ')?;
-        Some((k.to_owned(), v.trim().parse().ok()?))
-    }).collect()
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_owned(), v.trim().parse().ok()?))
+        })
+        .collect()
 }
 
 /// USER_HZ ticks (cpuacct.stat) to nanoseconds.
@@ -85,7 +96,11 @@ pub(super) fn v1(dirs: &BTreeMap<String, PathBuf>) -> Result<Stats> {
     }
     if let Some(d) = dirs.get("cpuacct") {
         s.cpu.total_usage = num(&d.join("cpuacct.usage"));
-        s.cpu.percpu_usage = std::fs::read_to_string(d.join("cpuacct.usage_percpu")).unwrap_or_default().split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        s.cpu.percpu_usage = std::fs::read_to_string(d.join("cpuacct.usage_percpu"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
         let stat = std::fs::read_to_string(d.join("cpuacct.stat")).unwrap_or_default();
         s.cpu.usage_in_usermode = keyed(&stat, "user") * TICK_NS;
         s.cpu.usage_in_kernelmode = keyed(&stat, "system") * TICK_NS;
@@ -101,14 +116,22 @@ pub(super) fn v1(dirs: &BTreeMap<String, PathBuf>) -> Result<Stats> {
         s.pids.limit = num(&d.join("pids.max"));
     }
     if let Some(d) = dirs.get("blkio") {
-        let text = std::fs::read_to_string(d.join("blkio.throttle.io_service_bytes_recursive")).unwrap_or_default();
+        let text = std::fs::read_to_string(d.join("blkio.throttle.io_service_bytes_recursive"))
+            .unwrap_or_default();
         s.io_service_bytes = text
             .lines()
             .filter_map(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
-                let [dev, op, value] = f.as_slice() else { return None };
+                let [dev, op, value] = f.as_slice() else {
+                    return None;
+                };
                 let (major, minor) = dev.split_once(':')?;
-                Some(BlkioEntry { major: major.parse().ok()?, minor: minor.parse().ok()?, op: (*op).to_owned(), value: value.parse().ok()? })
+                Some(BlkioEntry {
+                    major: major.parse().ok()?,
+                    minor: minor.parse().ok()?,
+                    op: (*op).to_owned(),
+                    value: value.parse().ok()?,
+                })
             })
             .collect();
     }
@@ -122,7 +145,10 @@ pub(super) fn v2(d: &Path) -> Result<Stats> {
         usage: num(&d.join("memory.current")),
         max_usage: num(&d.join("memory.peak")),
         limit: num(&d.join("memory.max")),
-        failcnt: keyed(&std::fs::read_to_string(d.join("memory.events")).unwrap_or_default(), "max"),
+        failcnt: keyed(
+            &std::fs::read_to_string(d.join("memory.events")).unwrap_or_default(),
+            "max",
+        ),
         stats: stat,
     };
     let cpu = std::fs::read_to_string(d.join("cpu.stat")).unwrap_or_default();
@@ -137,8 +163,12 @@ pub(super) fn v2(d: &Path) -> Result<Stats> {
     let io = std::fs::read_to_string(d.join("io.stat")).unwrap_or_default();
     for line in io.lines() {
         let mut f = line.split_whitespace();
-        let Some((major, minor)) = f.next().and_then(|d| d.split_once(':')) else { continue };
-        let (Ok(major), Ok(minor)) = (major.parse(), minor.parse()) else { continue };
+        let Some((major, minor)) = f.next().and_then(|d| d.split_once(':')) else {
+            continue;
+        };
+        let (Ok(major), Ok(minor)) = (major.parse(), minor.parse()) else {
+            continue;
+        };
         for kv in f {
             let (k, v) = kv.split_once('=').unwrap_or((kv, "0"));
             let op = match k {
@@ -146,7 +176,12 @@ pub(super) fn v2(d: &Path) -> Result<Stats> {
                 "wbytes" => "write",
                 _ => continue,
             };
-            s.io_service_bytes.push(BlkioEntry { major, minor, op: op.into(), value: v.parse().unwrap_or(0) });
+            s.io_service_bytes.push(BlkioEntry {
+                major,
+                minor,
+                op: op.into(),
+                value: v.parse().unwrap_or(0),
+            });
         }
     }
     Ok(s)
@@ -167,7 +202,11 @@ mod tests {
         std::fs::write(d.path().join("memory/memory.usage_in_bytes"), "4096\n").unwrap();
         std::fs::write(d.path().join("memory/memory.stat"), "cache 10\nrss 20\n").unwrap();
         std::fs::write(d.path().join("cpuacct/cpuacct.usage"), "123456\n").unwrap();
-        std::fs::write(d.path().join("cpuacct/cpuacct.usage_percpu"), "100 23456 \n").unwrap();
+        std::fs::write(
+            d.path().join("cpuacct/cpuacct.usage_percpu"),
+            "100 23456 \n",
+        )
+        .unwrap();
         std::fs::write(d.path().join("cpuacct/cpuacct.stat"), "user 3\nsystem 2\n").unwrap();
         std::fs::write(d.path().join("pids/pids.current"), "2\n").unwrap();
         let s = v1(&dirs).unwrap();
@@ -181,7 +220,13 @@ mod tests {
 
     #[test]
     fn keyed_lines() {
-        assert_eq!(keyed("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill"), 3);
-        assert_eq!(keyed("low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n", "oom_kill"), 1);
+        assert_eq!(
+            keyed("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill"),
+            3
+        );
+        assert_eq!(
+            keyed("low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n", "oom_kill"),
+            1
+        );
     }
 }

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxResources};
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxResources,
+};
 
 use super::{CgroupError, Result, read, write};
 
@@ -24,7 +26,14 @@ pub(super) fn apply(dirs: &BTreeMap<String, PathBuf>, r: &LinuxResources) -> Res
     }
     if let (Some(d), Some(p)) = (dir("pids"), r.pids()) {
         let limit = p.limit();
-        write(&d.join("pids.max"), &if limit > 0 { limit.to_string() } else { "max".into() })?;
+        write(
+            &d.join("pids.max"),
+            &if limit > 0 {
+                limit.to_string()
+            } else {
+                "max".into()
+            },
+        )?;
     }
     if let (Some(d), Some(b)) = (dir("blkio"), r.block_io()) {
         blkio(d, b)?;
@@ -34,7 +43,10 @@ pub(super) fn apply(dirs: &BTreeMap<String, PathBuf>, r: &LinuxResources) -> Res
     }
     if let (Some(d), Some(pages)) = (dir("hugetlb"), r.hugepage_limits()) {
         for p in pages {
-            write(&d.join(format!("hugetlb.{}.limit_in_bytes", p.page_size())), &p.limit().to_string())?;
+            write(
+                &d.join(format!("hugetlb.{}.limit_in_bytes", p.page_size())),
+                &p.limit().to_string(),
+            )?;
         }
     }
     if let Some(n) = r.network() {
@@ -43,7 +55,10 @@ pub(super) fn apply(dirs: &BTreeMap<String, PathBuf>, r: &LinuxResources) -> Res
         }
         if let (Some(d), Some(prios)) = (dir("net_prio"), n.priorities()) {
             for p in prios {
-                write(&d.join("net_prio.ifpriomap"), &format!("{} {}", p.name(), p.priority()))?;
+                write(
+                    &d.join("net_prio.ifpriomap"),
+                    &format!("{} {}", p.name(), p.priority()),
+                )?;
             }
         }
     }
@@ -57,7 +72,10 @@ fn memory(d: &Path, m: &LinuxMemory) -> Result<()> {
     if let Some(l) = m.limit() {
         // memsw must stay >= limit at every step: raise memsw first when growing.
         let new_swap = m.swap().filter(|_| swap_ok);
-        let current_memsw: i64 = std::fs::read_to_string(&memsw).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(i64::MAX);
+        let current_memsw: i64 = std::fs::read_to_string(&memsw)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(i64::MAX);
         match new_swap {
             Some(s) if s == -1 || s > current_memsw || l > current_memsw => {
                 write(&memsw, &s.to_string())?;
@@ -69,10 +87,10 @@ fn memory(d: &Path, m: &LinuxMemory) -> Result<()> {
             }
             None => write(&limit, &l.to_string())?,
         }
-    } else if let Some(s) = m.swap() {
-        if swap_ok {
-            write(&memsw, &s.to_string())?;
-        }
+    } else if let Some(s) = m.swap()
+        && swap_ok
+    {
+        write(&memsw, &s.to_string())?;
     }
     if m.swap().is_some() && !swap_ok {
         tracing::warn!(cgroup = %d.display(), "swap limit ignored: the kernel has no swap accounting (memory.memsw.*)");
@@ -125,7 +143,11 @@ fn blkio(d: &Path, b: &LinuxBlockIo) -> Result<()> {
     // With the BFQ scheduler the weight file is blkio.bfq.weight.
     let weight_file = |name: &str| {
         let plain = d.join(format!("blkio.{name}"));
-        if plain.exists() { plain } else { d.join(format!("blkio.bfq.{name}")) }
+        if plain.exists() {
+            plain
+        } else {
+            d.join(format!("blkio.bfq.{name}"))
+        }
     };
     if let Some(w) = b.weight() {
         write(&weight_file("weight"), &w.to_string())?;
@@ -135,18 +157,36 @@ fn blkio(d: &Path, b: &LinuxBlockIo) -> Result<()> {
     }
     for wd in b.weight_device().iter().flatten() {
         if let Some(w) = wd.weight() {
-            write(&weight_file("weight_device"), &format!("{}:{} {w}", wd.major(), wd.minor()))?;
+            write(
+                &weight_file("weight_device"),
+                &format!("{}:{} {w}", wd.major(), wd.minor()),
+            )?;
         }
     }
     let throttles = [
-        ("blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
-        ("blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
-        ("blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
-        ("blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
+        (
+            "blkio.throttle.read_bps_device",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "blkio.throttle.write_bps_device",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "blkio.throttle.read_iops_device",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "blkio.throttle.write_iops_device",
+            b.throttle_write_iops_device(),
+        ),
     ];
     for (file, list) in throttles {
         for t in list.iter().flatten() {
-            write(&d.join(file), &format!("{}:{} {}", t.major(), t.minor(), t.rate()))?;
+            write(
+                &d.join(file),
+                &format!("{}:{} {}", t.major(), t.minor(), t.rate()),
+            )?;
         }
     }
     Ok(())
@@ -160,14 +200,25 @@ pub(super) fn device_rule(r: &LinuxDeviceCgroup) -> String {
         Some(LinuxDeviceType::P) => "p",
         Some(LinuxDeviceType::A) | None => "a",
     };
-    let n = |v: Option<i64>| v.filter(|v| *v >= 0).map_or("*".to_owned(), |v| v.to_string());
-    let access = r.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into());
+    let n = |v: Option<i64>| {
+        v.filter(|v| *v >= 0)
+            .map_or("*".to_owned(), |v| v.to_string())
+    };
+    let access = r
+        .access()
+        .clone()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "rwm".into());
     format!("{typ} {}:{} {access}", n(r.major()), n(r.minor()))
 }
 
 fn devices(d: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     for r in rules {
-        let file = if r.allow() { "devices.allow" } else { "devices.deny" };
+        let file = if r.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
         write(&d.join(file), &device_rule(r))?;
     }
     Ok(())
@@ -181,8 +232,19 @@ pub(super) fn create_cpuset(dir: &Path) -> Result<()> {
     }
     let parent = dir.parent().ok_or(CgroupError::NoHierarchy)?;
     create_cpuset(parent)?;
-    std::fs::create_dir(dir).or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
-        .map_err(|source| CgroupError::Io { what: "creating", path: dir.to_path_buf(), source })?;
+    std::fs::create_dir(dir)
+        .or_else(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|source| CgroupError::Io {
+            what: "creating",
+            path: dir.to_path_buf(),
+            source,
+        })?;
     for f in ["cpuset.cpus", "cpuset.mems"] {
         let current = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
         if current.trim().is_empty() {
@@ -195,7 +257,11 @@ pub(super) fn create_cpuset(dir: &Path) -> Result<()> {
 
 /// Freezes or thaws, waiting until the kernel reports the state.
 pub(super) fn set_frozen(d: &Path, frozen: bool) -> Result<()> {
-    let (want, value) = if frozen { ("FROZEN", "FROZEN") } else { ("THAWED", "THAWED") };
+    let (want, value) = if frozen {
+        ("FROZEN", "FROZEN")
+    } else {
+        ("THAWED", "THAWED")
+    };
     let state = d.join("freezer.state");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -204,7 +270,10 @@ pub(super) fn set_frozen(d: &Path, frozen: bool) -> Result<()> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(CgroupError::Freeze { path: d.to_path_buf(), state: want });
+            return Err(CgroupError::Freeze {
+                path: d.to_path_buf(),
+                state: want,
+            });
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -236,22 +305,34 @@ mod tests {
     #[test]
     fn writes_limits_to_their_files() {
         let (_d, m) = fixture(&["memory", "cpu", "cpuset", "pids", "blkio", "devices"]);
-        std::fs::write(m["memory"].join("memory.memsw.limit_in_bytes"), "9223372036854771712").unwrap();
+        std::fs::write(
+            m["memory"].join("memory.memsw.limit_in_bytes"),
+            "9223372036854771712",
+        )
+        .unwrap();
         std::fs::write(m["blkio"].join("blkio.weight"), "").unwrap();
-        let r = resources(r#"{"memory":{"limit":67108864,"swap":134217728,"reservation":1000},
+        let r = resources(
+            r#"{"memory":{"limit":67108864,"swap":134217728,"reservation":1000},
             "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},
             "pids":{"limit":20},"blockIO":{"weight":300,"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1048576}]},
-            "devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"}]}"#);
+            "devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"}]}"#,
+        );
         apply(&m, &r).unwrap();
         assert_eq!(get(&m, "memory", "memory.limit_in_bytes"), "67108864");
-        assert_eq!(get(&m, "memory", "memory.memsw.limit_in_bytes"), "134217728");
+        assert_eq!(
+            get(&m, "memory", "memory.memsw.limit_in_bytes"),
+            "134217728"
+        );
         assert_eq!(get(&m, "memory", "memory.soft_limit_in_bytes"), "1000");
         assert_eq!(get(&m, "cpu", "cpu.shares"), "512");
         assert_eq!(get(&m, "cpu", "cpu.cfs_quota_us"), "50000");
         assert_eq!(get(&m, "cpuset", "cpuset.cpus"), "0");
         assert_eq!(get(&m, "pids", "pids.max"), "20");
         assert_eq!(get(&m, "blkio", "blkio.weight"), "300");
-        assert_eq!(get(&m, "blkio", "blkio.throttle.read_bps_device"), "8:0 1048576");
+        assert_eq!(
+            get(&m, "blkio", "blkio.throttle.read_bps_device"),
+            "8:0 1048576"
+        );
         assert_eq!(get(&m, "devices", "devices.allow"), "c 1:3 rwm");
         assert_eq!(get(&m, "devices", "devices.deny"), "a *:* rwm");
     }
@@ -259,7 +340,11 @@ mod tests {
     #[test]
     fn unlimited_pids_and_no_swap_accounting() {
         let (_d, m) = fixture(&["memory", "pids"]);
-        apply(&m, &resources(r#"{"memory":{"limit":1000,"swap":2000},"pids":{"limit":0}}"#)).unwrap();
+        apply(
+            &m,
+            &resources(r#"{"memory":{"limit":1000,"swap":2000},"pids":{"limit":0}}"#),
+        )
+        .unwrap();
         assert_eq!(get(&m, "pids", "pids.max"), "max");
         assert_eq!(get(&m, "memory", "memory.limit_in_bytes"), "1000");
         assert!(!m["memory"].join("memory.memsw.limit_in_bytes").exists());
@@ -272,7 +357,13 @@ mod tests {
         std::fs::write(d.path().join("cpuset.mems"), "0\n").unwrap();
         let leaf = d.path().join("berth/abc");
         create_cpuset(&leaf).unwrap();
-        assert_eq!(std::fs::read_to_string(leaf.join("cpuset.cpus")).unwrap(), "0-1");
-        assert_eq!(std::fs::read_to_string(d.path().join("berth/cpuset.mems")).unwrap(), "0");
+        assert_eq!(
+            std::fs::read_to_string(leaf.join("cpuset.cpus")).unwrap(),
+            "0-1"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("berth/cpuset.mems")).unwrap(),
+            "0"
+        );
     }
 }

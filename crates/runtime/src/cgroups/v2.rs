@@ -10,11 +10,18 @@ use super::{CgroupError, Result, read, write};
 /// Enables every available controller in each ancestor's `cgroup.subtree_control`, from the
 /// hierarchy root down to `dir`'s parent, so `dir` gets the controllers' files.
 pub(super) fn enable_controllers(dir: &Path) -> Result<()> {
-    let mut ancestors: Vec<&Path> = dir.ancestors().skip(1).take_while(|p| p.join("cgroup.controllers").exists()).collect();
+    let mut ancestors: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|p| p.join("cgroup.controllers").exists())
+        .collect();
     ancestors.reverse();
     for a in ancestors {
         let available = read(&a.join("cgroup.controllers"))?;
-        let wanted: Vec<String> = available.split_whitespace().map(|c| format!("+{c}")).collect();
+        let wanted: Vec<String> = available
+            .split_whitespace()
+            .map(|c| format!("+{c}"))
+            .collect();
         if !wanted.is_empty() {
             // One write per controller: a controller the kernel refuses here (e.g. a domain
             // with threaded children) must not block the others.
@@ -55,7 +62,9 @@ pub(super) fn apply(d: &Path, r: &LinuxResources) -> Result<()> {
             }
         }
         if m.disable_oom_killer() == Some(true) {
-            return Err(CgroupError::Unsupported("disabling the OOM killer is not possible on cgroup v2".into()));
+            return Err(CgroupError::Unsupported(
+                "disabling the OOM killer is not possible on cgroup v2".into(),
+            ));
         }
     }
     if let Some(c) = r.cpu() {
@@ -63,7 +72,10 @@ pub(super) fn apply(d: &Path, r: &LinuxResources) -> Result<()> {
             write(&d.join("cpu.weight"), &shares_to_weight(s).to_string())?;
         }
         if c.quota().is_some() || c.period().is_some() {
-            let quota = c.quota().filter(|q| *q > 0).map_or("max".to_owned(), |q| q.to_string());
+            let quota = c
+                .quota()
+                .filter(|q| *q > 0)
+                .map_or("max".to_owned(), |q| q.to_string());
             let period = c.period().filter(|p| *p > 0).unwrap_or(100_000);
             write(&d.join("cpu.max"), &format!("{quota} {period}"))?;
         }
@@ -78,7 +90,14 @@ pub(super) fn apply(d: &Path, r: &LinuxResources) -> Result<()> {
         }
     }
     if let Some(p) = r.pids() {
-        write(&d.join("pids.max"), &if p.limit() > 0 { p.limit().to_string() } else { "max".into() })?;
+        write(
+            &d.join("pids.max"),
+            &if p.limit() > 0 {
+                p.limit().to_string()
+            } else {
+                "max".into()
+            },
+        )?;
     }
     if let Some(b) = r.block_io() {
         if let Some(w) = b.weight() {
@@ -93,7 +112,10 @@ pub(super) fn apply(d: &Path, r: &LinuxResources) -> Result<()> {
         ];
         for (key, list) in limits {
             for t in list.iter().flatten() {
-                write(&d.join("io.max"), &format!("{}:{} {key}={}", t.major(), t.minor(), t.rate()))?;
+                write(
+                    &d.join("io.max"),
+                    &format!("{}:{} {key}={}", t.major(), t.minor(), t.rate()),
+                )?;
             }
         }
     }
@@ -110,7 +132,9 @@ pub(super) fn apply(d: &Path, r: &LinuxResources) -> Result<()> {
     }
     for (k, v) in r.unified().iter().flatten() {
         if k.contains('/') || k.contains("..") {
-            return Err(CgroupError::Unsupported(format!("invalid unified key {k:?}")));
+            return Err(CgroupError::Unsupported(format!(
+                "invalid unified key {k:?}"
+            )));
         }
         write(&d.join(k), v)?;
     }
@@ -129,7 +153,10 @@ pub(super) fn apply_hugetlb(d: &Path, pages: &[LinuxHugepageLimit]) -> Result<()
     for p in pages {
         let f = d.join(format!("hugetlb.{}.max", p.page_size()));
         if !f.exists() {
-            return Err(CgroupError::Unsupported(format!("hugetlb page size {} is not available on this host", p.page_size())));
+            return Err(CgroupError::Unsupported(format!(
+                "hugetlb page size {} is not available on this host",
+                p.page_size()
+            )));
         }
         write(&f, &p.limit().to_string())?;
     }
@@ -141,11 +168,17 @@ pub(super) fn set_frozen(d: &Path, frozen: bool) -> Result<()> {
     let want = if frozen { "frozen 1" } else { "frozen 0" };
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        if read(&d.join("cgroup.events"))?.lines().any(|l| l.trim() == want) {
+        if read(&d.join("cgroup.events"))?
+            .lines()
+            .any(|l| l.trim() == want)
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(CgroupError::Freeze { path: d.to_path_buf(), state: if frozen { "frozen" } else { "thawed" } });
+            return Err(CgroupError::Freeze {
+                path: d.to_path_buf(),
+                state: if frozen { "frozen" } else { "thawed" },
+            });
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -172,7 +205,9 @@ mod tests {
         )
         .unwrap();
         apply(d.path(), &r).unwrap();
-        let get = |f: &str| std::fs::read_to_string(d.path().join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let get = |f: &str| {
+            std::fs::read_to_string(d.path().join(f)).unwrap_or_else(|e| panic!("{f}: {e}"))
+        };
         assert_eq!(get("memory.max"), "1000");
         assert_eq!(get("memory.swap.max"), "2000");
         assert_eq!(get("cpu.weight"), "39");

@@ -9,7 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub const DEFAULT_ROOT: &str = "/run/berth/runtime";
 
 #[derive(Debug, Parser)]
-#[command(name = "berth runtime", about = "berth's OCI runtime, with runc's command line", version)]
+#[command(
+    name = "berth runtime",
+    about = "berth's OCI runtime, with runc's command line",
+    version
+)]
 pub struct RuntimeCli {
     /// Root directory for container state.
     #[arg(long, global = true, default_value = DEFAULT_ROOT)]

@@ -8,7 +8,10 @@ use std::path::Path;
 use nix::sys::signal::Signal;
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 
-use super::args::{Command, CreateArgs, ExecArgs, KillArgs, ListArgs, PsArgs, RunArgs, RuntimeCli, SpecArgs, UpdateArgs};
+use super::args::{
+    Command, CreateArgs, ExecArgs, KillArgs, ListArgs, PsArgs, RunArgs, RuntimeCli, SpecArgs,
+    UpdateArgs,
+};
 use super::{CliError, foreground, processes};
 use crate::container::{CreateRequest, ExecRequest, Runtime, StartMode};
 use crate::error::RuntimeError;
@@ -39,29 +42,53 @@ pub(crate) fn dispatch(cli: &RuntimeCli) -> Result<i32> {
 fn print_json(v: &impl serde::Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(v).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}").map_err(|source| CliError::Io { what: "writing to", path: "stdout".into(), source })
+    writeln!(out, "{text}").map_err(|source| CliError::Io {
+        what: "writing to",
+        path: "stdout".into(),
+        source,
+    })
 }
 
 fn spec(a: &SpecArgs) -> Result<()> {
     let path = a.bundle.join("config.json");
     if path.exists() {
-        return Err(CliError::Usage(format!("{} exists; remove it first", path.display())));
+        return Err(CliError::Usage(format!(
+            "{} exists; remove it first",
+            path.display()
+        )));
     }
-    let spec = crate::spec::default_spec(&crate::spec::SpecOptions { rootless: a.rootless, ..Default::default() });
+    let spec = crate::spec::default_spec(&crate::spec::SpecOptions {
+        rootless: a.rootless,
+        ..Default::default()
+    });
     let json = serde_json::to_vec_pretty(&spec).map_err(|e| CliError::Usage(e.to_string()))?;
-    crate::fsutil::atomic_write(&path, &json).map_err(|source| CliError::Io { what: "writing", path, source })
+    crate::fsutil::atomic_write(&path, &json).map_err(|source| CliError::Io {
+        what: "writing",
+        path,
+        source,
+    })
 }
 
 fn connect_console(path: &Path) -> Result<OwnedFd> {
-    let stream = UnixStream::connect(path).map_err(|source| CliError::Io { what: "connecting to console socket", path: path.into(), source })?;
+    let stream = UnixStream::connect(path).map_err(|source| CliError::Io {
+        what: "connecting to console socket",
+        path: path.into(),
+        source,
+    })?;
     Ok(OwnedFd::from(stream))
 }
 
 fn create(rt: &Runtime, a: &CreateArgs, mode: StartMode) -> Result<crate::Container> {
     exe_guard::ensure_protected(Path::new(exe_guard::DEFAULT_STORE))?;
     let mut req = CreateRequest::new(&a.id, &a.bundle);
-    let spec = crate::container::load_spec(&std::path::absolute(&a.bundle).unwrap_or_else(|_| a.bundle.clone()))?;
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let spec = crate::container::load_spec(
+        &std::path::absolute(&a.bundle).unwrap_or_else(|_| a.bundle.clone()),
+    )?;
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     req.spec = Some(spec);
     req.pid_file = a.pid_file.clone();
     req.no_pivot = a.no_pivot;
@@ -70,9 +97,15 @@ fn create(rt: &Runtime, a: &CreateArgs, mode: StartMode) -> Result<crate::Contai
     match (&a.console_socket, terminal) {
         (Some(path), true) => req.console_socket = Some(connect_console(path)?),
         (None, true) if mode == StartMode::OnStart => {
-            return Err(CliError::Usage("cannot allocate a tty without --console-socket when the runtime detaches".into()));
+            return Err(CliError::Usage(
+                "cannot allocate a tty without --console-socket when the runtime detaches".into(),
+            ));
         }
-        (Some(_), false) => return Err(CliError::Usage("--console-socket given but the process has no terminal".into())),
+        (Some(_), false) => {
+            return Err(CliError::Usage(
+                "--console-socket given but the process has no terminal".into(),
+            ));
+        }
         _ => {}
     }
     Ok(rt.create(req)?)
@@ -83,9 +116,18 @@ fn run(rt: &Runtime, a: &RunArgs) -> Result<i32> {
         create(rt, &a.create, StartMode::Immediately)?;
         return Ok(0);
     }
-    let signals = foreground::block_signals().map_err(|source| CliError::Sys { what: "blocking signals".into(), source })?;
-    let spec = crate::container::load_spec(&std::path::absolute(&a.create.bundle).unwrap_or_else(|_| a.create.bundle.clone()))?;
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let signals = foreground::block_signals().map_err(|source| CliError::Sys {
+        what: "blocking signals".into(),
+        source,
+    })?;
+    let spec = crate::container::load_spec(
+        &std::path::absolute(&a.create.bundle).unwrap_or_else(|_| a.create.bundle.clone()),
+    )?;
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     let (console, ours) = local_console(terminal && a.create.console_socket.is_none())?;
     exe_guard::ensure_protected(Path::new(exe_guard::DEFAULT_STORE))?;
     let mut req = CreateRequest::new(&a.create.id, &a.create.bundle);
@@ -101,7 +143,10 @@ fn run(rt: &Runtime, a: &RunArgs) -> Result<i32> {
     let container = rt.create(req)?;
     let pty = receive_pty(ours)?;
     let code = foreground::supervise(nix::unistd::Pid::from_raw(container.pid()), &signals, pty)
-        .map_err(|source| CliError::Sys { what: "waiting for the container".into(), source })?;
+        .map_err(|source| CliError::Sys {
+            what: "waiting for the container".into(),
+            source,
+        })?;
     if !a.keep {
         container.delete(true)?;
     }
@@ -113,14 +158,25 @@ fn local_console(needed: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
     if !needed {
         return Ok((None, None));
     }
-    let (theirs, ours) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-        .map_err(|source| CliError::Sys { what: "creating a console socket pair".into(), source })?;
+    let (theirs, ours) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|source| CliError::Sys {
+        what: "creating a console socket pair".into(),
+        source,
+    })?;
     Ok((Some(theirs), Some(ours)))
 }
 
 fn receive_pty(ours: Option<OwnedFd>) -> Result<Option<OwnedFd>> {
     let Some(sock) = ours else { return Ok(None) };
-    let (fd, _name) = crate::sys::fd::recv_fd(sock.as_fd()).map_err(|source| CliError::Sys { what: "receiving the pty master".into(), source })?;
+    let (fd, _name) = crate::sys::fd::recv_fd(sock.as_fd()).map_err(|source| CliError::Sys {
+        what: "receiving the pty master".into(),
+        source,
+    })?;
     Ok(Some(fd))
 }
 
@@ -129,7 +185,11 @@ fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| CliError::Signal(s.to_owned()));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     name.parse().map_err(|_| CliError::Signal(s.to_owned()))
 }
 
@@ -154,13 +214,27 @@ fn delete(rt: &Runtime, id: &str, force: bool) -> Result<()> {
 
 fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
     let container = rt.load(&a.id)?;
-    let base = container.state().config.process().clone().unwrap_or_default();
+    let base = container
+        .state()
+        .config
+        .process()
+        .clone()
+        .unwrap_or_default();
     let process = processes::exec_process(&base, a)?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && a.detach && a.console_socket.is_none() {
-        return Err(CliError::Usage("cannot allocate a tty without --console-socket when the runtime detaches".into()));
+        return Err(CliError::Usage(
+            "cannot allocate a tty without --console-socket when the runtime detaches".into(),
+        ));
     }
-    let signals = if a.detach { None } else { Some(foreground::block_signals().map_err(|source| CliError::Sys { what: "blocking signals".into(), source })?) };
+    let signals = if a.detach {
+        None
+    } else {
+        Some(foreground::block_signals().map_err(|source| CliError::Sys {
+            what: "blocking signals".into(),
+            source,
+        })?)
+    };
     let (console, ours) = local_console(terminal && a.console_socket.is_none())?;
     exe_guard::ensure_protected(Path::new(exe_guard::DEFAULT_STORE))?;
     let mut req = ExecRequest::new(process);
@@ -173,7 +247,10 @@ fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
     let pid = container.exec(req)?;
     let Some(signals) = signals else { return Ok(0) };
     let pty = receive_pty(ours)?;
-    foreground::supervise(pid, &signals, pty).map_err(|source| CliError::Sys { what: "waiting for the process".into(), source })
+    foreground::supervise(pid, &signals, pty).map_err(|source| CliError::Sys {
+        what: "waiting for the process".into(),
+        source,
+    })
 }
 
 fn ps(rt: &Runtime, a: &PsArgs) -> Result<()> {
@@ -181,19 +258,33 @@ fn ps(rt: &Runtime, a: &PsArgs) -> Result<()> {
     if a.format == "json" {
         return print_json(&pids);
     }
-    let args = if a.ps_args.is_empty() { vec!["-ef".to_owned()] } else { a.ps_args.clone() };
+    let args = if a.ps_args.is_empty() {
+        vec!["-ef".to_owned()]
+    } else {
+        a.ps_args.clone()
+    };
     let out = std::process::Command::new("ps")
         .args(&args)
         .output()
-        .map_err(|source| CliError::Io { what: "running", path: "ps".into(), source })?;
+        .map_err(|source| CliError::Io {
+            what: "running",
+            path: "ps".into(),
+            source,
+        })?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
-    let pid_col = header.split_whitespace().position(|h| h == "PID").ok_or_else(|| CliError::Usage("ps output has no PID column".into()))?;
+    let pid_col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| CliError::Usage("ps output has no PID column".into()))?;
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{header}");
     for line in lines {
-        let pid = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok());
+        let pid = line
+            .split_whitespace()
+            .nth(pid_col)
+            .and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
             let _ = writeln!(stdout, "{line}");
         }
@@ -215,16 +306,34 @@ fn list(rt: &Runtime, a: &ListArgs) -> Result<()> {
         return print_json(&states);
     }
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+    let _ = writeln!(
+        out,
+        "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER",
+        "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+    );
     for s in states {
-        let _ = writeln!(out, "{:<20} {:<8} {:<10} {:<40} {:<32} root", s.id, s.pid, s.status.as_str(), s.bundle.display(), s.created.to_rfc3339());
+        let _ = writeln!(
+            out,
+            "{:<20} {:<8} {:<10} {:<40} {:<32} root",
+            s.id,
+            s.pid,
+            s.status.as_str(),
+            s.bundle.display(),
+            s.created.to_rfc3339()
+        );
     }
     Ok(())
 }
 
 fn update(rt: &Runtime, a: &UpdateArgs) -> Result<()> {
     let mut container = rt.load(&a.id)?;
-    let current = container.state().config.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
+    let current = container
+        .state()
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
     let resources = super::update::resources(current, a)?;
     Ok(container.update(&resources)?)
 }

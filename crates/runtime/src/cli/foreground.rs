@@ -79,34 +79,42 @@ pub(crate) fn supervise(pid: Pid, signals: &SignalFd, pty: Option<OwnedFd>) -> R
             Err(Errno::EINTR) => continue,
             other => other?,
         };
-        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
         drop(fds);
-        if ready.get(1) == Some(&true) {
-            if let Some(m) = &pty {
-                if !copy(m.as_fd(), &mut std::io::stdout()) {
-                    // The pty closes when the last holder exits; keep waiting for the status.
-                }
-            }
+        if ready.get(1) == Some(&true)
+            && let Some(m) = &pty
+            && !copy(m.as_fd(), &mut std::io::stdout())
+        {
+            // The pty closes when the last holder exits; keep waiting for the status.
         }
-        if ready.get(2) == Some(&true) {
-            if let Some(m) = &pty {
-                stdin_open = copy_to(m.as_fd());
-            }
+        if ready.get(2) == Some(&true)
+            && let Some(m) = &pty
+        {
+            stdin_open = copy_to(m.as_fd());
         }
-        if ready[0] {
-            if let Some(code) = drain_signals(signals, pid, pty.as_ref())? {
-                if let Some(m) = &pty {
-                    while copy(m.as_fd(), &mut std::io::stdout()) {}
-                }
-                return Ok(code);
+        if ready[0]
+            && let Some(code) = drain_signals(signals, pid, pty.as_ref())?
+        {
+            if let Some(m) = &pty {
+                while copy(m.as_fd(), &mut std::io::stdout()) {}
             }
+            return Ok(code);
         }
     }
 }
 
-fn drain_signals(signals: &SignalFd, pid: Pid, pty: Option<&OwnedFd>) -> Result<Option<i32>, Errno> {
+fn drain_signals(
+    signals: &SignalFd,
+    pid: Pid,
+    pty: Option<&OwnedFd>,
+) -> Result<Option<i32>, Errno> {
     while let Some(info) = signals.read_signal()? {
-        let Ok(sig) = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0)) else { continue };
+        let Ok(sig) = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0)) else {
+            continue;
+        };
         match sig {
             Signal::SIGCHLD => {}
             Signal::SIGWINCH => {

@@ -19,7 +19,11 @@ pub(crate) struct Logger {
 impl Logger {
     pub(crate) fn open(path: Option<&Path>, format: LogFormat, debug: bool) -> Self {
         let file = path.and_then(|p| OpenOptions::new().create(true).append(true).open(p).ok());
-        Self { file, format, debug }
+        Self {
+            file,
+            format,
+            debug,
+        }
     }
 
     pub(crate) fn error(&mut self, msg: &str) {
@@ -39,8 +43,13 @@ impl Logger {
     fn write(&mut self, level: &str, msg: &str) {
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let line = match self.format {
-            LogFormat::Json => serde_json::json!({"level": level, "msg": msg, "time": time}).to_string(),
-            LogFormat::Text => format!("time=\"{time}\" level={level} msg=\"{}\"", msg.replace('"', "\\\"")),
+            LogFormat::Json => {
+                serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
+            }
+            LogFormat::Text => format!(
+                "time=\"{time}\" level={level} msg=\"{}\"",
+                msg.replace('"', "\\\"")
+            ),
         };
         match &mut self.file {
             Some(f) => {

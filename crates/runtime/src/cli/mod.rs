@@ -26,14 +26,25 @@ use crate::error::RuntimeError;
 pub enum CliError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    #[error("the systemd cgroup driver is not supported by berth (it manages cgroupfs directly); drop --systemd-cgroup")]
+    #[error(
+        "the systemd cgroup driver is not supported by berth (it manages cgroupfs directly); drop --systemd-cgroup"
+    )]
     SystemdCgroup,
     #[error("invalid signal {0:?}")]
     Signal(String),
     #[error("{what} {}", path.display())]
-    Io { what: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{what}")]
-    Sys { what: String, #[source] source: nix::errno::Errno },
+    Sys {
+        what: String,
+        #[source]
+        source: nix::errno::Errno,
+    },
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]

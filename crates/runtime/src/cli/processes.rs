@@ -11,12 +11,18 @@ use super::args::ExecArgs;
 /// flags applied (runc's behaviour).
 pub(crate) fn exec_process(base: &Process, a: &ExecArgs) -> Result<Process, CliError> {
     if let Some(path) = &a.process {
-        let data = std::fs::read(path).map_err(|source| CliError::Io { what: "reading", path: path.clone(), source })?;
+        let data = std::fs::read(path).map_err(|source| CliError::Io {
+            what: "reading",
+            path: path.clone(),
+            source,
+        })?;
         return serde_json::from_slice(&data)
             .map_err(|e| CliError::Usage(format!("parsing process file {}: {e}", path.display())));
     }
     if a.command.is_empty() {
-        return Err(CliError::Usage("exec needs a command (or --process)".into()));
+        return Err(CliError::Usage(
+            "exec needs a command (or --process)".into(),
+        ));
     }
     let mut p = base.clone();
     p.set_args(Some(a.command.clone()));
@@ -60,7 +66,10 @@ fn parse_user(spec: &str, gids: &[u32]) -> Result<oci_spec::runtime::User, CliEr
 fn add_caps(p: &mut Process, caps: &[String]) -> Result<(), CliError> {
     let parsed: Vec<Capability> = caps
         .iter()
-        .map(|c| c.parse().map_err(|_| CliError::Usage(format!("unknown capability {c:?}"))))
+        .map(|c| {
+            c.parse()
+                .map_err(|_| CliError::Usage(format!("unknown capability {c:?}")))
+        })
         .collect::<Result<_, _>>()?;
     let mut set = p.capabilities().clone().unwrap_or_default();
     let add = |s: &Option<oci_spec::runtime::Capabilities>| {

@@ -2,18 +2,23 @@
 
 use std::io::Read;
 
-use oci_spec::runtime::{LinuxBlockIoBuilder, LinuxCpu, LinuxMemory, LinuxPidsBuilder, LinuxResources};
+use oci_spec::runtime::{
+    LinuxBlockIoBuilder, LinuxCpu, LinuxMemory, LinuxPidsBuilder, LinuxResources,
+};
 
 use super::CliError;
 use super::args::UpdateArgs;
 
 /// `current` with `--resources` replacing it and the flags applied on top.
-pub(crate) fn resources(current: LinuxResources, a: &UpdateArgs) -> Result<LinuxResources, CliError> {
+pub(crate) fn resources(
+    current: LinuxResources,
+    a: &UpdateArgs,
+) -> Result<LinuxResources, CliError> {
     let mut r = match &a.resources {
         Some(path) => read_resources(path)?,
         None => current,
     };
-    let mut mem = r.memory().clone().unwrap_or_else(LinuxMemory::default);
+    let mut mem = (*r.memory()).unwrap_or_else(LinuxMemory::default);
     if let Some(v) = a.memory {
         mem.set_limit(Some(v));
     }
@@ -27,7 +32,13 @@ pub(crate) fn resources(current: LinuxResources, a: &UpdateArgs) -> Result<Linux
         r.set_memory(Some(mem));
     }
     let mut cpu = r.cpu().clone().unwrap_or_else(LinuxCpu::default);
-    let cpu_flags = [a.cpu_shares.is_some(), a.cpu_quota.is_some(), a.cpu_period.is_some(), a.cpuset_cpus.is_some(), a.cpuset_mems.is_some()];
+    let cpu_flags = [
+        a.cpu_shares.is_some(),
+        a.cpu_quota.is_some(),
+        a.cpu_period.is_some(),
+        a.cpuset_cpus.is_some(),
+        a.cpuset_mems.is_some(),
+    ];
     if let Some(v) = a.cpu_shares {
         cpu.set_shares(Some(v));
     }
@@ -47,11 +58,17 @@ pub(crate) fn resources(current: LinuxResources, a: &UpdateArgs) -> Result<Linux
         r.set_cpu(Some(cpu));
     }
     if let Some(limit) = a.pids_limit {
-        let pids = LinuxPidsBuilder::default().limit(limit).build().map_err(|e| CliError::Usage(e.to_string()))?;
+        let pids = LinuxPidsBuilder::default()
+            .limit(limit)
+            .build()
+            .map_err(|e| CliError::Usage(e.to_string()))?;
         r.set_pids(Some(pids));
     }
     if let Some(w) = a.blkio_weight {
-        let bio = LinuxBlockIoBuilder::default().weight(w).build().map_err(|e| CliError::Usage(e.to_string()))?;
+        let bio = LinuxBlockIoBuilder::default()
+            .weight(w)
+            .build()
+            .map_err(|e| CliError::Usage(e.to_string()))?;
         r.set_block_io(Some(bio));
     }
     Ok(r)
@@ -64,6 +81,11 @@ fn read_resources(path: &std::path::Path) -> Result<LinuxResources, CliError> {
     } else {
         std::fs::read(path).map(|d| data = d)
     };
-    read.map_err(|source| CliError::Io { what: "reading", path: path.to_path_buf(), source })?;
-    serde_json::from_slice(&data).map_err(|e| CliError::Usage(format!("parsing resources from {}: {e}", path.display())))
+    read.map_err(|source| CliError::Io {
+        what: "reading",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&data)
+        .map_err(|e| CliError::Usage(format!("parsing resources from {}: {e}", path.display())))
 }

@@ -41,10 +41,10 @@ impl Drop for Cleanup {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
         }
-        if let Some(cg) = &self.cgroup {
-            if let Err(e) = cg.destroy() {
-                tracing::warn!(error = %e, "removing cgroup of a failed create");
-            }
+        if let Some(cg) = &self.cgroup
+            && let Err(e) = cg.destroy()
+        {
+            tracing::warn!(error = %e, "removing cgroup of a failed create");
         }
         let _ = fs::remove_dir_all(&self.dir);
     }
@@ -61,21 +61,41 @@ struct Prepared {
 
 pub(crate) fn load_spec(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    let data = fs::read(&path).map_err(|source| RuntimeError::ReadConfig { path: path.clone(), source })?;
+    let data = fs::read(&path).map_err(|source| RuntimeError::ReadConfig {
+        path: path.clone(),
+        source,
+    })?;
     serde_json::from_slice(&data).map_err(|source| RuntimeError::ParseConfig { path, source })
 }
 
 fn prepare(spec: Spec, bundle: PathBuf, layout: &plan::CgroupMountLayout) -> Result<Prepared> {
-    let spec_err = |source| RuntimeError::Spec { path: bundle.join("config.json"), source };
+    let spec_err = |source| RuntimeError::Spec {
+        path: bundle.join("config.json"),
+        source,
+    };
     validate::spec(&spec).map_err(spec_err)?;
     let ns = namespaces::plan(&spec).map_err(spec_err)?;
-    let root = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
-    let rootfs = if root.is_absolute() { root } else { bundle.join(root) };
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_default();
+    let rootfs = if root.is_absolute() {
+        root
+    } else {
+        bundle.join(root)
+    };
     if !rootfs.is_dir() {
         return Err(RuntimeError::MissingRootfs(rootfs));
     }
     let mounts = plan::plan(&spec, &bundle, layout);
-    Ok(Prepared { spec, bundle, rootfs, ns, mounts })
+    Ok(Prepared {
+        spec,
+        bundle,
+        rootfs,
+        ns,
+        mounts,
+    })
 }
 
 impl Runtime {
@@ -99,21 +119,47 @@ impl Runtime {
         fs::create_dir_all(&self.root).map_err(io("creating the state root"))?;
         let dir = self.dir(&id);
         match fs::create_dir(&dir) {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(RuntimeError::Exists(id)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(RuntimeError::Exists(id));
+            }
             other => other.map_err(io("creating the state directory"))?,
         }
-        let mut cleanup = Cleanup { dir: dir.clone(), cgroup: None, pid: None, armed: true };
+        let mut cleanup = Cleanup {
+            dir: dir.clone(),
+            cgroup: None,
+            pid: None,
+            armed: true,
+        };
         let cgroup = setup_cgroup(&hierarchy, &p.spec, &id)?;
         cleanup.cgroup = Some(cgroup.clone());
         let seccomp = self.compile_seccomp(&p.spec, &id)?;
         let fifo = match req.start {
-            StartMode::OnStart => Some(make_fifo(&dir).map_err(|source| RuntimeError::Sys { id: id.clone(), what: "creating the exec fifo".into(), source })?),
+            StartMode::OnStart => Some(make_fifo(&dir).map_err(|source| RuntimeError::Sys {
+                id: id.clone(),
+                what: "creating the exec fifo".into(),
+                source,
+            })?),
             StartMode::Immediately => None,
         };
-        let (parent, child) = channel::pair().map_err(|source| RuntimeError::Sys { id: id.clone(), what: "creating the init channel".into(), source })?;
-        let cg_fd = cgroup.unified_dir().and_then(|d| nix::fcntl::open(d, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ok());
+        let (parent, child) = channel::pair().map_err(|source| RuntimeError::Sys {
+            id: id.clone(),
+            what: "creating the init channel".into(),
+            source,
+        })?;
+        let cg_fd = cgroup.unified_dir().and_then(|d| {
+            nix::fcntl::open(
+                d,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+        });
         let forked = sys::process::fork_with(p.ns.clone_flags, cg_fd.as_ref().map(AsFd::as_fd))
-            .map_err(|source| RuntimeError::Sys { id: id.clone(), what: "cloning init".into(), source })?;
+            .map_err(|source| RuntimeError::Sys {
+                id: id.clone(),
+                what: "cloning init".into(),
+                source,
+            })?;
         let pid = match forked {
             sys::process::Forked::Child => {
                 drop(parent);
@@ -137,7 +183,13 @@ impl Runtime {
             sys::process::Forked::Parent(pid) => pid,
         };
         cleanup.pid = Some(pid);
-        drop((child, fifo, req.console_socket.take(), req.stdio.take(), cg_fd));
+        drop((
+            child,
+            fifo,
+            req.console_socket.take(),
+            req.stdio.take(),
+            cg_fd,
+        ));
         let start_time = proc_stat(pid.as_raw()).map(|(t, _)| t);
         let (pid, start_time) = handshake(&id, &p, &cgroup, &parent, pid, start_time, req.start)?;
         cleanup.pid = Some(pid);
@@ -151,10 +203,12 @@ impl Runtime {
             cgroup,
             config: p.spec,
         };
-        let json = serde_json::to_vec_pretty(&state).map_err(|e| io("serialising state")(std::io::Error::other(e)))?;
+        let json = serde_json::to_vec_pretty(&state)
+            .map_err(|e| io("serialising state")(std::io::Error::other(e)))?;
         fsutil::atomic_write(&dir.join(STATE_FILE), &json).map_err(io("writing state.json"))?;
         if let Some(pid_file) = &req.pid_file {
-            fsutil::atomic_write(pid_file, pid.as_raw().to_string().as_bytes()).map_err(io("writing the pid file"))?;
+            fsutil::atomic_write(pid_file, pid.as_raw().to_string().as_bytes())
+                .map_err(io("writing the pid file"))?;
         }
         cleanup.armed = false;
         let container = Container { dir, state };
@@ -170,14 +224,17 @@ impl Runtime {
         };
         crate::seccomp::compile_cached(profile, &self.seccomp_cache())
             .map(Some)
-            .map_err(|e| RuntimeError::Seccomp { id: id.to_owned(), source: Box::new(e) })
+            .map_err(|e| RuntimeError::Seccomp {
+                id: id.to_owned(),
+                source: Box::new(e),
+            })
     }
 }
 
 /// The parent's side of the protocol drawn in `process/channel.rs`.
 fn handshake(
-cid: &str,
-p: &Prepared,
+    cid: &str,
+    p: &Prepared,
     cgroup: &Cgroup,
     ch: &Channel,
     mut pid: Pid,
@@ -186,14 +243,30 @@ p: &Prepared,
 ) -> Result<(Pid, Option<u64>)> {
     let cid = cid.to_owned();
     if p.ns.new_user() {
-        write_id_maps(pid, &p.spec).map_err(|source| RuntimeError::Io { id: cid.clone(), what: "writing uid/gid maps".into(), source })?;
+        write_id_maps(pid, &p.spec).map_err(|source| RuntimeError::Io {
+            id: cid.clone(),
+            what: "writing uid/gid maps".into(),
+            source,
+        })?;
     }
-    cgroup.add_pid(pid.as_raw()).map_err(|e| cgroup_err(&cid, e))?;
-    let send = |m: ToChild| ch.send(&m).map_err(|source| RuntimeError::Sys { id: cid.clone(), what: "signalling init".into(), source });
+    cgroup
+        .add_pid(pid.as_raw())
+        .map_err(|e| cgroup_err(&cid, e))?;
+    let send = |m: ToChild| {
+        ch.send(&m).map_err(|source| RuntimeError::Sys {
+            id: cid.clone(),
+            what: "signalling init".into(),
+            source,
+        })
+    };
     send(ToChild::Proceed)?;
     let mut ready = false;
     loop {
-        let msg = ch.recv::<ToParent>().map_err(|source| RuntimeError::Sys { id: cid.clone(), what: "reading from init".into(), source })?;
+        let msg = ch.recv::<ToParent>().map_err(|source| RuntimeError::Sys {
+            id: cid.clone(),
+            what: "reading from init".into(),
+            source,
+        })?;
         match msg {
             Some(ToParent::InitPid(real)) => {
                 let _ = waitpid(pid, None);
@@ -203,8 +276,14 @@ p: &Prepared,
             Some(ToParent::PrePivot) => {
                 let state = hook_state_json(&cid, "creating", pid.as_raw(), &p.bundle, &p.spec);
                 for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
-                    hooks::run(hooks::of(&p.spec, kind), &state).map_err(|f| RuntimeError::Hook {
-                        id: cid.clone(), kind: kind.name(), index: f.index, path: f.path, detail: f.detail,
+                    hooks::run(hooks::of(&p.spec, kind), &state).map_err(|f| {
+                        RuntimeError::Hook {
+                            id: cid.clone(),
+                            kind: kind.name(),
+                            index: f.index,
+                            path: f.path,
+                            detail: f.detail,
+                        }
                     })?;
                 }
                 send(ToChild::HooksDone)?;
@@ -213,15 +292,24 @@ p: &Prepared,
             Some(ToParent::Ready) => ready = true,
             Some(ToParent::Failed(e)) => return Err(RuntimeError::Init(e)),
             None if ready => return Ok((pid, start_time)),
-            None => return Err(RuntimeError::Init(crate::process::error::InitError::msg("starting container init", "init exited before it was ready"))),
+            None => {
+                return Err(RuntimeError::Init(crate::process::error::InitError::msg(
+                    "starting container init",
+                    "init exited before it was ready",
+                )));
+            }
         }
     }
 }
 
 fn has_prepivot_hooks(spec: &Spec) -> bool {
-    [HookKind::Prestart, HookKind::CreateRuntime, HookKind::CreateContainer]
-        .iter()
-        .any(|k| !hooks::of(spec, *k).is_empty())
+    [
+        HookKind::Prestart,
+        HookKind::CreateRuntime,
+        HookKind::CreateContainer,
+    ]
+    .iter()
+    .any(|k| !hooks::of(spec, *k).is_empty())
 }
 
 fn make_fifo(dir: &Path) -> std::result::Result<OwnedFd, nix::errno::Errno> {
@@ -230,14 +318,22 @@ fn make_fifo(dir: &Path) -> std::result::Result<OwnedFd, nix::errno::Errno> {
     nix::fcntl::open(&path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
 }
 
-pub(crate) fn cgroup_err(id: &str, e: impl std::error::Error + Send + Sync + 'static) -> RuntimeError {
-    RuntimeError::Cgroup { id: id.to_owned(), source: Box::new(e) }
+pub(crate) fn cgroup_err(
+    id: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> RuntimeError {
+    RuntimeError::Cgroup {
+        id: id.to_owned(),
+        source: Box::new(e),
+    }
 }
 
 fn setup_cgroup(h: &crate::cgroups::Hierarchy, spec: &Spec, id: &str) -> Result<Cgroup> {
     let linux = spec.linux().as_ref();
     let default = format!("/berth/{id}");
-    let path = linux.and_then(|l| l.cgroups_path().as_ref()).map_or(default, |p| p.to_string_lossy().into_owned());
+    let path = linux
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map_or(default, |p| p.to_string_lossy().into_owned());
     let cg = Cgroup::new(h, &path).map_err(|e| cgroup_err(id, e))?;
     cg.create().map_err(|e| cgroup_err(id, e))?;
     if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
@@ -253,9 +349,14 @@ fn setup_cgroup(h: &crate::cgroups::Hierarchy, spec: &Spec, id: &str) -> Result<
 /// The device rules a container always gets on top of the spec's (runc's AllowedDevices):
 /// the nodes every container has, /dev/pts, and the spec's own device nodes — without them a
 /// spec that starts with "deny all" could not even create /dev/null.
-fn with_default_devices(r: &oci_spec::runtime::LinuxResources, spec: &Spec) -> oci_spec::runtime::LinuxResources {
+fn with_default_devices(
+    r: &oci_spec::runtime::LinuxResources,
+    spec: &Spec,
+) -> oci_spec::runtime::LinuxResources {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
-    let Some(rules) = r.devices().as_ref() else { return r.clone() };
+    let Some(rules) = r.devices().as_ref() else {
+        return r.clone();
+    };
     let allow = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>| {
         let mut d = LinuxDeviceCgroup::default();
         d.set_allow(true);
@@ -266,11 +367,26 @@ fn with_default_devices(r: &oci_spec::runtime::LinuxResources, spec: &Spec) -> o
         d
     };
     let mut out = rules.clone();
-    for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)] {
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
         out.push(allow(LinuxDeviceType::C, Some(major), Some(minor)));
     }
     out.push(allow(LinuxDeviceType::C, Some(136), None));
-    for d in spec.linux().as_ref().and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+    for d in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
         out.push(allow(d.typ(), Some(d.major()), Some(d.minor())));
     }
     let mut r = r.clone();

@@ -39,7 +39,13 @@ pub struct ExecRequest {
 
 impl ExecRequest {
     pub fn new(process: Process) -> Self {
-        Self { process, console_socket: None, stdio: None, preserve_fds: 0, pid_file: None }
+        Self {
+            process,
+            console_socket: None,
+            stdio: None,
+            preserve_fds: 0,
+            pid_file: None,
+        }
     }
 }
 
@@ -62,9 +68,17 @@ impl Container {
     fn exec_namespaces(&self) -> NamespacePlan {
         let pid = self.pid();
         let mut plan = NamespacePlan::default();
-        let spec_ns = self.state.config.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+        let spec_ns = self
+            .state
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default();
         for ns in spec_ns {
-            let Some((name, flag)) = ns_name(ns.typ()) else { continue };
+            let Some((name, flag)) = ns_name(ns.typ()) else {
+                continue;
+            };
             let path = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
             if flag == CloneFlags::CLONE_NEWPID {
                 plan.join_pid = Some(path);
@@ -72,19 +86,44 @@ impl Container {
                 plan.join.push((flag, path));
             }
         }
-        let order = |f: &CloneFlags| [CloneFlags::CLONE_NEWUSER, CloneFlags::CLONE_NEWIPC, CloneFlags::CLONE_NEWUTS, CloneFlags::CLONE_NEWNET, CloneFlags::CLONE_NEWNS, CloneFlags::CLONE_NEWCGROUP].iter().position(|o| o == f);
+        let order = |f: &CloneFlags| {
+            [
+                CloneFlags::CLONE_NEWUSER,
+                CloneFlags::CLONE_NEWIPC,
+                CloneFlags::CLONE_NEWUTS,
+                CloneFlags::CLONE_NEWNET,
+                CloneFlags::CLONE_NEWNS,
+                CloneFlags::CLONE_NEWCGROUP,
+            ]
+            .iter()
+            .position(|o| o == f)
+        };
         plan.join.sort_by_key(|(f, _)| order(f));
         plan
     }
 
     fn exec_seccomp(&self) -> Result<Option<BpfProgram>> {
-        let Some(profile) = self.state.config.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        let Some(profile) = self
+            .state
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+        else {
             return Ok(None);
         };
-        let cache = self.dir.parent().unwrap_or(Path::new("/")).join(".cache").join("seccomp");
+        let cache = self
+            .dir
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .join(".cache")
+            .join("seccomp");
         crate::seccomp::compile_cached(profile, &cache)
             .map(Some)
-            .map_err(|e| RuntimeError::Seccomp { id: self.id().to_owned(), source: Box::new(e) })
+            .map_err(|e| RuntimeError::Seccomp {
+                id: self.id().to_owned(),
+                source: Box::new(e),
+            })
     }
 
     /// Starts `req.process` in the container and returns its host pid once it has exec'd.
@@ -108,8 +147,13 @@ impl Container {
         drop((child, req.console_socket.take(), req.stdio.take()));
         let pid = self.exec_handshake(&parent, first, ns.join_pid.is_some())?;
         if let Some(pid_file) = &req.pid_file {
-            fsutil::atomic_write(pid_file, pid.as_raw().to_string().as_bytes())
-                .map_err(|source| RuntimeError::Io { id: self.id().into(), what: "writing the pid file".into(), source })?;
+            fsutil::atomic_write(pid_file, pid.as_raw().to_string().as_bytes()).map_err(
+                |source| RuntimeError::Io {
+                    id: self.id().into(),
+                    what: "writing the pid file".into(),
+                    source,
+                },
+            )?;
         }
         Ok(pid)
     }
@@ -123,11 +167,15 @@ impl Container {
             kill_first();
             return Err(cgroup_err(self.id(), e));
         }
-        ch.send(&ToChild::Proceed).map_err(self.sys_err("signalling the exec process"))?;
+        ch.send(&ToChild::Proceed)
+            .map_err(self.sys_err("signalling the exec process"))?;
         let mut pid = first;
         let mut ready = false;
         loop {
-            match ch.recv::<ToParent>().map_err(self.sys_err("reading from the exec process"))? {
+            match ch
+                .recv::<ToParent>()
+                .map_err(self.sys_err("reading from the exec process"))?
+            {
                 Some(ToParent::InitPid(real)) if forks_again => {
                     let _ = waitpid(first, None);
                     pid = Pid::from_raw(real);
@@ -139,12 +187,18 @@ impl Container {
                 }
                 Some(other) => {
                     kill_first();
-                    return Err(RuntimeError::Init(InitError::msg("exec handshake", format!("unexpected message {other:?}"))));
+                    return Err(RuntimeError::Init(InitError::msg(
+                        "exec handshake",
+                        format!("unexpected message {other:?}"),
+                    )));
                 }
                 None if ready => return Ok(pid),
                 None => {
                     let _ = waitpid(pid, None);
-                    return Err(RuntimeError::Init(InitError::msg("starting the exec process", "it exited before it was ready")));
+                    return Err(RuntimeError::Init(InitError::msg(
+                        "starting the exec process",
+                        "it exited before it was ready",
+                    )));
                 }
             }
         }
@@ -152,13 +206,22 @@ impl Container {
 }
 
 /// The exec'd process's side; never returns.
-fn exec_child(ns: &NamespacePlan, req: &ExecRequest, seccomp: Option<&BpfProgram>, ch: &Channel) -> ! {
+fn exec_child(
+    ns: &NamespacePlan,
+    req: &ExecRequest,
+    seccomp: Option<&BpfProgram>,
+    ch: &Channel,
+) -> ! {
     let result = (|| -> std::result::Result<std::convert::Infallible, InitError> {
         sys::process::reset_signals().step(|| "resetting signal handling".into())?;
         if let Some([i, o, e]) = &req.stdio {
             use std::os::fd::AsFd;
             let dup = |f: &OwnedFd| f.as_fd().try_clone_to_owned();
-            let (i, o, e) = (dup(i).step(|| "dup stdin".into())?, dup(o).step(|| "dup stdout".into())?, dup(e).step(|| "dup stderr".into())?);
+            let (i, o, e) = (
+                dup(i).step(|| "dup stdin".into())?,
+                dup(o).step(|| "dup stdout".into())?,
+                dup(e).step(|| "dup stderr".into())?,
+            );
             init::install_stdio([i, o, e])?;
         }
         let namespaces = init::open_namespaces(ns)?;

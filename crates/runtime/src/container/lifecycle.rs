@@ -30,8 +30,12 @@ impl Container {
         }
         let fifo_path = self.dir.join(EXEC_FIFO);
         // Non-blocking open: it succeeds at once and unblocks init's open for writing.
-        let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(self.sys_err("opening the exec fifo"))?;
+        let fifo = nix::fcntl::open(
+            &fifo_path,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(self.sys_err("opening the exec fifo"))?;
         let mut file = std::fs::File::from(fifo);
         loop {
             let mut pfd = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
@@ -43,7 +47,13 @@ impl Container {
                         Ok(1) => break,
                         Ok(_) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(e) => return Err(RuntimeError::Io { id: self.id().into(), what: "reading the exec fifo".into(), source: e }),
+                        Err(e) => {
+                            return Err(RuntimeError::Io {
+                                id: self.id().into(),
+                                what: "reading the exec fifo".into(),
+                                source: e,
+                            });
+                        }
                     }
                 }
                 Err(e) => return Err(self.sys_err("waiting on the exec fifo")(e)),
@@ -61,7 +71,13 @@ impl Container {
     }
 
     pub(crate) fn run_poststart_hooks(&self) {
-        let state = hook_state_json(self.id(), "running", self.pid(), &self.state.bundle, &self.state.config);
+        let state = hook_state_json(
+            self.id(),
+            "running",
+            self.pid(),
+            &self.state.bundle,
+            &self.state.config,
+        );
         if let Err(f) = hooks::run(hooks::of(&self.state.config, HookKind::Poststart), &state) {
             tracing::warn!(container = self.id(), hook = f.index, path = %f.path, "poststart hook failed: {}", f.detail);
         }
@@ -74,13 +90,20 @@ impl Container {
             return Err(self.bad_state(status, "signal"));
         }
         if all {
-            self.state.cgroup.kill_all(signal).map_err(|e| cgroup_err(self.id(), e))?;
+            self.state
+                .cgroup
+                .kill_all(signal)
+                .map_err(|e| cgroup_err(self.id(), e))?;
         } else {
-            kill(Pid::from_raw(self.pid()), signal).map_err(self.sys_err(format!("sending {signal}")))?;
+            kill(Pid::from_raw(self.pid()), signal)
+                .map_err(self.sys_err(format!("sending {signal}")))?;
         }
         // A frozen process only acts on SIGKILL once thawed.
         if status == Status::Paused && signal == Signal::SIGKILL {
-            self.state.cgroup.thaw().map_err(|e| cgroup_err(self.id(), e))?;
+            self.state
+                .cgroup
+                .thaw()
+                .map_err(|e| cgroup_err(self.id(), e))?;
         }
         Ok(())
     }
@@ -96,7 +119,13 @@ impl Container {
             Status::Running | Status::Paused => return Err(self.bad_state(status, "delete")),
         }
         self.destroy_cgroup()?;
-        let state = hook_state_json(self.id(), "stopped", 0, &self.state.bundle, &self.state.config);
+        let state = hook_state_json(
+            self.id(),
+            "stopped",
+            0,
+            &self.state.bundle,
+            &self.state.config,
+        );
         if let Err(f) = hooks::run(hooks::of(&self.state.config, HookKind::Poststop), &state) {
             tracing::warn!(container = self.id(), hook = f.index, path = %f.path, "poststop hook failed: {}", f.detail);
         }
@@ -109,7 +138,8 @@ impl Container {
 
     fn kill_and_wait(&self) -> Result<()> {
         let cg = &self.state.cgroup;
-        cg.kill_all(Signal::SIGKILL).map_err(|e| cgroup_err(self.id(), e))?;
+        cg.kill_all(Signal::SIGKILL)
+            .map_err(|e| cgroup_err(self.id(), e))?;
         let _ = kill(Pid::from_raw(self.pid()), Signal::SIGKILL);
         let _ = cg.thaw();
         let deadline = Instant::now() + EXIT_WAIT;
@@ -130,8 +160,9 @@ impl Container {
     /// Removes the cgroups, killing stragglers (processes that escaped init's death) first.
     fn destroy_cgroup(&self) -> Result<()> {
         let cg = &self.state.cgroup;
-        if cg.pids().map(|p| !p.is_empty()).unwrap_or(false) {
-            cg.kill_all(Signal::SIGKILL).map_err(|e| cgroup_err(self.id(), e))?;
+        if cg.pids().is_ok_and(|p| !p.is_empty()) {
+            cg.kill_all(Signal::SIGKILL)
+                .map_err(|e| cgroup_err(self.id(), e))?;
             let _ = cg.thaw();
         }
         cg.destroy().map_err(|e| cgroup_err(self.id(), e))
@@ -139,14 +170,22 @@ impl Container {
 
     pub fn pause(&self) -> Result<()> {
         match self.status() {
-            Status::Running | Status::Created => self.state.cgroup.freeze().map_err(|e| cgroup_err(self.id(), e)),
+            Status::Running | Status::Created => self
+                .state
+                .cgroup
+                .freeze()
+                .map_err(|e| cgroup_err(self.id(), e)),
             s => Err(self.bad_state(s, "pause")),
         }
     }
 
     pub fn resume(&self) -> Result<()> {
         match self.status() {
-            Status::Paused => self.state.cgroup.thaw().map_err(|e| cgroup_err(self.id(), e)),
+            Status::Paused => self
+                .state
+                .cgroup
+                .thaw()
+                .map_err(|e| cgroup_err(self.id(), e)),
             s => Err(self.bad_state(s, "resume")),
         }
     }
@@ -157,7 +196,10 @@ impl Container {
         if status == Status::Stopped {
             return Err(self.bad_state(status, "update"));
         }
-        self.state.cgroup.apply(resources).map_err(|e| cgroup_err(self.id(), e))?;
+        self.state
+            .cgroup
+            .apply(resources)
+            .map_err(|e| cgroup_err(self.id(), e))?;
         if let Some(linux) = self.state.config.linux_mut() {
             linux.set_resources(Some(resources.clone()));
         }
@@ -166,18 +208,31 @@ impl Container {
 
     /// Host pids of every process in the container.
     pub fn processes(&self) -> Result<Vec<i32>> {
-        self.state.cgroup.pids().map_err(|e| cgroup_err(self.id(), e))
+        self.state
+            .cgroup
+            .pids()
+            .map_err(|e| cgroup_err(self.id(), e))
     }
 
     /// Resource usage read from the container's cgroups.
     pub fn stats(&self) -> Result<crate::cgroups::Stats> {
-        self.state.cgroup.stats().map_err(|e| cgroup_err(self.id(), e))
+        self.state
+            .cgroup
+            .stats()
+            .map_err(|e| cgroup_err(self.id(), e))
     }
 
     fn save(&self) -> Result<()> {
         let path = self.dir.join(STATE_FILE);
-        let json = serde_json::to_vec_pretty(&self.state)
-            .map_err(|e| RuntimeError::State { id: self.id().into(), path: path.clone(), source: std::io::Error::other(e) })?;
-        fsutil::atomic_write(&path, &json).map_err(|source| RuntimeError::State { id: self.id().into(), path, source })
+        let json = serde_json::to_vec_pretty(&self.state).map_err(|e| RuntimeError::State {
+            id: self.id().into(),
+            path: path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        fsutil::atomic_write(&path, &json).map_err(|source| RuntimeError::State {
+            id: self.id().into(),
+            path,
+            source,
+        })
     }
 }

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
-pub use exec::ExecRequest;
 pub(crate) use create::load_spec;
+pub use exec::ExecRequest;
 pub use state::{ContainerState, OciState, Status};
 
 use crate::error::{Result, RuntimeError};
@@ -88,8 +88,14 @@ pub(crate) fn validate_id(id: &str) -> Result<()> {
         && id.len() <= 1024
         && id != "."
         && id != ".."
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
-    if ok { Ok(()) } else { Err(RuntimeError::InvalidId(id.to_owned())) }
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(RuntimeError::InvalidId(id.to_owned()))
+    }
 }
 
 impl Runtime {
@@ -117,7 +123,11 @@ impl Runtime {
         let path = dir.join(STATE_FILE);
         let data = fs::read(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => RuntimeError::NotFound(id.to_owned()),
-            _ => RuntimeError::State { id: id.to_owned(), path: path.clone(), source: e },
+            _ => RuntimeError::State {
+                id: id.to_owned(),
+                path: path.clone(),
+                source: e,
+            },
         })?;
         let state = serde_json::from_slice(&data).map_err(|e| RuntimeError::State {
             id: id.to_owned(),
@@ -133,7 +143,13 @@ impl Runtime {
         let entries = match fs::read_dir(&self.root) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(RuntimeError::Io { id: String::new(), what: format!("listing {}", self.root.display()), source: e }),
+            Err(e) => {
+                return Err(RuntimeError::Io {
+                    id: String::new(),
+                    what: format!("listing {}", self.root.display()),
+                    source: e,
+                });
+            }
         };
         let mut ids: Vec<String> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -165,13 +181,24 @@ impl Container {
         self.state.oci_state(self.status())
     }
 
-    fn sys_err(&self, what: impl Into<String>) -> impl FnOnce(nix::errno::Errno) -> RuntimeError + '_ {
+    fn sys_err(
+        &self,
+        what: impl Into<String>,
+    ) -> impl FnOnce(nix::errno::Errno) -> RuntimeError + '_ {
         let what = what.into();
-        move |source| RuntimeError::Sys { id: self.state.id.clone(), what, source }
+        move |source| RuntimeError::Sys {
+            id: self.state.id.clone(),
+            what,
+            source,
+        }
     }
 
     fn bad_state(&self, status: Status, op: &'static str) -> RuntimeError {
-        RuntimeError::BadState { id: self.state.id.clone(), status: status.to_string(), op }
+        RuntimeError::BadState {
+            id: self.state.id.clone(),
+            status: status.to_string(),
+            op,
+        }
     }
 }
 

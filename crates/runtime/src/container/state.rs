@@ -83,7 +83,11 @@ impl ContainerState {
         if self.cgroup.is_frozen().unwrap_or(false) {
             return Status::Paused;
         }
-        if dir.join(super::EXEC_FIFO).exists() { Status::Created } else { Status::Running }
+        if dir.join(super::EXEC_FIFO).exists() {
+            Status::Created
+        } else {
+            Status::Running
+        }
     }
 
     /// The runtime-spec state document, as `runc state` prints it.
@@ -91,7 +95,11 @@ impl ContainerState {
         OciState {
             oci_version: self.config.version().clone(),
             id: self.id.clone(),
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status,
             bundle: self.bundle.clone(),
             rootfs: self.rootfs.clone(),
@@ -120,7 +128,13 @@ pub struct OciState {
 }
 
 /// The state JSON hooks read on stdin.
-pub(crate) fn hook_state_json(id: &str, status: &str, pid: i32, bundle: &Path, spec: &Spec) -> Vec<u8> {
+pub(crate) fn hook_state_json(
+    id: &str,
+    status: &str,
+    pid: i32,
+    bundle: &Path,
+    spec: &Spec,
+) -> Vec<u8> {
     let doc = serde_json::json!({
         "ociVersion": spec.version(),
         "id": id,

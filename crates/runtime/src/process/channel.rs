@@ -56,14 +56,23 @@ pub(crate) struct Channel {
 /// A connected pair: (parent end, child end). Both are close-on-exec, so a successful exec in
 /// the child is seen by the parent as end-of-file.
 pub(crate) fn pair() -> Result<(Channel, Channel), Errno> {
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
 impl Channel {
     pub(crate) fn send<T: Serialize>(&self, msg: &T) -> Result<(), Errno> {
         let bytes = serde_json::to_vec(msg).map_err(|_| Errno::EINVAL)?;
-        send(std::os::fd::AsRawFd::as_raw_fd(&self.fd), &bytes, MsgFlags::MSG_NOSIGNAL)?;
+        send(
+            std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+            &bytes,
+            MsgFlags::MSG_NOSIGNAL,
+        )?;
         Ok(())
     }
 
@@ -71,7 +80,11 @@ impl Channel {
     pub(crate) fn recv<T: DeserializeOwned>(&self) -> Result<Option<T>, Errno> {
         let mut buf = vec![0u8; MAX_MESSAGE];
         let n = loop {
-            match recv(std::os::fd::AsRawFd::as_raw_fd(&self.fd), &mut buf, MsgFlags::empty()) {
+            match recv(
+                std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+                &mut buf,
+                MsgFlags::empty(),
+            ) {
                 Err(Errno::EINTR) => continue,
                 other => break other?,
             }
@@ -79,15 +92,23 @@ impl Channel {
         if n == 0 {
             return Ok(None);
         }
-        serde_json::from_slice(&buf[..n]).map(Some).map_err(|_| Errno::EBADMSG)
+        serde_json::from_slice(&buf[..n])
+            .map(Some)
+            .map_err(|_| Errno::EBADMSG)
     }
 
     /// Receives a message that must be `expected`, for the child's waits.
     pub(crate) fn expect(&self, expected: ToChild) -> Result<(), InitError> {
         match self.recv::<ToChild>() {
             Ok(Some(m)) if m == expected => Ok(()),
-            Ok(Some(m)) => Err(InitError::msg("waiting for the runtime", format!("expected {expected:?}, received {m:?}"))),
-            Ok(None) => Err(InitError::msg("waiting for the runtime", "the runtime went away")),
+            Ok(Some(m)) => Err(InitError::msg(
+                "waiting for the runtime",
+                format!("expected {expected:?}, received {m:?}"),
+            )),
+            Ok(None) => Err(InitError::msg(
+                "waiting for the runtime",
+                "the runtime went away",
+            )),
             Err(e) => Err(InitError::sys("waiting for the runtime", e)),
         }
     }
@@ -100,9 +121,13 @@ mod tests {
     #[test]
     fn messages_round_trip_and_eof() {
         let (a, b) = pair().unwrap();
-        b.send(&ToParent::Failed(InitError::msg("step", "detail"))).unwrap();
+        b.send(&ToParent::Failed(InitError::msg("step", "detail")))
+            .unwrap();
         b.send(&ToParent::Ready).unwrap();
-        assert_eq!(a.recv::<ToParent>().unwrap(), Some(ToParent::Failed(InitError::msg("step", "detail"))));
+        assert_eq!(
+            a.recv::<ToParent>().unwrap(),
+            Some(ToParent::Failed(InitError::msg("step", "detail")))
+        );
         assert_eq!(a.recv::<ToParent>().unwrap(), Some(ToParent::Ready));
         drop(b);
         assert_eq!(a.recv::<ToParent>().unwrap(), None);
@@ -113,6 +138,9 @@ mod tests {
         let (a, b) = pair().unwrap();
         a.send(&ToChild::HooksDone).unwrap();
         let err = b.expect(ToChild::Proceed).unwrap_err();
-        assert!(err.to_string().contains("expected Proceed, received HooksDone"));
+        assert!(
+            err.to_string()
+                .contains("expected Proceed, received HooksDone")
+        );
     }
 }

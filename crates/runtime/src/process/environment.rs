@@ -33,14 +33,22 @@ fn home_of(passwd: &str, uid: u32) -> Option<String> {
 /// such as `/proc/self/fd/7` cannot reach a leaked host directory (CVE-2024-21626) — and
 /// checks the result is reachable from the root.
 pub(crate) fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
-    let root = nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .step(|| "opening /".into())?;
+    let root = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .step(|| "opening /".into())?;
     let dir = fsutil::open_in_root(root.as_fd(), cwd, OFlag::O_PATH | OFlag::O_DIRECTORY)
         .step(|| format!("resolving the working directory {}", cwd.display()))?;
-    nix::unistd::fchdir(dir.as_fd()).step(|| format!("entering the working directory {}", cwd.display()))?;
+    nix::unistd::fchdir(dir.as_fd())
+        .step(|| format!("entering the working directory {}", cwd.display()))?;
     let now = nix::unistd::getcwd().step(|| "reading the working directory".into())?;
     if !now.is_absolute() || now.starts_with("(unreachable)") {
-        return Err(InitError::msg(format!("checking the working directory {}", cwd.display()), "it is outside the container's root"));
+        return Err(InitError::msg(
+            format!("checking the working directory {}", cwd.display()),
+            "it is outside the container's root",
+        ));
     }
     Ok(())
 }
@@ -51,7 +59,8 @@ mod tests {
 
     #[test]
     fn home_comes_from_passwd() {
-        let passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+        let passwd =
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
         assert_eq!(home_of(passwd, 0).as_deref(), Some("/root"));
         assert_eq!(home_of(passwd, 65534).as_deref(), Some("/nonexistent"));
         assert_eq!(home_of(passwd, 1000), None);

@@ -21,11 +21,19 @@ pub struct InitError {
 
 impl InitError {
     pub(crate) fn sys(step: impl Into<String>, errno: Errno) -> Self {
-        Self { step: step.into(), errno: Some(errno as i32), detail: None }
+        Self {
+            step: step.into(),
+            errno: Some(errno as i32),
+            detail: None,
+        }
     }
 
     pub(crate) fn msg(step: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { step: step.into(), errno: None, detail: Some(detail.into()) }
+        Self {
+            step: step.into(),
+            errno: None,
+            detail: Some(detail.into()),
+        }
     }
 
     /// The errno as a typed value.
@@ -76,8 +84,14 @@ mod tests {
     #[test]
     fn renders_step_and_errno() {
         let e = InitError::sys("mounting proc on /proc", Errno::EPERM);
-        assert_eq!(e.to_string(), "mounting proc on /proc: operation not permitted");
+        assert_eq!(
+            e.to_string(),
+            "mounting proc on /proc: operation not permitted"
+        );
         let e = InitError::msg("exec: \"nope\"", "executable file not found in $PATH");
-        assert_eq!(e.to_string(), "exec: \"nope\": executable file not found in $PATH");
+        assert_eq!(
+            e.to_string(),
+            "exec: \"nope\": executable file not found in $PATH"
+        );
     }
 }

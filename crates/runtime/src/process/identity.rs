@@ -31,12 +31,16 @@ fn caps_err(what: &str) -> impl FnOnce(caps::errors::CapsError) -> InitError + '
 
 /// Applies user and capabilities. Called in init (and exec'd processes) as root, after every
 /// privileged setup step.
-pub(crate) fn apply(user: &User, capabilities: Option<&LinuxCapabilities>) -> Result<(), InitError> {
+pub(crate) fn apply(
+    user: &User,
+    capabilities: Option<&LinuxCapabilities>,
+) -> Result<(), InitError> {
     let supported = caps::runtime::thread_all_supported();
     if let Some(c) = capabilities {
         let bounding = to_set(c.bounding().as_ref(), &supported);
         for cap in supported.difference(&bounding) {
-            caps::drop(None, CapSet::Bounding, *cap).map_err(caps_err("dropping bounding capabilities"))?;
+            caps::drop(None, CapSet::Bounding, *cap)
+                .map_err(caps_err("dropping bounding capabilities"))?;
         }
     }
     prctl::set_keepcaps(true).step(|| "setting PR_SET_KEEPCAPS".into())?;
@@ -45,10 +49,24 @@ pub(crate) fn apply(user: &User, capabilities: Option<&LinuxCapabilities>) -> Re
     let Some(c) = capabilities else {
         return Ok(());
     };
-    let set = |which: CapSet, caps: &CapsHashSet, what: &str| caps::set(None, which, caps).map_err(caps_err(what));
-    set(CapSet::Inheritable, &to_set(c.inheritable().as_ref(), &supported), "setting inheritable capabilities")?;
-    set(CapSet::Effective, &to_set(c.effective().as_ref(), &supported), "setting effective capabilities")?;
-    set(CapSet::Permitted, &to_set(c.permitted().as_ref(), &supported), "setting permitted capabilities")?;
+    let set = |which: CapSet, caps: &CapsHashSet, what: &str| {
+        caps::set(None, which, caps).map_err(caps_err(what))
+    };
+    set(
+        CapSet::Inheritable,
+        &to_set(c.inheritable().as_ref(), &supported),
+        "setting inheritable capabilities",
+    )?;
+    set(
+        CapSet::Effective,
+        &to_set(c.effective().as_ref(), &supported),
+        "setting effective capabilities",
+    )?;
+    set(
+        CapSet::Permitted,
+        &to_set(c.permitted().as_ref(), &supported),
+        "setting permitted capabilities",
+    )?;
     // As runc: an ambient capability that cannot be raised (it must be both permitted and
     // inheritable) is skipped, not fatal; specs often list ambient caps without inheritable.
     for cap in to_set(c.ambient().as_ref(), &supported) {
@@ -62,7 +80,12 @@ pub(crate) fn apply(user: &User, capabilities: Option<&LinuxCapabilities>) -> Re
 fn switch_user(user: &User) -> Result<(), InitError> {
     let gid = Gid::from_raw(user.gid());
     let uid = Uid::from_raw(user.uid());
-    let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
     // setgroups is refused in a user namespace whose setgroups file says "deny"; only an
     // explicit request for supplementary groups makes that an error.
     match setgroups(&groups) {

@@ -55,7 +55,11 @@ pub(crate) fn run(mut args: InitArgs<'_>) -> ! {
         // Nobody is listening any more (create/start): say it where the user looks.
         eprintln!("berth: container {}: {err}", args.id);
     }
-    exit(if err.step.starts_with("exec:") { 127 } else { 1 })
+    exit(if err.step.starts_with("exec:") {
+        127
+    } else {
+        1
+    })
 }
 
 #[allow(clippy::exit)] // The child of a fork must leave through exit, never by returning.
@@ -64,7 +68,9 @@ fn exit(code: i32) -> ! {
 }
 
 fn process(spec: &Spec) -> Result<&Process, InitError> {
-    spec.process().as_ref().ok_or_else(|| InitError::msg("reading the spec", "process is missing"))
+    spec.process()
+        .as_ref()
+        .ok_or_else(|| InitError::msg("reading the spec", "process is missing"))
 }
 
 fn steps(a: &mut InitArgs<'_>) -> Result<Infallible, InitError> {
@@ -86,8 +92,12 @@ fn steps(a: &mut InitArgs<'_>) -> Result<Infallible, InitError> {
     umask(Mode::empty());
     limits::oom_score_adj(proc)?;
     let root = apply::prepare(a.mounts, a.rootfs, a.ns.new_user())?;
-    fsutil::mkdir_all_in_root(root.as_fd(), Path::new(proc.cwd()), Mode::from_bits_truncate(0o755))
-        .step(|| format!("creating the working directory {}", proc.cwd().display()))?;
+    fsutil::mkdir_all_in_root(
+        root.as_fd(),
+        Path::new(proc.cwd()),
+        Mode::from_bits_truncate(0o755),
+    )
+    .step(|| format!("creating the working directory {}", proc.cwd().display()))?;
     drop(root);
     if a.prepivot_hooks {
         run_prepivot_hooks(a)?;
@@ -107,8 +117,12 @@ fn steps(a: &mut InitArgs<'_>) -> Result<Infallible, InitError> {
         if let Some(fifo) = fifo {
             wait_for_start(&fifo)?;
         }
-        hooks::run(hooks::of(a.spec, HookKind::StartContainer), &state)
-            .map_err(|f| InitError::msg(format!("startContainer hook #{} ({})", f.index, f.path), f.detail))
+        hooks::run(hooks::of(a.spec, HookKind::StartContainer), &state).map_err(|f| {
+            InitError::msg(
+                format!("startContainer hook #{} ({})", f.index, f.path),
+                f.detail,
+            )
+        })
     })
 }
 
@@ -127,9 +141,11 @@ pub(crate) fn finish_process(
     let nnp = proc.no_new_privileges().unwrap_or(false);
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which goes with the caps.
     if let (Some(prog), false) = (seccomp, nnp) {
-        sys::seccomp::load(prog).map_err(|e| InitError::msg("loading the seccomp filter", e.to_string()))?;
+        sys::seccomp::load(prog)
+            .map_err(|e| InitError::msg("loading the seccomp filter", e.to_string()))?;
     }
-    sys::fd::cloexec_from(3 + preserve_fds).step(|| "marking inherited fds close-on-exec".into())?;
+    sys::fd::cloexec_from(3 + preserve_fds)
+        .step(|| "marking inherited fds close-on-exec".into())?;
     identity::apply(proc.user(), proc.capabilities().as_ref())?;
     if nnp {
         nix::sys::prctl::set_no_new_privs().step(|| "setting no_new_privs".into())?;
@@ -138,23 +154,36 @@ pub(crate) fn finish_process(
     environment::enter_cwd(proc.cwd())?;
     let args = proc.args().clone().unwrap_or_default();
     let exe = lookpath::look_path(args.first().map_or("", String::as_str), &env)?;
-    umask(Mode::from_bits_truncate(proc.user().umask().unwrap_or(0o022)));
-    channel.send(&ToParent::Ready).step(|| "reporting readiness".into())?;
+    umask(Mode::from_bits_truncate(
+        proc.user().umask().unwrap_or(0o022),
+    ));
+    channel
+        .send(&ToParent::Ready)
+        .step(|| "reporting readiness".into())?;
     before_exec()?;
     if let (Some(prog), true) = (seccomp, nnp) {
-        sys::seccomp::load(prog).map_err(|e| InitError::msg("loading the seccomp filter", e.to_string()))?;
+        sys::seccomp::load(prog)
+            .map_err(|e| InitError::msg("loading the seccomp filter", e.to_string()))?;
     }
     exec(&exe, &args, &env)
 }
 
-pub(crate) fn exec(exe: &CString, args: &[String], env: &[String]) -> Result<Infallible, InitError> {
+pub(crate) fn exec(
+    exe: &CString,
+    args: &[String],
+    env: &[String],
+) -> Result<Infallible, InitError> {
     let to_c = |v: &[String]| -> Result<Vec<CString>, InitError> {
         v.iter()
-            .map(|s| CString::new(s.as_bytes()).map_err(|_| InitError::msg("preparing exec", format!("{s:?} contains a NUL byte"))))
+            .map(|s| {
+                CString::new(s.as_bytes()).map_err(|_| {
+                    InitError::msg("preparing exec", format!("{s:?} contains a NUL byte"))
+                })
+            })
             .collect()
     };
     let (argv, envp) = (to_c(args)?, to_c(env)?);
-    execve(exe, &argv, &envp).map_err(|e| InitError::sys(format!("exec: {:?}", exe), e))
+    execve(exe, &argv, &envp).map_err(|e| InitError::sys(format!("exec: {exe:?}"), e))
 }
 
 pub(crate) fn install_stdio(stdio: [OwnedFd; 3]) -> Result<(), InitError> {
@@ -179,7 +208,11 @@ fn open_ns(path: &Path) -> Result<OwnedFd, InitError> {
 }
 
 pub(crate) fn open_namespaces(ns: &NamespacePlan) -> Result<OpenNamespaces, InitError> {
-    let join = ns.join.iter().map(|(f, p)| Ok((*f, open_ns(p)?))).collect::<Result<_, InitError>>()?;
+    let join = ns
+        .join
+        .iter()
+        .map(|(f, p)| Ok((*f, open_ns(p)?)))
+        .collect::<Result<_, InitError>>()?;
     let pid = ns.join_pid.as_deref().map(open_ns).transpose()?;
     Ok(OpenNamespaces { join, pid })
 }
@@ -197,7 +230,9 @@ pub(crate) fn join_namespaces(ns: &OpenNamespaces) -> Result<(), InitError> {
 pub(crate) fn enter_pid_namespace(ns: &OpenNamespaces, channel: &Channel) -> Result<(), InitError> {
     let Some(fd) = &ns.pid else { return Ok(()) };
     setns(fd, CloneFlags::CLONE_NEWPID).step(|| "joining the pid namespace".into())?;
-    match sys::process::fork_with(CloneFlags::CLONE_PARENT, None).step(|| "forking into the pid namespace".into())? {
+    match sys::process::fork_with(CloneFlags::CLONE_PARENT, None)
+        .step(|| "forking into the pid namespace".into())?
+    {
         sys::process::Forked::Child => Ok(()),
         sys::process::Forked::Parent(pid) => {
             let sent = channel.send(&ToParent::InitPid(pid.as_raw()));
@@ -217,15 +252,24 @@ pub(crate) fn become_root_in_userns(ns: &NamespacePlan) -> Result<(), InitError>
 }
 
 fn run_prepivot_hooks(a: &InitArgs<'_>) -> Result<(), InitError> {
-    a.channel.send(&ToParent::PrePivot).step(|| "reporting mounts ready".into())?;
+    a.channel
+        .send(&ToParent::PrePivot)
+        .step(|| "reporting mounts ready".into())?;
     a.channel.expect(ToChild::HooksDone)?;
     let state = hooks_state(a, "created");
-    hooks::run(hooks::of(a.spec, HookKind::CreateContainer), &state)
-        .map_err(|f| InitError::msg(format!("createContainer hook #{} ({})", f.index, f.path), f.detail))
+    hooks::run(hooks::of(a.spec, HookKind::CreateContainer), &state).map_err(|f| {
+        InitError::msg(
+            format!("createContainer hook #{} ({})", f.index, f.path),
+            f.detail,
+        )
+    })
 }
 
 fn hooks_state(a: &InitArgs<'_>, status: &str) -> Vec<u8> {
-    let pid = std::fs::read_link("/proc/self").ok().and_then(|p| p.to_str()?.parse::<i32>().ok()).unwrap_or(0);
+    let pid = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse::<i32>().ok())
+        .unwrap_or(0);
     crate::container::state::hook_state_json(a.id, status, pid, a.bundle, a.spec)
 }
 
@@ -234,6 +278,9 @@ fn hooks_state(a: &InitArgs<'_>, status: &str) -> Vec<u8> {
 fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitError> {
     use std::io::Write;
     let path = fsutil::fd_path(fifo.as_fd());
-    let mut f = std::fs::OpenOptions::new().write(true).open(&path).step(|| "opening the exec fifo".into())?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .step(|| "opening the exec fifo".into())?;
     f.write_all(b"0").step(|| "writing the exec fifo".into())
 }

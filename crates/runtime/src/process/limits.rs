@@ -39,7 +39,9 @@ pub(crate) fn rlimits(proc: &Process) -> Result<(), InitError> {
 
 /// Writes `process.oomScoreAdj`; done while init still has CAP_SYS_RESOURCE.
 pub(crate) fn oom_score_adj(proc: &Process) -> Result<(), InitError> {
-    let Some(score) = proc.oom_score_adj() else { return Ok(()) };
+    let Some(score) = proc.oom_score_adj() else {
+        return Ok(());
+    };
     std::fs::write("/proc/self/oom_score_adj", score.to_string())
         .step(|| format!("setting oom_score_adj to {score}"))
 }
@@ -47,10 +49,15 @@ pub(crate) fn oom_score_adj(proc: &Process) -> Result<(), InitError> {
 /// Writes `linux.sysctl` into the container's /proc/sys (after pivot_root, before /proc/sys
 /// is made read-only).
 pub(crate) fn sysctls(spec: &Spec) -> Result<(), InitError> {
-    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return Ok(()) };
+    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
     for (key, value) in map {
         if key.contains("..") || key.starts_with('/') {
-            return Err(InitError::msg(format!("setting sysctl {key}"), "invalid key"));
+            return Err(InitError::msg(
+                format!("setting sysctl {key}"),
+                "invalid key",
+            ));
         }
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         std::fs::write(&path, value).step(|| format!("setting sysctl {key}={value}"))?;
@@ -71,5 +78,10 @@ pub(crate) fn uts(spec: &Spec) -> Result<(), InitError> {
 
 pub(crate) fn winsize(b: &ConsoleBox) -> Winsize {
     let clamp = |v: u64| u16::try_from(v).unwrap_or(u16::MAX);
-    Winsize { ws_row: clamp(b.height()), ws_col: clamp(b.width()), ws_xpixel: 0, ws_ypixel: 0 }
+    Winsize {
+        ws_row: clamp(b.height()),
+        ws_col: clamp(b.width()),
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
 }

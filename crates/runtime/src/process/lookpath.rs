@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use super::error::InitError;
 
 /// Docker's and runc's default PATH when the process environment has none.
-pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Resolves `arg0` like Go's exec.LookPath (what runc uses), inside the current root.
 pub(crate) fn look_path(arg0: &str, env: &[String]) -> Result<CString, InitError> {
@@ -18,7 +19,8 @@ pub(crate) fn look_path(arg0: &str, env: &[String]) -> Result<CString, InitError
         return Err(InitError::msg(step(), "executable file not found in $PATH"));
     }
     if arg0.contains('/') {
-        return check(Path::new(arg0)).map_err(|why| InitError::msg(step(), format!("stat {arg0}: {why}")));
+        return check(Path::new(arg0))
+            .map_err(|why| InitError::msg(step(), format!("stat {arg0}: {why}")));
     }
     let path = env
         .iter()
@@ -58,9 +60,15 @@ mod tests {
         let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_owned()];
         assert!(look_path("sh", &env).is_ok());
         let err = look_path("no-such-program-berth", &env).unwrap_err();
-        assert_eq!(err.to_string(), "exec: \"no-such-program-berth\": executable file not found in $PATH");
+        assert_eq!(
+            err.to_string(),
+            "exec: \"no-such-program-berth\": executable file not found in $PATH"
+        );
         let err = look_path("/no/such", &env).unwrap_err();
-        assert_eq!(err.to_string(), "exec: \"/no/such\": stat /no/such: no such file or directory");
+        assert_eq!(
+            err.to_string(),
+            "exec: \"/no/such\": stat /no/such: no such file or directory"
+        );
         let dir = tempfile::tempdir().unwrap();
         let plain = dir.path().join("not-executable");
         std::fs::write(&plain, "x").unwrap();

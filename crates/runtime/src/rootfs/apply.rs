@@ -9,11 +9,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::fcntl::AtFlags;
 use nix::fcntl::{OFlag, open};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sys::stat::{Mode, SFlag, fchmodat, makedev, mknodat, FchmodatFlags};
-use nix::fcntl::AtFlags;
-use nix::unistd::{chdir, fchdir, fchownat, pivot_root, symlinkat, Gid, Uid};
+use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmodat, makedev, mknodat};
+use nix::unistd::{Gid, Uid, chdir, fchdir, fchownat, pivot_root, symlinkat};
 use oci_spec::runtime::LinuxDeviceType;
 
 use super::plan::{DeviceNode, MountPlan, PlannedMount, Source};
@@ -23,12 +23,26 @@ use crate::process::error::{InitError, Step};
 const NONE: Option<&str> = None;
 
 /// Everything up to pivot_root. Returns an `O_PATH` fd of the (now mounted) rootfs.
-pub(crate) fn prepare(plan: &MountPlan, rootfs: &Path, in_userns: bool) -> Result<OwnedFd, InitError> {
+pub(crate) fn prepare(
+    plan: &MountPlan,
+    rootfs: &Path,
+    in_userns: bool,
+) -> Result<OwnedFd, InitError> {
     mount(NONE, "/", NONE, plan.root_propagation, NONE).step(|| "making / a slave mount".into())?;
-    mount(Some(rootfs), rootfs, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-        .step(|| format!("bind-mounting rootfs {}", rootfs.display()))?;
-    let root = open(rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .step(|| format!("opening rootfs {}", rootfs.display()))?;
+    mount(
+        Some(rootfs),
+        rootfs,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .step(|| format!("bind-mounting rootfs {}", rootfs.display()))?;
+    let root = open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .step(|| format!("opening rootfs {}", rootfs.display()))?;
     for m in &plan.mounts {
         mount_one(root.as_fd(), m, in_userns)?;
     }
@@ -41,7 +55,12 @@ pub(crate) fn prepare(plan: &MountPlan, rootfs: &Path, in_userns: bool) -> Resul
             .step(|| format!("creating {}", dir.display()))?;
         match symlinkat(target, dirfd.as_fd(), name) {
             Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(InitError::sys(format!("creating symlink {}", link.display()), e)),
+            Err(e) => {
+                return Err(InitError::sys(
+                    format!("creating symlink {}", link.display()),
+                    e,
+                ));
+            }
         }
     }
     Ok(root)
@@ -50,11 +69,18 @@ pub(crate) fn prepare(plan: &MountPlan, rootfs: &Path, in_userns: bool) -> Resul
 fn split(path: &Path) -> Result<(&Path, &Path), InitError> {
     match (path.parent(), path.file_name()) {
         (Some(dir), Some(name)) => Ok((dir, Path::new(name))),
-        _ => Err(InitError::msg(format!("using path {}", path.display()), "not a file path")),
+        _ => Err(InitError::msg(
+            format!("using path {}", path.display()),
+            "not a file path",
+        )),
     }
 }
 
-fn mount_one(root: std::os::fd::BorrowedFd<'_>, m: &PlannedMount, in_userns: bool) -> Result<(), InitError> {
+fn mount_one(
+    root: std::os::fd::BorrowedFd<'_>,
+    m: &PlannedMount,
+    in_userns: bool,
+) -> Result<(), InitError> {
     let dest = &m.dest;
     let target = if m.source_is_file() {
         touch_in_root(root, dest)
@@ -71,8 +97,14 @@ fn mount_one(root: std::os::fd::BorrowedFd<'_>, m: &PlannedMount, in_userns: boo
                 .step(|| format!("remounting {}", dest.display()))?;
         }
         Source::Fs { fstype, source } => {
-            mount(Some(source.as_str()), &fd_path(target.as_fd()), Some(fstype.as_str()), flags, data.as_deref())
-                .step(|| format!("mounting {fstype} on {}", dest.display()))?;
+            mount(
+                Some(source.as_str()),
+                &fd_path(target.as_fd()),
+                Some(fstype.as_str()),
+                flags,
+                data.as_deref(),
+            )
+            .step(|| format!("mounting {fstype} on {}", dest.display()))?;
         }
         Source::Bind(src) => bind(root, src, &target, m, in_userns)?,
     }
@@ -80,7 +112,8 @@ fn mount_one(root: std::os::fd::BorrowedFd<'_>, m: &PlannedMount, in_userns: boo
         return Ok(());
     }
     // Re-open: the old fd names the directory *under* the new mount.
-    let mounted = open_in_root(root, dest, OFlag::O_PATH).step(|| format!("reopening {}", dest.display()))?;
+    let mounted =
+        open_in_root(root, dest, OFlag::O_PATH).step(|| format!("reopening {}", dest.display()))?;
     for p in &m.options.propagation {
         mount(NONE, &fd_path(mounted.as_fd()), NONE, *p, NONE)
             .step(|| format!("setting propagation of {}", dest.display()))?;
@@ -99,13 +132,20 @@ fn bind(
     let source = open(src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .step(|| format!("opening bind source {}", src.display()))?;
     let bind_flags = MsFlags::MS_BIND | (m.options.flags & MsFlags::MS_REC);
-    mount(Some(&fd_path(source.as_fd())), &fd_path(target.as_fd()), NONE, bind_flags, NONE)
-        .step(|| format!("bind-mounting {} on {}", src.display(), dest.display()))?;
+    mount(
+        Some(&fd_path(source.as_fd())),
+        &fd_path(target.as_fd()),
+        NONE,
+        bind_flags,
+        NONE,
+    )
+    .step(|| format!("bind-mounting {} on {}", src.display(), dest.display()))?;
     let extra = m.options.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
     if extra.is_empty() {
         return Ok(());
     }
-    let mounted = open_in_root(root, dest, OFlag::O_PATH).step(|| format!("reopening {}", dest.display()))?;
+    let mounted =
+        open_in_root(root, dest, OFlag::O_PATH).step(|| format!("reopening {}", dest.display()))?;
     let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra;
     if in_userns {
         // Flags locked by the kernel in a user namespace must be kept on remount.
@@ -117,7 +157,9 @@ fn bind(
 
 fn locked_flags(fd: &OwnedFd) -> MsFlags {
     use nix::sys::statvfs::{FsFlags, fstatvfs};
-    let Ok(st) = fstatvfs(fd) else { return MsFlags::empty() };
+    let Ok(st) = fstatvfs(fd) else {
+        return MsFlags::empty();
+    };
     let f = st.flags();
     let mut out = MsFlags::empty();
     for (fs, ms) in [
@@ -133,17 +175,28 @@ fn locked_flags(fd: &OwnedFd) -> MsFlags {
     out
 }
 
-fn create_device(root: std::os::fd::BorrowedFd<'_>, dev: &DeviceNode, in_userns: bool) -> Result<(), InitError> {
+fn create_device(
+    root: std::os::fd::BorrowedFd<'_>,
+    dev: &DeviceNode,
+    in_userns: bool,
+) -> Result<(), InitError> {
     let (dir, name) = split(&dev.path)?;
     let dirfd = mkdir_all_in_root(root, dir, Mode::from_bits_truncate(0o755))
         .step(|| format!("creating {}", dir.display()))?;
     if in_userns {
         // mknod is not allowed in a user namespace: bind the host's node instead.
-        let target = touch_in_root(root, &dev.path).step(|| format!("creating {}", dev.path.display()))?;
+        let target =
+            touch_in_root(root, &dev.path).step(|| format!("creating {}", dev.path.display()))?;
         let host = open(&dev.path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .step(|| format!("opening host device {}", dev.path.display()))?;
-        return mount(Some(&fd_path(host.as_fd())), &fd_path(target.as_fd()), NONE, MsFlags::MS_BIND, NONE)
-            .step(|| format!("bind-mounting device {}", dev.path.display()));
+        return mount(
+            Some(&fd_path(host.as_fd())),
+            &fd_path(target.as_fd()),
+            NONE,
+            MsFlags::MS_BIND,
+            NONE,
+        )
+        .step(|| format!("bind-mounting device {}", dev.path.display()));
     }
     let kind = match dev.kind {
         LinuxDeviceType::B => SFlag::S_IFBLK,
@@ -151,15 +204,38 @@ fn create_device(root: std::os::fd::BorrowedFd<'_>, dev: &DeviceNode, in_userns:
         _ => SFlag::S_IFCHR,
     };
     let mode = Mode::from_bits_truncate(dev.mode & 0o7777);
-    match mknodat(dirfd.as_fd(), name, kind, mode, makedev(dev.major, dev.minor)) {
+    match mknodat(
+        dirfd.as_fd(),
+        name,
+        kind,
+        mode,
+        makedev(dev.major, dev.minor),
+    ) {
         Ok(()) | Err(Errno::EEXIST) => {}
-        Err(e) => return Err(InitError::sys(format!("creating device {}", dev.path.display()), e)),
+        Err(e) => {
+            return Err(InitError::sys(
+                format!("creating device {}", dev.path.display()),
+                e,
+            ));
+        }
     }
     fchmodat(dirfd.as_fd(), name, mode, FchmodatFlags::NoFollowSymlink)
-        .or_else(|e| if e == Errno::EOPNOTSUPP { Ok(()) } else { Err(e) })
+        .or_else(|e| {
+            if e == Errno::EOPNOTSUPP {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
         .step(|| format!("chmod of device {}", dev.path.display()))?;
-    fchownat(dirfd.as_fd(), name, Some(Uid::from_raw(dev.uid)), Some(Gid::from_raw(dev.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
-        .step(|| format!("chown of device {}", dev.path.display()))
+    fchownat(
+        dirfd.as_fd(),
+        name,
+        Some(Uid::from_raw(dev.uid)),
+        Some(Gid::from_raw(dev.gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .step(|| format!("chown of device {}", dev.path.display()))
 }
 
 /// Makes `rootfs` the root: pivot_root(".", ".") then detach the old root (runc's method,
@@ -171,15 +247,24 @@ pub(crate) fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), InitError> {
         nix::unistd::chroot(".").step(|| "chroot into rootfs".into())?;
         return chdir("/").step(|| "chdir to /".into());
     }
-    let old = open("/", OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .step(|| "opening old root".into())?;
-    let new = open(rootfs, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .step(|| format!("opening rootfs {}", rootfs.display()))?;
+    let old = open(
+        "/",
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .step(|| "opening old root".into())?;
+    let new = open(
+        rootfs,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .step(|| format!("opening rootfs {}", rootfs.display()))?;
     fchdir(new.as_fd()).step(|| "entering rootfs".into())?;
     pivot_root(".", ".").step(|| format!("pivot_root to {}", rootfs.display()))?;
     fchdir(old.as_fd()).step(|| "entering old root".into())?;
     // The old root must not propagate its unmount to the host.
-    mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE).step(|| "making old root a slave".into())?;
+    mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+        .step(|| "making old root a slave".into())?;
     umount2(".", MntFlags::MNT_DETACH).step(|| "detaching old root".into())?;
     chdir("/").step(|| "chdir to /".into())
 }
@@ -193,14 +278,22 @@ pub(crate) fn finish(plan: &MountPlan) -> Result<(), InitError> {
         readonly(path)?;
     }
     if plan.readonly_root {
-        mount(NONE, "/", NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, NONE)
-            .step(|| "remounting / read-only".into())?;
+        mount(
+            NONE,
+            "/",
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            NONE,
+        )
+        .step(|| "remounting / read-only".into())?;
     }
     Ok(())
 }
 
 fn mask(path: &Path) -> Result<(), InitError> {
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
     if meta.is_dir() {
         mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, NONE)
     } else {
@@ -210,10 +303,22 @@ fn mask(path: &Path) -> Result<(), InitError> {
 }
 
 fn readonly(path: &Path) -> Result<(), InitError> {
-    match mount(Some(path), path, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE) {
+    match mount(
+        Some(path),
+        path,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    ) {
         Err(Errno::ENOENT) => return Ok(()),
         other => other.step(|| format!("bind-mounting {} read-only", path.display()))?,
     }
-    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some(path), path, NONE, flags, NONE).step(|| format!("remounting {} read-only", path.display()))
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC;
+    mount(Some(path), path, NONE, flags, NONE)
+        .step(|| format!("remounting {} read-only", path.display()))
 }

@@ -69,7 +69,12 @@ pub(crate) struct ParsedOptions {
 
 impl Default for ParsedOptions {
     fn default() -> Self {
-        Self { flags: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), recursive_readonly: false }
+        Self {
+            flags: MsFlags::empty(),
+            propagation: Vec::new(),
+            data: Vec::new(),
+            recursive_readonly: false,
+        }
     }
 }
 

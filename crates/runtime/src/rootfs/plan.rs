@@ -58,7 +58,10 @@ pub enum CgroupMountLayout {
     V2,
     /// v1 controllers (directory name, mount data such as `cpu` or `name=systemd`), and
     /// whether a cgroup2 hierarchy is mounted at `unified` (hybrid).
-    V1 { controllers: Vec<(String, String)>, unified: bool },
+    V1 {
+        controllers: Vec<(String, String)>,
+        unified: bool,
+    },
 }
 
 /// Everything init does to the mount namespace, in order.
@@ -98,36 +101,70 @@ pub(crate) fn plan(spec: &Spec, bundle: &Path, cgroups: &CgroupMountLayout) -> M
         }
         let source = if options.is_bind() || fstype == "bind" {
             let src = m.source().clone().unwrap_or_default();
-            Source::Bind(if src.is_absolute() { src } else { bundle.join(src) })
+            Source::Bind(if src.is_absolute() {
+                src
+            } else {
+                bundle.join(src)
+            })
         } else {
-            let src = m.source().as_ref().map(|s| s.to_string_lossy().into_owned());
-            Source::Fs { source: src.unwrap_or_else(|| fstype.clone()), fstype }
+            let src = m
+                .source()
+                .as_ref()
+                .map(|s| s.to_string_lossy().into_owned());
+            Source::Fs {
+                source: src.unwrap_or_else(|| fstype.clone()),
+                fstype,
+            }
         };
         let mut options = options;
         if matches!(source, Source::Bind(_)) {
             options.flags.insert(MsFlags::MS_BIND);
         }
-        mounts.push(PlannedMount { source, dest, options });
+        mounts.push(PlannedMount {
+            source,
+            dest,
+            options,
+        });
     }
     let linux = spec.linux().as_ref();
     let dev_is_bind = mounts
         .iter()
         .any(|m| m.dest == Path::new("/dev") && matches!(m.source, Source::Bind(_)));
-    let devices = if dev_is_bind { Vec::new() } else { devices(spec) };
+    let devices = if dev_is_bind {
+        Vec::new()
+    } else {
+        devices(spec)
+    };
     let has_devpts = mounts.iter().any(|m| m.dest == Path::new("/dev/pts"));
     MountPlan {
         root_propagation: root_propagation(spec),
         mounts,
         devices,
         dev_symlinks: dev_symlinks(has_devpts),
-        masked: linux.and_then(|l| l.masked_paths().clone()).unwrap_or_default().into_iter().map(PathBuf::from).collect(),
-        readonly: linux.and_then(|l| l.readonly_paths().clone()).unwrap_or_default().into_iter().map(PathBuf::from).collect(),
-        readonly_root: spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)),
+        masked: linux
+            .and_then(|l| l.masked_paths().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+        readonly: linux
+            .and_then(|l| l.readonly_paths().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+        readonly_root: spec
+            .root()
+            .as_ref()
+            .is_some_and(|r| r.readonly().unwrap_or(false)),
     }
 }
 
 fn root_propagation(spec: &Spec) -> MsFlags {
-    let requested = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().clone());
+    let requested = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().clone());
     let parsed = requested.map(|p| flags::parse(&[p]).propagation);
     match parsed.as_deref() {
         Some([p]) => *p | MsFlags::MS_REC,
@@ -138,10 +175,17 @@ fn root_propagation(spec: &Spec) -> MsFlags {
 /// A `cgroup` mount becomes: a tmpfs with one cgroup mount per v1 hierarchy (and the unified
 /// one on hybrid hosts), or a single cgroup2 mount. With a cgroup namespace each shows the
 /// container's own cgroup as its root.
-fn expand_cgroup_mount(dest: &Path, opts: &ParsedOptions, layout: &CgroupMountLayout) -> Vec<PlannedMount> {
+fn expand_cgroup_mount(
+    dest: &Path,
+    opts: &ParsedOptions,
+    layout: &CgroupMountLayout,
+) -> Vec<PlannedMount> {
     let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
     let fs = |fstype: &str, data: Option<&str>, dest: PathBuf, flags: MsFlags| PlannedMount {
-        source: Source::Fs { fstype: fstype.to_owned(), source: fstype.to_owned() },
+        source: Source::Fs {
+            fstype: fstype.to_owned(),
+            source: fstype.to_owned(),
+        },
         dest,
         options: ParsedOptions {
             flags,
@@ -151,9 +195,17 @@ fn expand_cgroup_mount(dest: &Path, opts: &ParsedOptions, layout: &CgroupMountLa
     };
     match layout {
         CgroupMountLayout::V2 => vec![fs("cgroup2", None, dest.to_path_buf(), flags)],
-        CgroupMountLayout::V1 { controllers, unified } => {
+        CgroupMountLayout::V1 {
+            controllers,
+            unified,
+        } => {
             // The tmpfs is made read-only only after the hierarchies are mounted on it.
-            let mut out = vec![fs("tmpfs", Some("mode=755"), dest.to_path_buf(), flags & !MsFlags::MS_RDONLY)];
+            let mut out = vec![fs(
+                "tmpfs",
+                Some("mode=755"),
+                dest.to_path_buf(),
+                flags & !MsFlags::MS_RDONLY,
+            )];
             for (dir, data) in controllers {
                 out.push(fs("cgroup", Some(data), dest.join(dir), flags));
             }
@@ -161,8 +213,16 @@ fn expand_cgroup_mount(dest: &Path, opts: &ParsedOptions, layout: &CgroupMountLa
                 out.push(fs("cgroup2", None, dest.join("unified"), flags));
             }
             if flags.contains(MsFlags::MS_RDONLY) {
-                let mut remount = fs("tmpfs", None, dest.to_path_buf(), flags | MsFlags::MS_REMOUNT);
-                remount.source = Source::Fs { fstype: "tmpfs".into(), source: "tmpfs".into() };
+                let mut remount = fs(
+                    "tmpfs",
+                    None,
+                    dest.to_path_buf(),
+                    flags | MsFlags::MS_REMOUNT,
+                );
+                remount.source = Source::Fs {
+                    fstype: "tmpfs".into(),
+                    source: "tmpfs".into(),
+                };
                 out.push(remount);
             }
             out
@@ -183,7 +243,11 @@ fn devices(spec: &Spec) -> Vec<DeviceNode> {
             gid: 0,
         })
         .collect();
-    let spec_devices = spec.linux().as_ref().and_then(|l| l.devices().clone()).unwrap_or_default();
+    let spec_devices = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default();
     for d in spec_devices {
         let node = DeviceNode {
             path: d.path().clone(),
@@ -213,7 +277,10 @@ fn dev_symlinks(has_devpts: bool) -> Vec<(PathBuf, PathBuf)> {
     if has_devpts {
         links.push(("/dev/ptmx", "pts/ptmx"));
     }
-    links.into_iter().map(|(l, t)| (PathBuf::from(l), PathBuf::from(t))).collect()
+    links
+        .into_iter()
+        .map(|(l, t)| (PathBuf::from(l), PathBuf::from(t)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -247,13 +314,32 @@ mod tests {
         assert_eq!(p.root_propagation, MsFlags::MS_SLAVE | MsFlags::MS_REC);
         assert!(p.readonly_root);
         let dests: Vec<_> = p.mounts.iter().map(|m| m.dest.to_str().unwrap()).collect();
-        assert_eq!(dests, ["/proc", "/dev", "/dev/pts", "/sys/fs/cgroup", "/data"]);
-        assert_eq!(p.mounts[4].source, Source::Bind(PathBuf::from("/bundle/data")));
-        assert!(p.mounts[4].options.flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_BIND));
+        assert_eq!(
+            dests,
+            ["/proc", "/dev", "/dev/pts", "/sys/fs/cgroup", "/data"]
+        );
+        assert_eq!(
+            p.mounts[4].source,
+            Source::Bind(PathBuf::from("/bundle/data"))
+        );
+        assert!(
+            p.mounts[4]
+                .options
+                .flags
+                .contains(MsFlags::MS_RDONLY | MsFlags::MS_BIND)
+        );
         assert!(matches!(&p.mounts[3].source, Source::Fs { fstype, .. } if fstype == "cgroup2"));
         assert_eq!(p.devices.len(), 7);
-        assert!(p.devices.iter().any(|d| d.path == Path::new("/dev/fuse") && d.major == 10));
-        assert!(p.dev_symlinks.iter().any(|(l, t)| l == Path::new("/dev/ptmx") && t == Path::new("pts/ptmx")));
+        assert!(
+            p.devices
+                .iter()
+                .any(|d| d.path == Path::new("/dev/fuse") && d.major == 10)
+        );
+        assert!(
+            p.dev_symlinks
+                .iter()
+                .any(|(l, t)| l == Path::new("/dev/ptmx") && t == Path::new("pts/ptmx"))
+        );
         assert_eq!(p.masked, [PathBuf::from("/proc/kcore")]);
         assert_eq!(p.readonly, [PathBuf::from("/proc/sys")]);
     }
@@ -261,30 +347,61 @@ mod tests {
     #[test]
     fn cgroup_mount_expands_on_hybrid_hosts() {
         let layout = CgroupMountLayout::V1 {
-            controllers: vec![("cpu".into(), "cpu".into()), ("systemd".into(), "name=systemd".into())],
+            controllers: vec![
+                ("cpu".into(), "cpu".into()),
+                ("systemd".into(), "name=systemd".into()),
+            ],
             unified: true,
         };
         let p = plan(&spec(BASE), Path::new("/b"), &layout);
-        let cg: Vec<_> = p.mounts.iter().filter(|m| m.dest.starts_with("/sys/fs/cgroup")).collect();
+        let cg: Vec<_> = p
+            .mounts
+            .iter()
+            .filter(|m| m.dest.starts_with("/sys/fs/cgroup"))
+            .collect();
         let shape: Vec<_> = cg
             .iter()
             .map(|m| match &m.source {
-                Source::Fs { fstype, .. } => (fstype.as_str(), m.dest.to_str().unwrap(), m.options.data_string()),
+                Source::Fs { fstype, .. } => (
+                    fstype.as_str(),
+                    m.dest.to_str().unwrap(),
+                    m.options.data_string(),
+                ),
                 Source::Bind(_) => unreachable!(),
             })
             .collect();
-        assert_eq!(shape[0], ("tmpfs", "/sys/fs/cgroup", Some("mode=755".into())));
-        assert_eq!(shape[1], ("cgroup", "/sys/fs/cgroup/cpu", Some("cpu".into())));
-        assert_eq!(shape[2], ("cgroup", "/sys/fs/cgroup/systemd", Some("name=systemd".into())));
+        assert_eq!(
+            shape[0],
+            ("tmpfs", "/sys/fs/cgroup", Some("mode=755".into()))
+        );
+        assert_eq!(
+            shape[1],
+            ("cgroup", "/sys/fs/cgroup/cpu", Some("cpu".into()))
+        );
+        assert_eq!(
+            shape[2],
+            (
+                "cgroup",
+                "/sys/fs/cgroup/systemd",
+                Some("name=systemd".into())
+            )
+        );
         assert_eq!(shape[3], ("cgroup2", "/sys/fs/cgroup/unified", None));
-        assert!(cg[4].options.flags.contains(MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY));
+        assert!(
+            cg[4]
+                .options
+                .flags
+                .contains(MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY)
+        );
         assert!(!cg[0].options.flags.contains(MsFlags::MS_RDONLY));
     }
 
     #[test]
     fn bind_mounted_dev_means_no_device_nodes() {
-        let s = spec(r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},
-            "mounts":[{"destination":"/dev","type":"bind","source":"/dev","options":["rbind"]}]}"#);
+        let s = spec(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},
+            "mounts":[{"destination":"/dev","type":"bind","source":"/dev","options":["rbind"]}]}"#,
+        );
         let p = plan(&s, Path::new("/b"), &CgroupMountLayout::V2);
         assert!(p.devices.is_empty());
         assert!(!p.readonly_root);
@@ -292,7 +409,9 @@ mod tests {
 
     #[test]
     fn rootfs_propagation_is_honoured() {
-        let s = spec(r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"linux":{"rootfsPropagation":"private"}}"#);
+        let s = spec(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"linux":{"rootfsPropagation":"private"}}"#,
+        );
         let p = plan(&s, Path::new("/b"), &CgroupMountLayout::V2);
         assert_eq!(p.root_propagation, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
     }

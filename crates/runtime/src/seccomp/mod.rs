@@ -15,7 +15,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use berth_errdefs::{ErrorKind, HasKind};
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator, LinuxSyscall};
 use sha2::{Digest, Sha256};
 
@@ -26,13 +28,22 @@ pub use profile::{DockerProfile, resolve, resolve_for_host};
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
     #[error("seccomp {what}")]
-    Libseccomp { what: String, #[source] source: libseccomp::error::SeccompError },
+    Libseccomp {
+        what: String,
+        #[source]
+        source: libseccomp::error::SeccompError,
+    },
     #[error("seccomp action {0} is not supported by berth")]
     Unsupported(String),
     #[error("invalid seccomp profile: {0}")]
     Invalid(String),
     #[error("{what} {}", path.display())]
-    Io { what: &'static str, path: std::path::PathBuf, #[source] source: std::io::Error },
+    Io {
+        what: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl HasKind for SeccompError {
@@ -73,14 +84,18 @@ fn lib(what: impl Into<String>) -> impl FnOnce(libseccomp::error::SeccompError) 
 fn action(a: LinuxSeccompAction, errno: Option<u32>, default_errno: u32) -> Result<ScmpAction> {
     let errno = i32::try_from(errno.unwrap_or(default_errno)).unwrap_or(libc::EPERM);
     Ok(match a {
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            ScmpAction::KillThread
+        }
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
         LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(errno),
         LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(u16::try_from(errno).unwrap_or(0)),
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
-        LinuxSeccompAction::ScmpActNotify => return Err(SeccompError::Unsupported("SCMP_ACT_NOTIFY".into())),
+        LinuxSeccompAction::ScmpActNotify => {
+            return Err(SeccompError::Unsupported("SCMP_ACT_NOTIFY".into()));
+        }
     })
 }
 
@@ -93,7 +108,13 @@ fn compare(arg: &oci_spec::runtime::LinuxSeccompArg) -> ScmpArgCompare {
         LinuxSeccompOperator::ScmpCmpEq => ScmpCompareOp::Equal,
         LinuxSeccompOperator::ScmpCmpGe => ScmpCompareOp::GreaterEqual,
         LinuxSeccompOperator::ScmpCmpGt => ScmpCompareOp::Greater,
-        LinuxSeccompOperator::ScmpCmpMaskedEq => return ScmpArgCompare::new(index, ScmpCompareOp::MaskedEqual(arg.value()), arg.value_two().unwrap_or(0)),
+        LinuxSeccompOperator::ScmpCmpMaskedEq => {
+            return ScmpArgCompare::new(
+                index,
+                ScmpCompareOp::MaskedEqual(arg.value()),
+                arg.value_two().unwrap_or(0),
+            );
+        }
     };
     ScmpArgCompare::new(index, op, arg.value())
 }
@@ -111,46 +132,64 @@ fn add_syscall(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, act: ScmpAction
             continue;
         };
         if args.is_empty() {
-            ctx.add_rule(act, sc).map_err(lib(format!("rule for {name}")))?;
+            ctx.add_rule(act, sc)
+                .map_err(lib(format!("rule for {name}")))?;
         } else if repeats {
             for a in &args {
-                ctx.add_rule_conditional(act, sc, &[compare(a)]).map_err(lib(format!("rule for {name}")))?;
+                ctx.add_rule_conditional(act, sc, &[compare(a)])
+                    .map_err(lib(format!("rule for {name}")))?;
             }
         } else {
             let cmps: Vec<ScmpArgCompare> = args.iter().map(compare).collect();
-            ctx.add_rule_conditional(act, sc, &cmps).map_err(lib(format!("rule for {name}")))?;
+            ctx.add_rule_conditional(act, sc, &cmps)
+                .map_err(lib(format!("rule for {name}")))?;
         }
     }
     Ok(())
 }
 
 fn arch(a: &oci_spec::runtime::Arch) -> Result<ScmpArch> {
-    let name = serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    name.parse().map_err(|_| SeccompError::Invalid(format!("unknown architecture {name}")))
+    let name = serde_json::to_value(a)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    name.parse()
+        .map_err(|_| SeccompError::Invalid(format!("unknown architecture {name}")))
 }
 
 /// Compiles `s`.
 pub fn compile(s: &LinuxSeccomp) -> Result<BpfProgram> {
-    let default_errno = s.default_errno_ret().unwrap_or(u32::try_from(libc::EPERM).unwrap_or(1));
+    let default_errno = s
+        .default_errno_ret()
+        .unwrap_or(u32::try_from(libc::EPERM).unwrap_or(1));
     let default = action(s.default_action(), Some(default_errno), default_errno)?;
     let mut ctx = ScmpFilterContext::new(default).map_err(lib("creating a filter"))?;
     // Filters are loaded by init itself (with no_new_privs or CAP_SYS_ADMIN), not by libseccomp.
-    ctx.set_ctl_nnp(false).map_err(lib("clearing the no_new_privs control"))?;
+    ctx.set_ctl_nnp(false)
+        .map_err(lib("clearing the no_new_privs control"))?;
     for a in s.architectures().iter().flatten() {
         let a = arch(a)?;
         if !ctx.is_arch_present(a).unwrap_or(false) {
-            ctx.add_arch(a).map_err(lib(format!("adding architecture {a:?}")))?;
+            ctx.add_arch(a)
+                .map_err(lib(format!("adding architecture {a:?}")))?;
         }
     }
     for rule in s.syscalls().iter().flatten() {
-        let act = action(rule.action(), rule.errno_ret(), u32::try_from(libc::EPERM).unwrap_or(1))?;
+        let act = action(
+            rule.action(),
+            rule.errno_ret(),
+            u32::try_from(libc::EPERM).unwrap_or(1),
+        )?;
         if act == default {
             continue; // libseccomp refuses rules that repeat the default action
         }
         add_syscall(&mut ctx, rule, act)?;
     }
     let instructions = export(&ctx)?;
-    Ok(BpfProgram { instructions, flags: flags(s) })
+    Ok(BpfProgram {
+        instructions,
+        flags: flags(s),
+    })
 }
 
 fn flags(s: &LinuxSeccomp) -> u32 {
@@ -167,13 +206,23 @@ fn flags(s: &LinuxSeccomp) -> u32 {
 
 /// libseccomp 2.5 exports BPF to an fd: a memfd, read back.
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
-    let fd = nix::sys::memfd::memfd_create(c"berth-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-        .map_err(|e| SeccompError::Io { what: "creating a memfd for", path: "seccomp export".into(), source: e.into() })?;
+    let fd =
+        nix::sys::memfd::memfd_create(c"berth-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| SeccompError::Io {
+                what: "creating a memfd for",
+                path: "seccomp export".into(),
+                source: e.into(),
+            })?;
     ctx.export_bpf(&fd).map_err(lib("exporting BPF"))?;
     let mut f = std::fs::File::from(fd);
     let mut out = Vec::new();
-    f.seek(SeekFrom::Start(0)).and_then(|_| f.read_to_end(&mut out))
-        .map_err(|source| SeccompError::Io { what: "reading back", path: "the exported BPF".into(), source })?;
+    f.seek(SeekFrom::Start(0))
+        .and_then(|_| f.read_to_end(&mut out))
+        .map_err(|source| SeccompError::Io {
+            what: "reading back",
+            path: "the exported BPF".into(),
+            source,
+        })?;
     Ok(out)
 }
 
@@ -181,27 +230,32 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
 /// the architecture. A damaged entry is recompiled and rewritten.
 pub fn compile_cached(s: &LinuxSeccomp, cache_dir: &Path) -> Result<BpfProgram> {
     let json = serde_json::to_vec(s).map_err(|e| SeccompError::Invalid(e.to_string()))?;
-    let v = libseccomp::ScmpVersion::current().map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro)).unwrap_or_default();
+    let v = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default();
     let mut h = Sha256::new();
     h.update(&json);
     h.update(v.as_bytes());
     h.update(std::env::consts::ARCH.as_bytes());
     let key = hex::encode(h.finalize());
     let path = cache_dir.join(format!("{key}.bpf"));
-    if let Ok(data) = std::fs::read(&path) {
-        if let Some((flags, instructions)) = data.split_first_chunk::<4>() {
-            if !instructions.is_empty() && instructions.len() % 8 == 0 {
-                return Ok(BpfProgram { instructions: instructions.to_vec(), flags: u32::from_le_bytes(*flags) });
-            }
-        }
+    if let Ok(data) = std::fs::read(&path)
+        && let Some((flags, instructions)) = data.split_first_chunk::<4>()
+        && !instructions.is_empty()
+        && instructions.len() % 8 == 0
+    {
+        return Ok(BpfProgram {
+            instructions: instructions.to_vec(),
+            flags: u32::from_le_bytes(*flags),
+        });
     }
     let prog = compile(s)?;
     let mut data = prog.flags.to_le_bytes().to_vec();
     data.extend_from_slice(&prog.instructions);
-    if std::fs::create_dir_all(cache_dir).is_ok() {
-        if let Err(e) = crate::fsutil::atomic_write(&path, &data) {
-            tracing::debug!(error = %e, "seccomp cache not written");
-        }
+    if std::fs::create_dir_all(cache_dir).is_ok()
+        && let Err(e) = crate::fsutil::atomic_write(&path, &data)
+    {
+        tracing::debug!(error = %e, "seccomp cache not written");
     }
     Ok(prog)
 }
@@ -216,7 +270,10 @@ mod tests {
 
     #[test]
     fn compiles_docker_default_for_default_caps() {
-        let caps: Vec<String> = crate::spec::DOCKER_DEFAULT_CAPS.iter().map(|s| (*s).to_owned()).collect();
+        let caps: Vec<String> = crate::spec::DOCKER_DEFAULT_CAPS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         let s = resolve_for_host(&docker_default(), &caps).unwrap();
         let p = compile(&s).unwrap();
         assert!(p.len() > 100, "{} instructions", p.len());
@@ -225,20 +282,31 @@ mod tests {
     #[test]
     fn cache_round_trips_and_survives_damage() {
         let d = tempfile::tempdir().unwrap();
-        let s = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#);
+        let s = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        );
         let a = compile_cached(&s, d.path()).unwrap();
         let b = compile_cached(&s, d.path()).unwrap();
         assert_eq!(a, b);
-        let entry = std::fs::read_dir(d.path()).unwrap().next().unwrap().unwrap().path();
+        let entry = std::fs::read_dir(d.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         std::fs::write(&entry, b"junk").unwrap();
         assert_eq!(compile_cached(&s, d.path()).unwrap(), a);
     }
 
     #[test]
     fn notify_is_refused_and_unknown_names_skipped() {
-        let s = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#);
+        let s = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+        );
         assert!(matches!(compile(&s), Err(SeccompError::Unsupported(_))));
-        let s = profile(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["no_such_call","read"],"action":"SCMP_ACT_ALLOW"}]}"#);
+        let s = profile(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["no_such_call","read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+        );
         assert!(compile(&s).is_ok());
     }
 }

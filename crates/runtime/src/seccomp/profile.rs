@@ -89,7 +89,10 @@ fn parse_kernel(s: &str) -> Option<(u32, u32)> {
 }
 
 fn running_kernel() -> (u32, u32) {
-    nix::sys::utsname::uname().ok().and_then(|u| parse_kernel(&u.release().to_string_lossy())).unwrap_or((0, 0))
+    nix::sys::utsname::uname()
+        .ok()
+        .and_then(|u| parse_kernel(&u.release().to_string_lossy()))
+        .unwrap_or((0, 0))
 }
 
 /// Go's name for this architecture, as Docker profiles use it.
@@ -119,24 +122,35 @@ pub fn resolve_for_host(p: &DockerProfile, caps: &[String]) -> Result<LinuxSecco
 
 /// Resolves `p` for a container with `caps` on architecture `arch` (Go name) whose seccomp
 /// name is `scmp_arch`, on kernel `kernel`.
-pub fn resolve(p: &DockerProfile, caps: &[String], arch: &str, scmp_arch: &str, kernel: (u32, u32)) -> Result<LinuxSeccomp, SeccompError> {
+pub fn resolve(
+    p: &DockerProfile,
+    caps: &[String],
+    arch: &str,
+    scmp_arch: &str,
+    kernel: (u32, u32),
+) -> Result<LinuxSeccomp, SeccompError> {
     let has = |c: &String| caps.iter().any(|x| x.eq_ignore_ascii_case(c));
-    let mut architectures: Vec<String> = match p.arch_map.iter().find(|m| m.architecture == scmp_arch) {
-        Some(m) => std::iter::once(m.architecture.clone()).chain(m.sub_architectures.iter().cloned()).collect(),
-        None => p.architectures.clone(),
-    };
+    let mut architectures: Vec<String> =
+        match p.arch_map.iter().find(|m| m.architecture == scmp_arch) {
+            Some(m) => std::iter::once(m.architecture.clone())
+                .chain(m.sub_architectures.iter().cloned())
+                .collect(),
+            None => p.architectures.clone(),
+        };
     architectures.dedup();
     let mut syscalls = Vec::new();
     for r in &p.syscalls {
         let inc = &r.includes;
         let exc = &r.excludes;
-        if !inc.caps.iter().all(has) || (!inc.arches.is_empty() && !inc.arches.iter().any(|a| a == arch)) {
+        if !inc.caps.iter().all(has)
+            || (!inc.arches.is_empty() && !inc.arches.iter().any(|a| a == arch))
+        {
             continue;
         }
-        if let Some(min) = inc.min_kernel.as_deref().and_then(parse_kernel) {
-            if kernel < min {
-                continue;
-            }
+        if let Some(min) = inc.min_kernel.as_deref().and_then(parse_kernel)
+            && kernel < min
+        {
+            continue;
         }
         if exc.caps.iter().any(has) || exc.arches.iter().any(|a| a == arch) {
             continue;
@@ -169,7 +183,11 @@ mod tests {
     use super::*;
 
     fn names_of(s: &LinuxSeccomp) -> Vec<String> {
-        s.syscalls().iter().flatten().flat_map(|r| r.names().clone()).collect()
+        s.syscalls()
+            .iter()
+            .flatten()
+            .flat_map(|r| r.names().clone())
+            .collect()
     }
 
     const P: &str = r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,
@@ -187,10 +205,22 @@ mod tests {
         let p = DockerProfile::from_json(P).unwrap();
         let s = resolve(&p, &[], "amd64", "SCMP_ARCH_X86_64", (6, 1)).unwrap();
         let n = names_of(&s);
-        assert!(n.contains(&"read".into()) && n.contains(&"clone".into()) && n.contains(&"ptrace".into()) && n.contains(&"arch_prctl".into()));
+        assert!(
+            n.contains(&"read".into())
+                && n.contains(&"clone".into())
+                && n.contains(&"ptrace".into())
+                && n.contains(&"arch_prctl".into())
+        );
         assert!(!n.contains(&"mount".into()));
         assert_eq!(s.architectures().as_ref().unwrap().len(), 3);
-        let s = resolve(&p, &["CAP_SYS_ADMIN".into()], "arm64", "SCMP_ARCH_AARCH64", (4, 4)).unwrap();
+        let s = resolve(
+            &p,
+            &["CAP_SYS_ADMIN".into()],
+            "arm64",
+            "SCMP_ARCH_AARCH64",
+            (4, 4),
+        )
+        .unwrap();
         let n = names_of(&s);
         assert!(n.contains(&"mount".into()) && !n.contains(&"clone".into()));
         assert!(!n.contains(&"ptrace".into()) && !n.contains(&"arch_prctl".into()));

@@ -45,7 +45,16 @@ pub fn masked_paths() -> Vec<String> {
 
 /// Paths Docker makes read-only in containers.
 pub fn readonly_paths() -> Vec<String> {
-    ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"].iter().map(|s| (*s).to_owned()).collect()
+    [
+        "/proc/bus",
+        "/proc/fs",
+        "/proc/irq",
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
 }
 
 /// Options of [`default_spec`].
@@ -71,7 +80,13 @@ fn mounts_json(rootless: bool) -> serde_json::Value {
     if rootless {
         // Without a network namespace of its own sysfs cannot be mounted: bind the host's.
         m[3] = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
-        m[2]["options"] = serde_json::json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+        m[2]["options"] = serde_json::json!([
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620"
+        ]);
     }
     m
 }
@@ -80,7 +95,8 @@ fn mounts_json(rootless: bool) -> serde_json::Value {
 pub fn default_spec(opts: &SpecOptions) -> Spec {
     let caps = DOCKER_DEFAULT_CAPS;
     let cap_names: Vec<String> = caps.iter().map(|s| (*s).to_owned()).collect();
-    let seccomp = crate::seccomp::resolve_for_host(&crate::seccomp::docker_default(), &cap_names).ok();
+    let seccomp =
+        crate::seccomp::resolve_for_host(&crate::seccomp::docker_default(), &cap_names).ok();
     let mut namespaces = vec![
         serde_json::json!({"type": "pid"}),
         serde_json::json!({"type": "ipc"}),
@@ -121,9 +137,14 @@ pub fn default_spec(opts: &SpecOptions) -> Spec {
         doc["linux"]["seccomp"] = serde_json::to_value(s).unwrap_or_default();
     }
     if opts.rootless {
-        let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
-        doc["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
-        doc["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
+        doc["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+        doc["linux"]["gidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
         doc["linux"]["resources"] = serde_json::json!({});
     }
     serde_json::from_value(doc).unwrap_or_default()
@@ -147,13 +168,30 @@ mod tests {
         let s = default_spec(&SpecOptions::default());
         let p = s.process().as_ref().unwrap();
         assert_eq!(p.args().as_ref().unwrap(), &vec!["sh".to_owned()]);
-        assert_eq!(p.capabilities().as_ref().unwrap().effective().as_ref().unwrap().len(), 14);
+        assert_eq!(
+            p.capabilities()
+                .as_ref()
+                .unwrap()
+                .effective()
+                .as_ref()
+                .unwrap()
+                .len(),
+            14
+        );
         let l = s.linux().as_ref().unwrap();
         assert!(l.seccomp().is_some());
-        assert!(l.masked_paths().as_ref().unwrap().contains(&"/proc/kcore".to_owned()));
+        assert!(
+            l.masked_paths()
+                .as_ref()
+                .unwrap()
+                .contains(&"/proc/kcore".to_owned())
+        );
         assert_eq!(l.namespaces().as_ref().unwrap().len(), 6);
         assert!(p.rlimits().as_ref().unwrap()[0].hard() <= 20000);
-        let r = default_spec(&SpecOptions { rootless: true, ..Default::default() });
+        let r = default_spec(&SpecOptions {
+            rootless: true,
+            ..Default::default()
+        });
         assert!(r.linux().as_ref().unwrap().uid_mappings().is_some());
     }
 }

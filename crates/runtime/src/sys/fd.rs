@@ -11,7 +11,12 @@ pub fn cloexec_from(first: i32) -> Result<(), Errno> {
     let first = libc::c_uint::try_from(first).map_err(|_| Errno::EINVAL)?;
     // SAFETY: close_range only changes fd flags of this process; it takes plain integers.
     let ret = unsafe {
-        libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC)
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
     };
     if ret == 0 {
         return Ok(());
@@ -22,7 +27,8 @@ pub fn cloexec_from(first: i32) -> Result<(), Errno> {
 fn cloexec_from_procfs(first: libc::c_uint) -> Result<(), Errno> {
     use nix::fcntl::{FcntlArg, FdFlag, fcntl};
     use std::os::fd::BorrowedFd;
-    let dir = std::fs::read_dir("/proc/self/fd").map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+    let dir = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
     let fds: Vec<i32> = dir
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter(|&fd: &i32| libc::c_uint::try_from(fd).is_ok_and(|f| f >= first))
@@ -41,14 +47,21 @@ fn cloexec_from_procfs(first: libc::c_uint) -> Result<(), Errno> {
 
 /// Receives one fd passed with SCM_RIGHTS on `socket` (a pty master from init, for example),
 /// along with the message payload.
-pub fn recv_fd(socket: std::os::fd::BorrowedFd<'_>) -> Result<(std::os::fd::OwnedFd, Vec<u8>), Errno> {
+pub fn recv_fd(
+    socket: std::os::fd::BorrowedFd<'_>,
+) -> Result<(std::os::fd::OwnedFd, Vec<u8>), Errno> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     let mut payload = vec![0u8; 64 * 1024];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let (fds, len) = {
         let mut iov = [std::io::IoSliceMut::new(&mut payload)];
-        let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)?;
+        let msg = recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
         let fds: Vec<i32> = msg
             .cmsgs()?
             .filter_map(|c| match c {
@@ -73,11 +86,22 @@ pub fn recv_fd(socket: std::os::fd::BorrowedFd<'_>) -> Result<(std::os::fd::Owne
 }
 
 /// Sends `fd` with `payload` as one SCM_RIGHTS message on `socket`.
-pub fn send_fd(socket: std::os::fd::BorrowedFd<'_>, fd: std::os::fd::BorrowedFd<'_>, payload: &[u8]) -> Result<(), Errno> {
+pub fn send_fd(
+    socket: std::os::fd::BorrowedFd<'_>,
+    fd: std::os::fd::BorrowedFd<'_>,
+    payload: &[u8],
+) -> Result<(), Errno> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     use std::os::fd::AsRawFd;
     let fds = [fd.as_raw_fd()];
     let iov = [std::io::IoSlice::new(payload)];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None).map(drop)
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &iov,
+        &cmsg,
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map(drop)
 }

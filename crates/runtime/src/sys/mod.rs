@@ -5,6 +5,6 @@
 
 pub mod fd;
 pub mod process;
-pub mod tty;
 pub mod seccomp;
+pub mod tty;
 pub mod uts;

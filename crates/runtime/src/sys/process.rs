@@ -54,26 +54,24 @@ pub fn fork_with(flags: CloneFlags, cgroup: Option<BorrowedFd<'_>>) -> Result<Fo
         Err(Errno::ENOSYS) | Err(Errno::E2BIG) => {}
         other => return other,
     }
+    let clone_flags = libc::c_ulong::from(flags.bits().cast_unsigned())
+        | libc::c_ulong::from(libc::SIGCHLD.cast_unsigned());
     // SAFETY: a fork-like clone (NULL stack, no CLONE_VM) duplicates the address space like
     // fork(2); both sides return here. Flags come from nix's typed CloneFlags; SIGCHLD is the
     // exit signal so the parent can waitpid() the child as usual.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags.bits() as libc::c_ulong) | libc::SIGCHLD as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_clone, clone_flags, 0usize, 0usize, 0usize, 0usize) };
     fork_result(ret)
 }
 
 fn clone3(flags: CloneFlags, cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, Errno> {
     // With CLONE_PARENT the child inherits the exit signal of the caller's group leader;
     // clone3 insists on exit_signal 0 then.
-    let exit_signal = if flags.contains(CloneFlags::CLONE_PARENT) { 0 } else { libc::SIGCHLD as u64 };
+    let exit_signal = if flags.contains(CloneFlags::CLONE_PARENT) {
+        0
+    } else {
+        libc::SIGCHLD as u64
+    };
     let mut args = CloneArgs {
         // The mask keeps CloneFlags' bits, which are all valid clone3 flags.
         flags: u64::from(flags.bits().cast_unsigned()),

@@ -23,11 +23,19 @@ pub fn load(prog: &BpfProgram) -> Result<(), Errno> {
         })
         .collect();
     let len = u16::try_from(filter.len()).map_err(|_| Errno::E2BIG)?;
-    let fprog = libc::sock_fprog { len, filter: filter.as_ptr().cast_mut() };
+    let fprog = libc::sock_fprog {
+        len,
+        filter: filter.as_ptr().cast_mut(),
+    };
     // SAFETY: `fprog` points at `filter`, a live, properly aligned array of `len` instructions
     // that outlives the call; seccomp(2) copies the program and keeps no pointer to it.
     let ret = unsafe {
-        libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, libc::c_ulong::from(prog.flags), std::ptr::from_ref(&fprog))
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            libc::c_ulong::from(prog.flags),
+            std::ptr::from_ref(&fprog),
+        )
     };
     Errno::result(ret).map(drop)
 }

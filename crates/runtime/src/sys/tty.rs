@@ -22,9 +22,20 @@ pub fn set_window_size(fd: BorrowedFd<'_>, size: &Winsize) -> Result<(), Errno> 
 
 /// Reads the window size of the terminal on `fd`.
 pub fn window_size(fd: BorrowedFd<'_>) -> Result<Winsize, Errno> {
-    let mut size = Winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut size = Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes a `struct winsize` through the pointer, which points to a
     // properly aligned, writable local; `fd` is a live borrowed fd.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, std::ptr::from_mut(&mut size)) };
+    let ret = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCGWINSZ,
+            std::ptr::from_mut(&mut size),
+        )
+    };
     Errno::result(ret).map(|_| size)
 }
