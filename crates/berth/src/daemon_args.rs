@@ -7,7 +7,10 @@ use clap::{ArgAction, Parser};
 
 /// Run the berth daemon (Docker Engine API server).
 #[derive(Debug, Parser)]
-#[command(name = "berth daemon", about = "Run the berth daemon, serving the Docker Engine API")]
+#[command(
+    name = "berth daemon",
+    about = "Run the berth daemon, serving the Docker Engine API"
+)]
 pub(crate) struct DaemonArgs {
     /// Daemon socket(s) to listen on: unix:///path, tcp://host:port.
     #[arg(short = 'H', long = "host", default_values_t = vec!["unix:///run/berth.sock".to_owned()])]
@@ -96,8 +99,18 @@ mod tests {
     #[test]
     fn parses_dockerd_style_flags() {
         let a = DaemonArgs::try_parse_from([
-            "berth daemon", "-H", "unix:///tmp/x.sock", "-H", "tcp://127.0.0.1:2375", "--iptables=false", "--icc=false",
-            "--bip", "10.9.0.1/24", "--dns", "127.0.0.53", "--live-restore",
+            "berth daemon",
+            "-H",
+            "unix:///tmp/x.sock",
+            "-H",
+            "tcp://127.0.0.1:2375",
+            "--iptables=false",
+            "--icc=false",
+            "--bip",
+            "10.9.0.1/24",
+            "--dns",
+            "127.0.0.53",
+            "--live-restore",
         ])
         .unwrap();
         assert_eq!(a.hosts.len(), 2);

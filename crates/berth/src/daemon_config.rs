@@ -23,10 +23,68 @@ pub(crate) fn engine_config(a: &DaemonArgs) -> Result<berth_engine::EngineConfig
         dns_options: a.dns_opt.clone(),
     };
     cfg.init_path = a.init_path.clone();
-    if let Some(d) = &a.storage_driver {
-        if d != "overlay2" && d != "overlay" {
-            bail!("storage driver {d:?} is not supported: berth stores images with overlayfs");
-        }
+    if let Some(d) = &a.storage_driver
+        && d != "overlay2"
+        && d != "overlay"
+    {
+        bail!("storage driver {d:?} is not supported: berth stores images with overlayfs");
     }
     Ok(cfg)
+}
+
+/// The API's sockets from `-H` (and `-G` for unix sockets' group).
+pub(crate) fn listeners(a: &DaemonArgs) -> Result<Vec<berth_api::Listen>> {
+    if a.tls || a.tlsverify {
+        bail!(
+            "TLS listeners are not supported yet: use a unix socket, or plain tcp:// behind your own TLS proxy"
+        );
+    }
+    let gid = group_id(&a.group);
+    let mut out = Vec::new();
+    for h in &a.hosts {
+        if let Some(path) = h.strip_prefix("unix://") {
+            let path = if path.is_empty() {
+                "/run/berth.sock"
+            } else {
+                path
+            };
+            out.push(berth_api::Listen::Unix {
+                path: path.into(),
+                gid,
+            });
+        } else if let Some(addr) = h.strip_prefix("tcp://") {
+            let addr = addr.trim_end_matches('/');
+            let addr = if addr.contains(':') {
+                addr.to_owned()
+            } else {
+                format!("{addr}:2375")
+            };
+            let addr = addr
+                .parse()
+                .map_err(|e| anyhow::anyhow!("invalid -H {h}: {e}"))?;
+            tracing::warn!(
+                "listening on tcp://{addr} without TLS: anyone who can reach it has root on this host"
+            );
+            out.push(berth_api::Listen::Tcp { addr });
+        } else if h.starts_with('/') {
+            out.push(berth_api::Listen::Unix {
+                path: h.into(),
+                gid,
+            });
+        } else {
+            bail!("invalid -H {h}: expected unix:///path or tcp://host:port");
+        }
+    }
+    Ok(out)
+}
+
+/// The gid of `-G` (empty or unknown group: none, as dockerd when the group is missing).
+fn group_id(name: &str) -> Option<u32> {
+    if name.is_empty() {
+        return None;
+    }
+    nix::unistd::Group::from_name(name)
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw())
 }

@@ -4,6 +4,10 @@
 //! starts as fast as it can: the runtime never builds an async runtime, the client never
 //! reads daemon configuration.
 
+mod daemon;
+mod daemon_args;
+mod daemon_config;
+
 use std::ffi::OsString;
 use std::process::ExitCode;
 
@@ -24,12 +28,8 @@ fn main() -> ExitCode {
     }
     let code = match args.get(1).and_then(|a| a.to_str()) {
         Some("runtime") => berth_runtime::cli::main(args[1..].to_vec()),
-        _ => {
-            eprintln!(
-                "berth: the daemon and client commands are not built yet; try `berth runtime --help`"
-            );
-            2
-        }
+        Some("daemon") => daemon::main(args[1..].to_vec()),
+        _ => berth_cli::main(args),
     };
     exit(code)
 }

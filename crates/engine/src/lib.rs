@@ -22,6 +22,7 @@ pub mod logs;
 pub mod monitor;
 mod mounts;
 mod netconfig;
+mod netconnect;
 mod netsetup;
 pub mod ocispec;
 pub mod ops;

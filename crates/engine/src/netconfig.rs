@@ -18,6 +18,10 @@ pub(crate) fn network_config(cfg: &EngineConfig) -> berth_network::NetworkConfig
         dns_search: n.dns_search.clone(),
         dns_options: n.dns_options.clone(),
         host_resolv_conf: "/etc/resolv.conf".into(),
-        table_name: "berth".into(),
+        // A daemon with its own bridge (tests, a second daemon) gets its own table too.
+        table_name: match n.bridge.as_deref() {
+            Some(b) if b != "berth0" => b.replace('-', "_"),
+            _ => "berth".into(),
+        },
     }
 }

@@ -66,13 +66,18 @@ pub(crate) async fn setup(engine: &Engine, rec: &ContainerRecord) -> Result<NetS
     }
 }
 
-/// The container's hostname (the short id unless `--hostname`).
+/// The container's hostname: `--hostname`, else the host's with `--network host`, else the
+/// short id (Docker's rules).
 pub(crate) fn hostname(rec: &ContainerRecord) -> String {
-    rec.config
-        .hostname
-        .clone()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| rec.short_id().to_owned())
+    if let Some(h) = rec.config.hostname.clone().filter(|h| !h.is_empty()) {
+        return h;
+    }
+    if mode(rec) == "host"
+        && let Ok(h) = nix::unistd::gethostname()
+    {
+        return h.to_string_lossy().into_owned();
+    }
+    rec.short_id().to_owned()
 }
 
 /// Writes the /etc files next to the record and returns (container path, host path) pairs to

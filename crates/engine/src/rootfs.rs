@@ -47,3 +47,30 @@ pub(crate) fn unmount(engine: &Engine, id: &str) {
     let target = engine.inner.cfg.run_dir(id).join("rootfs");
     while umount2(&target, MntFlags::MNT_DETACH).is_ok() {}
 }
+
+impl Engine {
+    /// Runs `f` on the container's root filesystem (`docker cp`, `export`): the live mount
+    /// while it runs, else a temporary mount for the duration of `f`.
+    pub async fn with_rootfs<T: Send + 'static>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&std::path::Path) -> T + Send + 'static,
+    ) -> Result<T> {
+        let ctr = self.lookup(key)?;
+        let _guard = ctr.lifecycle.lock().await;
+        let rec = ctr.snapshot();
+        let target = self.inner.cfg.run_dir(&rec.id).join("rootfs");
+        let mounted_here = !rec.is_running();
+        if mounted_here {
+            mount(self, &rec).await?;
+        }
+        let t2 = target.clone();
+        let out = tokio::task::spawn_blocking(move || f(&t2))
+            .await
+            .map_err(|e| EngineError::internal(format!("reading the rootfs of {}", rec.id), e));
+        if mounted_here {
+            unmount(self, &rec.id);
+        }
+        out
+    }
+}

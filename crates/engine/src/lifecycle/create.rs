@@ -277,9 +277,13 @@ impl Engine {
                 ..NetRecord::default()
             });
         }
-        let endpoints = networking
+        // The CLI keys the default network's settings as "default".
+        let endpoints: HashMap<String, _> = networking
             .and_then(|n| n.endpoints_config.clone())
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (if k == "default" { mode.clone() } else { k }, v))
+            .collect();
         let mut names: Vec<String> = vec![mode.clone()];
         names.extend(endpoints.keys().filter(|k| **k != mode).cloned());
         for n in names {
@@ -370,7 +374,10 @@ fn split_body(
 
 /// Defaults Docker fills in at create, which inspect shows.
 fn fill_host_defaults(h: &mut HostConfig) {
-    if h.network_mode.as_deref().is_none_or(str::is_empty) {
+    if h.network_mode
+        .as_deref()
+        .is_none_or(|m| m.is_empty() || m == "default")
+    {
         h.network_mode = Some("bridge".into());
     }
     if h.log_config

@@ -19,9 +19,29 @@ impl Engine {
     /// Starts a created or stopped container.
     pub async fn start(&self, key: &str) -> Result<()> {
         let ctr = self.lookup(key)?;
-        let _guard = ctr.lifecycle.lock().await;
-        ctr.update(|r| r.state.manually_stopped = false);
-        self.start_locked(&ctr).await
+        let result = {
+            let _guard = ctr.lifecycle.lock().await;
+            ctr.update(|r| r.state.manually_stopped = false);
+            self.start_locked(&ctr).await
+        };
+        let rec = ctr.snapshot();
+        if result.is_err()
+            && rec.host_config.auto_remove.unwrap_or(false)
+            && !rec.is_running()
+            && rec.state.status != Status::Restarting
+        {
+            // `--rm`: a container that could not start is removed, as Docker does (the CLI
+            // waits for the removal).
+            let opts = crate::lifecycle::remove::RemoveOptions {
+                force: true,
+                volumes: true,
+                link: false,
+            };
+            if let Err(e) = self.remove(&rec.id, opts).await {
+                tracing::warn!(container = %rec.id, "removing after a failed start: {e}");
+            }
+        }
+        result
     }
 
     /// Starts `ctr`; the caller holds its lifecycle lock.

@@ -1,0 +1,409 @@
+//! Container lifecycle and inspection endpoints.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_engine::container::record::ContainerRecord;
+use berth_engine::{CreateOptions, Engine, RemoveOptions, WaitCondition};
+use bollard_stubs::models::{ContainerCreateBody, ContainerUpdateBody};
+use serde_json::{Value, json};
+
+use super::{Query, filters, flag, int, json_body};
+use crate::error::{ApiError, ApiResult};
+use crate::views::container as view;
+
+pub(super) async fn create(
+    State(engine): State<Engine>,
+    q: Query,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let body: ContainerCreateBody = json_body(&body)?;
+    let opts = CreateOptions {
+        name: q.get("name").cloned(),
+        platform: q.get("platform").cloned(),
+    };
+    let (id, warnings) = engine.create(opts, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"Id": id, "Warnings": warnings})),
+    )
+        .into_response())
+}
+
+fn size_of(engine: &Engine, rec: &ContainerRecord) -> (u64, u64) {
+    let rw = engine.images().container_size(&rec.id).unwrap_or(0);
+    let image = engine.images().inspect(&rec.image_id).map_or(0, |i| i.size);
+    (rw, rw + image)
+}
+
+pub(super) async fn inspect(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    let rec = engine.container(&id)?;
+    let upper = engine.images().upper_dir(&rec.id).display().to_string();
+    let size = flag(&q, "size").then(|| size_of(&engine, &rec));
+    Ok(Json(view::inspect(&rec, &upper, size)))
+}
+
+fn matches(rec: &ContainerRecord, f: &HashMap<String, Vec<String>>, engine: &Engine) -> bool {
+    let one = |key: &str, test: &dyn Fn(&str) -> bool| {
+        f.get(key).is_none_or(|vs| vs.iter().any(|v| test(v)))
+    };
+    one("id", &|v| rec.id.starts_with(v))
+        && one("name", &|v| rec.name.contains(v.trim_start_matches('/')))
+        && one("status", &|v| rec.state.status.as_str() == v)
+        && one("exited", &|v| {
+            !rec.is_running() && v.parse() == Ok(rec.state.exit_code)
+        })
+        && one("ancestor", &|v| {
+            rec.image == v
+                || rec.image_id == v
+                || engine
+                    .images()
+                    .lookup(v)
+                    .is_ok_and(|d| d.to_string() == rec.image_id)
+        })
+        && one("network", &|v| {
+            rec.net
+                .networks
+                .iter()
+                .any(|(n, e)| n == v || e.network_id.starts_with(v))
+        })
+        && one("volume", &|v| {
+            rec.mounts
+                .iter()
+                .any(|m| m.name.as_deref() == Some(v) || m.destination == v)
+        })
+        && one("health", &|v| {
+            rec.state
+                .health
+                .as_ref()
+                .map_or("none", |h| h.status.as_str())
+                == v
+        })
+        && one("is-task", &|v| v == "false")
+        && berth_engine::filters::labels_match(f, rec.config.labels.as_ref())
+}
+
+pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Vec<Value>>> {
+    let f = filters(&q)?;
+    let all = flag(&q, "all");
+    let limit: Option<i64> = int(&q, "limit")?;
+    let mut recs: Vec<ContainerRecord> = engine
+        .containers()
+        .into_iter()
+        .filter(|r| {
+            all || r.is_running()
+                || limit.is_some_and(|l| l > 0)
+                || f.contains_key("status")
+                || f.contains_key("exited")
+        })
+        .filter(|r| matches(r, &f, &engine))
+        .collect();
+    recs.sort_by_key(|r| std::cmp::Reverse(r.created));
+    if let Some(l) = limit.filter(|l| *l > 0) {
+        recs.truncate(usize::try_from(l).unwrap_or(usize::MAX));
+    }
+    let size = flag(&q, "size");
+    Ok(Json(
+        recs.iter()
+            .map(|r| view::summary(r, size.then(|| size_of(&engine, r))))
+            .collect(),
+    ))
+}
+
+pub(super) async fn start(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let rec = engine.container(&id)?;
+    if rec.is_running() {
+        return Ok(StatusCode::NOT_MODIFIED);
+    }
+    engine.start(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn timeout(q: &HashMap<String, String>) -> ApiResult<Option<i64>> {
+    match int::<i64>(q, "t")? {
+        Some(t) => Ok(Some(t)),
+        None => int(q, "timeout"),
+    }
+}
+
+pub(super) async fn stop(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<StatusCode> {
+    let stopped = engine
+        .stop(
+            &id,
+            timeout(&q)?,
+            q.get("signal")
+                .map(String::as_str)
+                .filter(|s| !s.is_empty()),
+        )
+        .await?;
+    Ok(if stopped {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_MODIFIED
+    })
+}
+
+pub(super) async fn restart(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<StatusCode> {
+    engine
+        .restart(
+            &id,
+            timeout(&q)?,
+            q.get("signal")
+                .map(String::as_str)
+                .filter(|s| !s.is_empty()),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn kill(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<StatusCode> {
+    engine
+        .kill(
+            &id,
+            q.get("signal")
+                .map(String::as_str)
+                .filter(|s| !s.is_empty()),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn pause(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    engine.pause(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn unpause(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    engine.unpause(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/wait`: the status line goes out at once (the CLI waits for it
+/// before starting the container), the body when the condition is met.
+pub(super) async fn wait(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<Response> {
+    let cond = match q.get("condition").map(String::as_str) {
+        None | Some("") => WaitCondition::NotRunning,
+        Some(c) => WaitCondition::parse(c)?,
+    };
+    engine.container(&id)?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
+    tokio::spawn(async move {
+        let body = match engine.wait(&id, cond).await {
+            Ok(code) => json!({"StatusCode": code, "Error": null}),
+            Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+        };
+        let _ = tx.send(Bytes::from(format!("{body}\n")));
+    });
+    let stream = futures_util::stream::once(async move {
+        rx.await
+            .map_err(|_| std::io::Error::other("wait ended without a result"))
+    });
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap_or_default())
+}
+
+pub(super) async fn remove(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<StatusCode> {
+    let opts = RemoveOptions {
+        force: flag(&q, "force"),
+        volumes: flag(&q, "v"),
+        link: flag(&q, "link"),
+    };
+    engine.remove(&id, opts).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn rename(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<StatusCode> {
+    let name = q
+        .get("name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("name is required"))?;
+    engine.rename(&id, name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn update(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let body: ContainerUpdateBody = json_body(&body)?;
+    let warnings = engine.update(&id, body).await?;
+    Ok(Json(json!({"Warnings": warnings})))
+}
+
+pub(super) async fn top(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    let t = engine
+        .top(
+            &id,
+            q.get("ps_args")
+                .map(String::as_str)
+                .filter(|s| !s.is_empty()),
+        )
+        .await?;
+    Ok(Json(json!({"Titles": t.titles, "Processes": t.processes})))
+}
+
+pub(super) async fn resize(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<StatusCode> {
+    let h: u16 = int(&q, "h")?.unwrap_or(0);
+    let w: u16 = int(&q, "w")?.unwrap_or(0);
+    engine.resize(&id, h, w)?;
+    Ok(StatusCode::OK)
+}
+
+fn stats_json(
+    rec: &ContainerRecord,
+    s: Option<&berth_runtime::cgroups::Stats>,
+    ncpu: usize,
+) -> Value {
+    let now = crate::views::rfc3339(&chrono::Utc::now());
+    let Some(s) = s else {
+        return json!({"read": crate::views::ZERO_TIME, "id": rec.id, "name": format!("/{}", rec.name),
+            "memory_stats": {}, "cpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
+            "precpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}}, "pids_stats": {}, "blkio_stats": {}});
+    };
+    let system = system_cpu_ns();
+    json!({
+        "read": now,
+        "preread": crate::views::ZERO_TIME,
+        "id": rec.id,
+        "name": format!("/{}", rec.name),
+        "num_procs": 0,
+        "pids_stats": {"current": s.pids.current, "limit": s.pids.limit},
+        "cpu_stats": {
+            "cpu_usage": {"total_usage": s.cpu.total_usage, "percpu_usage": s.cpu.percpu_usage, "usage_in_kernelmode": s.cpu.usage_in_kernelmode, "usage_in_usermode": s.cpu.usage_in_usermode},
+            "system_cpu_usage": system,
+            "online_cpus": ncpu,
+            "throttling_data": {"periods": s.cpu.throttling_periods, "throttled_periods": s.cpu.throttled_periods, "throttled_time": s.cpu.throttled_time},
+        },
+        "precpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
+        "memory_stats": {"usage": s.memory.usage, "max_usage": s.memory.max_usage, "failcnt": s.memory.failcnt, "limit": s.memory.limit, "stats": s.memory.stats},
+        "blkio_stats": {"io_service_bytes_recursive": s.io_service_bytes.iter().map(|e| json!({"major": e.major, "minor": e.minor, "op": e.op, "value": e.value})).collect::<Vec<_>>()},
+        "networks": {},
+    })
+}
+
+fn system_cpu_ns() -> u64 {
+    let ticks_per_sec = 100;
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .skip(1)
+                    .filter_map(|v| v.parse::<u64>().ok())
+                    .sum::<u64>()
+            })
+        })
+        .map_or(0, |t| t * (1_000_000_000 / ticks_per_sec))
+}
+
+/// `GET /containers/{id}/stats`: one sample with `stream=false`, else one per second.
+pub(super) async fn stats(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<Response> {
+    let rec = engine.container(&id)?;
+    let ncpu = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let stream = q
+        .get("stream")
+        .is_none_or(|v| matches!(v.as_str(), "1" | "true" | "True"));
+    let one_shot = flag(&q, "one-shot");
+    if !stream {
+        let s = engine.stats(&id)?;
+        let mut v = stats_json(&rec, s.as_ref(), ncpu);
+        if !one_shot {
+            // The CLI computes CPU % from two samples: give it a previous one.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let s2 = engine.stats(&id)?;
+            let prev = v.clone();
+            v = stats_json(&rec, s2.as_ref(), ncpu);
+            v["precpu_stats"] = prev["cpu_stats"].clone();
+            v["preread"] = prev["read"].clone();
+        }
+        return Ok(Json(v).into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    tokio::spawn(async move {
+        let mut prev: Option<Value> = None;
+        loop {
+            let Ok(rec) = engine.container(&id) else {
+                return;
+            };
+            let s = engine.stats(&id).ok().flatten();
+            let mut v = stats_json(&rec, s.as_ref(), ncpu);
+            if let Some(p) = &prev {
+                v["precpu_stats"] = p["cpu_stats"].clone();
+                v["preread"] = p["read"].clone();
+            }
+            prev = Some(v.clone());
+            if tx.send(Ok(Bytes::from(format!("{v}\n")))).await.is_err() || !rec.is_running() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(super::system::tokio_stream_from(rx)))
+        .unwrap_or_default())
+}
+
+pub(super) async fn prune(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Value>> {
+    let f = filters(&q)?;
+    let p = engine.prune_containers(&f).await?;
+    Ok(Json(
+        json!({"ContainersDeleted": p.deleted, "SpaceReclaimed": p.space_reclaimed}),
+    ))
+}

@@ -1,0 +1,445 @@
+//! Image endpoints: import, load, save, list, inspect, history, tag, remove, prune, commit.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_engine::Engine;
+use berth_image::{CommitOptions, ImportOptions, Removed};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use super::{Query, filters, flag, json_body};
+use crate::error::{ApiError, ApiResult};
+use crate::views::image as view;
+
+/// Spools a request body to a file under the data root (uploads can be large; the stores
+/// read synchronously).
+async fn spool(engine: &Engine, body: Body) -> ApiResult<tempfile::NamedTempFile> {
+    let dir = engine.config().data_root.join("tmp");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
+    let mut file = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| ApiError::internal(format!("creating a file in {}: {e}", dir.display())))?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        file.write_all(&chunk)
+            .map_err(|e| ApiError::internal(format!("spooling the upload: {e}")))?;
+    }
+    Ok(file)
+}
+
+fn json_lines(lines: &[Value]) -> Response {
+    let mut body = String::new();
+    for l in lines {
+        body.push_str(&l.to_string());
+        body.push_str("\r\n");
+    }
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `POST /images/create`: `fromSrc=-` imports the body; pulling needs a registry client.
+pub(super) async fn create(
+    State(engine): State<Engine>,
+    q: Query,
+    body: Body,
+) -> ApiResult<Response> {
+    if let Some(src) = q.get("fromSrc").filter(|s| !s.is_empty()) {
+        if src != "-" {
+            return Err(ApiError::bad_request(format!(
+                "importing from a URL ({src}) is not supported; pipe the tarball to `import -`"
+            )));
+        }
+        let reference = q.get("repo").filter(|r| !r.is_empty()).map(|r| {
+            match q.get("tag").filter(|t| !t.is_empty()) {
+                Some(t) => format!("{r}:{t}"),
+                None => r.clone(),
+            }
+        });
+        let changes: Vec<String> = q
+            .get("changes")
+            .map(|c| vec![c.clone()])
+            .unwrap_or_default();
+        let opts = ImportOptions {
+            reference,
+            changes,
+            message: q.get("message").cloned().filter(|m| !m.is_empty()),
+        };
+        let file = spool(&engine, body).await?;
+        let e2 = engine.clone();
+        let id = tokio::task::spawn_blocking(move || {
+            let f =
+                std::fs::File::open(file.path()).map_err(|e| ApiError::internal(e.to_string()))?;
+            e2.images()
+                .import(std::io::BufReader::new(f), opts)
+                .map_err(ApiError::from)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+        engine
+            .events()
+            .publish("image", "import", &id, HashMap::new());
+        return Ok(json_lines(&[json!({"status": id})]));
+    }
+    let image = q.get("fromImage").cloned().unwrap_or_default();
+    let tag = q
+        .get("tag")
+        .filter(|t| !t.is_empty())
+        .map_or_else(|| "latest".to_owned(), Clone::clone);
+    Err(ApiError::not_found(format!(
+        "pull access denied for {image}:{tag}: berth cannot pull from registries yet; load or import the image instead"
+    )))
+}
+
+/// `POST /images/load`.
+pub(super) async fn load(
+    State(engine): State<Engine>,
+    q: Query,
+    body: Body,
+) -> ApiResult<Response> {
+    let file = spool(&engine, body).await?;
+    let e2 = engine.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(file.path()).map_err(|e| ApiError::internal(e.to_string()))?;
+        e2.images()
+            .load(std::io::BufReader::new(f))
+            .map_err(ApiError::from)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let mut lines = Vec::new();
+    for l in &loaded {
+        engine
+            .events()
+            .publish("image", "load", &l.id, HashMap::new());
+        if l.tags.is_empty() {
+            lines.push(json!({"stream": format!("Loaded image ID: {}\n", l.id)}));
+        }
+        for t in &l.tags {
+            lines.push(json!({"stream": format!("Loaded image: {t}\n")}));
+        }
+    }
+    let _quiet = flag(&q, "quiet");
+    Ok(json_lines(&lines))
+}
+
+fn save_body(engine: &Engine, names: Vec<String>) -> ApiResult<Response> {
+    for n in &names {
+        engine
+            .images()
+            .lookup(n)
+            .map_err(|_| ApiError::not_found(format!("No such image: {n}")))?;
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let e2 = engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let w = super::io::ChannelWriter(tx.clone());
+        if let Err(e) = e2.images().save(&names, w) {
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-tar")
+        .body(Body::from_stream(super::system::tokio_stream_from(rx)))
+        .unwrap_or_default())
+}
+
+/// `GET /images/get?names=a&names=b`.
+pub(super) async fn save_many(State(engine): State<Engine>, uri: http::Uri) -> ApiResult<Response> {
+    let names: Vec<String> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("names="))
+        .map(percent_decode)
+        .collect();
+    save_body(&engine, names)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn containers_using(engine: &Engine) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for c in engine.containers() {
+        *m.entry(c.image_id).or_default() += 1;
+    }
+    m
+}
+
+/// `GET /images/json`.
+pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Vec<Value>>> {
+    let f = filters(&q)?;
+    let users = containers_using(&engine);
+    let mut images = engine.images().list();
+    images.retain(|i| {
+        f.get("dangling").is_none_or(|v| {
+            v.iter()
+                .any(|d| (d == "true" || d == "1") == i.repo_tags.is_empty())
+        }) && f.get("reference").is_none_or(|pats| {
+            i.repo_tags
+                .iter()
+                .any(|t| pats.iter().any(|p| ref_matches(p, t)))
+        }) && berth_engine::filters::labels_match(
+            &f,
+            i.config.as_ref().and_then(|c| c.labels.as_ref()),
+        )
+    });
+    if !flag(&q, "all") {
+        // Without -a, untagged images that are parents of others are hidden (Docker's rule).
+        let parents: std::collections::HashSet<String> =
+            images.iter().filter_map(|i| i.parent.clone()).collect();
+        images.retain(|i| !i.repo_tags.is_empty() || !parents.contains(&i.id));
+    }
+    images.sort_by(|a, b| b.created.cmp(&a.created));
+    Ok(Json(
+        images
+            .iter()
+            .map(|i| view::summary(i, users.get(&i.id).copied().unwrap_or(0), 0))
+            .collect(),
+    ))
+}
+
+/// `reference=busybox`, `busybox:*`, `*/busybox` glob against a tag (`docker.io/library/` elided).
+fn ref_matches(pattern: &str, tag: &str) -> bool {
+    let (repo, t) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+    if !pattern.contains(':') {
+        return glob(pattern, repo);
+    }
+    glob(pattern, tag) || glob(pattern, &format!("{repo}:{t}"))
+}
+
+fn glob(p: &str, s: &str) -> bool {
+    match p.split_once('*') {
+        None => p == s,
+        Some((pre, rest)) => {
+            s.starts_with(pre) && (0..=s.len() - pre.len()).any(|i| glob(rest, &s[pre.len() + i..]))
+        }
+    }
+}
+
+/// GET `/images/{name}/json`, `/images/{name}/history`, `/images/{name}/get`.
+pub(super) async fn by_name(
+    State(engine): State<Engine>,
+    Path(path): Path<String>,
+) -> ApiResult<Response> {
+    if let Some(name) = path.strip_suffix("/json") {
+        let info = engine
+            .images()
+            .inspect(name)
+            .map_err(|_| ApiError::not_found(format!("No such image: {name}")))?;
+        return Ok(Json(view::inspect(&info)).into_response());
+    }
+    if let Some(name) = path.strip_suffix("/history") {
+        let rows = engine
+            .images()
+            .history(name)
+            .map_err(|_| ApiError::not_found(format!("No such image: {name}")))?;
+        let out: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let created = r.created.as_deref().and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()).map_or(0, |t| t.timestamp());
+                json!({"Id": r.id, "Created": created, "CreatedBy": r.created_by, "Tags": if r.tags.is_empty() { Value::Null } else { json!(r.tags) }, "Size": r.size, "Comment": r.comment})
+            })
+            .collect();
+        return Ok(Json(out).into_response());
+    }
+    if let Some(name) = path.strip_suffix("/get") {
+        return save_body(&engine, vec![name.to_owned()]);
+    }
+    Err(ApiError::not_found(format!(
+        "page not found: /images/{path}"
+    )))
+}
+
+/// POST `/images/{name}/tag`, `/images/{name}/push`.
+pub(super) async fn by_name_post(
+    State(engine): State<Engine>,
+    Path(path): Path<String>,
+    q: Query,
+) -> ApiResult<Response> {
+    if let Some(name) = path.strip_suffix("/tag") {
+        let repo = q.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| {
+            ApiError::bad_request("repository name must have at least one component")
+        })?;
+        let target = match q.get("tag").filter(|t| !t.is_empty()) {
+            Some(t) => format!("{repo}:{t}"),
+            None => repo.clone(),
+        };
+        engine.images().tag(name, &target)?;
+        engine.events().publish(
+            "image",
+            "tag",
+            name,
+            HashMap::from([("name".to_owned(), target)]),
+        );
+        return Ok(StatusCode::CREATED.into_response());
+    }
+    if let Some(name) = path.strip_suffix("/push") {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("pushing {name}: berth cannot push to registries yet"),
+        ));
+    }
+    Err(ApiError::not_found(format!(
+        "page not found: /images/{path}"
+    )))
+}
+
+/// `DELETE /images/{name}`.
+pub(super) async fn remove(
+    State(engine): State<Engine>,
+    Path(name): Path<String>,
+    q: Query,
+) -> ApiResult<Json<Vec<Value>>> {
+    let containers = engine.containers();
+    let in_use = |id: &str| {
+        containers
+            .iter()
+            .find(|c| c.image_id == id)
+            .map(|c| (c.id.clone(), c.is_running()))
+    };
+    let removed = engine.images().delete(&name, flag(&q, "force"), &in_use)?;
+    Ok(Json(
+        removed
+            .iter()
+            .map(|r| match r {
+                Removed::Untagged(t) => {
+                    engine.events().publish("image", "untag", t, HashMap::new());
+                    json!({"Untagged": t})
+                }
+                Removed::Deleted(d) => {
+                    engine
+                        .events()
+                        .publish("image", "delete", d, HashMap::new());
+                    json!({"Deleted": d})
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// `POST /images/prune`.
+pub(super) async fn prune(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Value>> {
+    let f = filters(&q)?;
+    let all = f
+        .get("dangling")
+        .is_some_and(|v| v.iter().any(|d| d == "false" || d == "0"));
+    let containers = engine.containers();
+    let in_use = |id: &str| {
+        containers
+            .iter()
+            .find(|c| c.image_id == id)
+            .map(|c| (c.id.clone(), c.is_running()))
+    };
+    let (removed, space) = engine.images().prune(all, &in_use)?;
+    let deleted: Vec<Value> = removed
+        .iter()
+        .map(|r| match r {
+            Removed::Untagged(t) => json!({"Untagged": t}),
+            Removed::Deleted(d) => json!({"Deleted": d}),
+        })
+        .collect();
+    Ok(Json(
+        json!({"ImagesDeleted": deleted, "SpaceReclaimed": space}),
+    ))
+}
+
+/// `POST /commit?container=...&repo=...&tag=...`.
+pub(super) async fn commit(
+    State(engine): State<Engine>,
+    q: Query,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let key = q
+        .get("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("container is required"))?;
+    let rec = engine.container(key)?;
+    let config: Option<bollard_stubs::models::ContainerConfig> =
+        if body.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            Some(json_body(&body)?)
+        };
+    let reference = q.get("repo").filter(|r| !r.is_empty()).map(|r| {
+        match q.get("tag").filter(|t| !t.is_empty()) {
+            Some(t) => format!("{r}:{t}"),
+            None => r.clone(),
+        }
+    });
+    let pause = q.get("pause").is_none_or(|p| p != "0" && p != "false")
+        && rec.state.status == berth_engine::container::state::Status::Running;
+    if pause {
+        engine.pause(&rec.id).await?;
+    }
+    let opts = CommitOptions {
+        reference,
+        comment: q.get("comment").cloned().filter(|c| !c.is_empty()),
+        author: q.get("author").cloned().filter(|c| !c.is_empty()),
+        changes: q
+            .get("changes")
+            .map(|c| c.lines().map(str::to_owned).collect())
+            .unwrap_or_default(),
+        config: Some(config.unwrap_or_else(|| rec.config.clone())),
+        created_by: Some(
+            format!("{} {}", rec.path, rec.args.join(" "))
+                .trim()
+                .to_owned(),
+        ),
+    };
+    let e2 = engine.clone();
+    let id = rec.id.clone();
+    let result = tokio::task::spawn_blocking(move || e2.images().commit(&id, opts)).await;
+    if pause {
+        let _ = engine.unpause(&rec.id).await;
+    }
+    let image_id = result.map_err(|e| ApiError::internal(e.to_string()))??;
+    engine
+        .events()
+        .publish("container", "commit", &rec.id, HashMap::new());
+    Ok((StatusCode::CREATED, Json(json!({"Id": image_id}))).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_filter_globs() {
+        assert!(ref_matches("busybox", "busybox:latest"));
+        assert!(ref_matches("busy*", "busybox:1"));
+        assert!(ref_matches("busybox:1*", "busybox:1.36"));
+        assert!(!ref_matches("alpine", "busybox:latest"));
+    }
+
+    #[test]
+    fn names_are_percent_decoded() {
+        assert_eq!(percent_decode("a%2Fb%3A1"), "a/b:1");
+    }
+}

@@ -1,0 +1,212 @@
+//! Network endpoints.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_engine::Engine;
+use berth_network::CreateNetwork;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Query, filters, json_body};
+use crate::error::{ApiError, ApiResult};
+use crate::views::network as view;
+
+fn names(engine: &Engine) -> HashMap<String, String> {
+    engine
+        .containers()
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect()
+}
+
+/// The pseudo-networks every Docker host lists.
+fn builtin(name: &str) -> Option<Value> {
+    let driver = match name {
+        "host" => "host",
+        "none" => "null",
+        _ => return None,
+    };
+    Some(json!({
+        "Name": name, "Id": format!("{:0>64}", hex_of(name)), "Created": crate::views::ZERO_TIME, "Scope": "local",
+        "Driver": driver, "EnableIPv6": false, "EnableIPv4": true, "IPAM": {"Driver": "default", "Options": null, "Config": []},
+        "Internal": false, "Attachable": false, "Ingress": false, "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
+        "Containers": {}, "Options": {}, "Labels": {},
+    }))
+}
+
+fn hex_of(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Vec<Value>>> {
+    let f = filters(&q)?;
+    let names = names(&engine);
+    let mut out: Vec<Value> = engine
+        .network()
+        .list()
+        .iter()
+        .map(|n| view::inspect(n, &names))
+        .collect();
+    out.extend(["host", "none"].iter().filter_map(|n| builtin(n)));
+    out.retain(|n| {
+        let s = |k: &str| n[k].as_str().unwrap_or_default().to_owned();
+        f.get("name")
+            .is_none_or(|v| v.iter().any(|x| s("Name").contains(x.as_str())))
+            && f.get("id")
+                .is_none_or(|v| v.iter().any(|x| s("Id").starts_with(x.as_str())))
+            && f.get("driver").is_none_or(|v| v.contains(&s("Driver")))
+            && f.get("type").is_none_or(|v| {
+                v.iter().any(|t| {
+                    (t == "builtin") == matches!(s("Name").as_str(), "bridge" | "host" | "none")
+                })
+            })
+    });
+    Ok(Json(out))
+}
+
+pub(super) async fn inspect(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if let Some(b) = builtin(&id) {
+        return Ok(Json(b));
+    }
+    let n = engine.network().get(&id)?;
+    Ok(Json(view::inspect(&n, &names(&engine))))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct CreateBody {
+    name: String,
+    driver: Option<String>,
+    internal: bool,
+    #[serde(rename = "IPAM")]
+    ipam: Option<Ipam>,
+    options: Option<HashMap<String, String>>,
+    labels: Option<HashMap<String, String>>,
+    check_duplicate: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct Ipam {
+    config: Option<Vec<IpamConfig>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct IpamConfig {
+    subnet: Option<String>,
+    gateway: Option<String>,
+}
+
+pub(super) async fn create(State(engine): State<Engine>, body: Bytes) -> ApiResult<Response> {
+    let b: CreateBody = json_body(&body)?;
+    if b.name.is_empty() {
+        return Err(ApiError::bad_request("network name is required"));
+    }
+    if matches!(b.name.as_str(), "host" | "none" | "bridge")
+        && engine.network().get(&b.name).is_ok()
+        || matches!(b.name.as_str(), "host" | "none")
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{} is a pre-defined network and cannot be created", b.name),
+        ));
+    }
+    let cfg = b
+        .ipam
+        .and_then(|i| i.config)
+        .and_then(|c| c.into_iter().next())
+        .unwrap_or_default();
+    let _ = b.check_duplicate;
+    let req = CreateNetwork {
+        name: b.name,
+        driver: b.driver,
+        subnet: cfg.subnet,
+        gateway: cfg.gateway,
+        internal: b.internal,
+        labels: b.labels.unwrap_or_default(),
+        options: b.options.unwrap_or_default(),
+    };
+    let n = engine.network().create_network(req).await?;
+    engine.events().publish(
+        "network",
+        "create",
+        &n.id,
+        HashMap::from([
+            ("name".to_owned(), n.name.clone()),
+            ("type".to_owned(), n.driver.clone()),
+        ]),
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"Id": n.id, "Warning": ""})),
+    )
+        .into_response())
+}
+
+pub(super) async fn remove(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if builtin(&id).is_some() || id == "bridge" {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{id} is a pre-defined network and cannot be removed"),
+        ));
+    }
+    let n = engine.network().get(&id)?;
+    engine.network().remove_network(&id).await?;
+    engine.events().publish(
+        "network",
+        "destroy",
+        &n.id,
+        HashMap::from([("name".to_owned(), n.name)]),
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn prune(State(engine): State<Engine>) -> ApiResult<Json<Value>> {
+    let removed = engine.network().prune().await?;
+    Ok(Json(json!({"NetworksDeleted": removed})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct ConnectBody {
+    container: String,
+    force: bool,
+    endpoint_config: Option<bollard_stubs::models::EndpointSettings>,
+}
+
+pub(super) async fn connect(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let b: ConnectBody = json_body(&body)?;
+    let _ = b.force;
+    engine
+        .connect_network(&b.container, &id, b.endpoint_config.unwrap_or_default())
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+pub(super) async fn disconnect(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let b: ConnectBody = json_body(&body)?;
+    engine
+        .disconnect_network(&b.container, &id, b.force)
+        .await?;
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,239 @@
+//! Docker's stream framing and connection hijacking (attach, exec start).
+//!
+//! Without a TTY, stdout and stderr share one connection as frames: an 8-byte header
+//! `[stream, 0, 0, 0, len(u32 BE)]` then the payload. With a TTY the stream is raw.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::Response;
+use berth_engine::Output;
+use bytes::{BufMut, Bytes, BytesMut};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+pub(crate) const RAW: &str = "application/vnd.docker.raw-stream";
+pub(crate) const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
+
+/// Stream ids of the frame header.
+pub(crate) const STDOUT: u8 = 1;
+pub(crate) const STDERR: u8 = 2;
+
+/// One frame.
+pub(crate) fn frame(stream: u8, data: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(8 + data.len());
+    b.put_u8(stream);
+    b.put_bytes(0, 3);
+    b.put_u32(u32::try_from(data.len()).unwrap_or(u32::MAX));
+    b.put_slice(data);
+    b.freeze()
+}
+
+/// The bytes a client receives for one output chunk.
+pub(crate) fn encode(o: &Output, tty: bool) -> Bytes {
+    match (o, tty) {
+        (Output::Stdout(b) | Output::Stderr(b), true) => b.clone(),
+        (Output::Stdout(b), false) => frame(STDOUT, b),
+        (Output::Stderr(b), false) => frame(STDERR, b),
+    }
+}
+
+/// Parses `--detach-keys` (`ctrl-p,ctrl-q`, `a`, `ctrl-@`); empty disables detaching.
+pub(crate) fn detach_keys(spec: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for k in spec.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        if let Some(c) = k.strip_prefix("ctrl-") {
+            let c = c.as_bytes();
+            if c.len() != 1 {
+                return None;
+            }
+            let code = match c[0] {
+                b'a'..=b'z' => c[0] - b'a' + 1,
+                b'@' => 0,
+                b'[' => 27,
+                b'\\' => 28,
+                b']' => 29,
+                b'^' => 30,
+                b'_' => 31,
+                _ => return None,
+            };
+            out.push(code);
+        } else if k.len() == 1 {
+            out.push(k.as_bytes()[0]);
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Finds a detach sequence across reads.
+#[derive(Debug)]
+struct DetachMatcher {
+    keys: Vec<u8>,
+    matched: usize,
+}
+
+impl DetachMatcher {
+    /// Returns (bytes to forward, detached).
+    fn feed(&mut self, data: &[u8]) -> (Vec<u8>, bool) {
+        if self.keys.is_empty() {
+            return (data.to_vec(), false);
+        }
+        let mut out = Vec::with_capacity(data.len());
+        for &b in data {
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    return (out, true);
+                }
+            } else {
+                // A partial match that failed is forwarded as typed.
+                out.extend_from_slice(&self.keys[..self.matched]);
+                self.matched = 0;
+                if b == self.keys[0] {
+                    self.matched = 1;
+                } else {
+                    out.push(b);
+                }
+            }
+        }
+        (out, false)
+    }
+}
+
+/// What a hijacked session carries.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub output: mpsc::Receiver<Output>,
+    pub stdin: Option<mpsc::Sender<Bytes>>,
+    pub tty: bool,
+    /// Only honoured with a TTY and stdin, as Docker.
+    pub detach_keys: Vec<u8>,
+}
+
+/// Answers an attach/exec request: upgrades the connection when the client asks for it
+/// (the docker CLI does), else streams the output as the response body.
+pub(crate) fn hijack(req: &mut Request<Body>, session: Session) -> Response {
+    let content_type = if session.tty { RAW } else { MULTIPLEXED };
+    let wants_upgrade = req.headers().contains_key(header::UPGRADE);
+    if !wants_upgrade {
+        let tty = session.tty;
+        let body = futures_util::stream::unfold(session.output, move |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|o| (Ok::<_, std::io::Error>(encode(&o, tty)), rx))
+        });
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from_stream(body))
+            .unwrap_or_default();
+    }
+    let on_upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => pump(TokioIo::new(upgraded), session).await,
+            Err(e) => tracing::debug!("upgrade failed: {e}"),
+        }
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    resp
+}
+
+async fn pump<IO>(io: IO, session: Session)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let Session {
+        mut output,
+        stdin,
+        tty,
+        detach_keys,
+    } = session;
+    let (detached_tx, mut detached_rx) = tokio::sync::oneshot::channel::<()>();
+    let reader = tokio::spawn(async move {
+        let mut matcher = DetachMatcher {
+            keys: if tty && stdin.is_some() {
+                detach_keys
+            } else {
+                Vec::new()
+            },
+            matched: 0,
+        };
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            let n = match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let Some(tx) = &stdin else { continue };
+            let (data, detached) = matcher.feed(&buf[..n]);
+            if !data.is_empty() && tx.send(Bytes::from(data)).await.is_err() {
+                break;
+            }
+            if detached {
+                let _ = detached_tx.send(());
+                return;
+            }
+        }
+        // Client closed its side: the container's stdin ends (StdinOnce) but output goes on.
+        drop(stdin);
+        std::future::pending::<()>().await;
+    });
+    loop {
+        tokio::select! {
+            o = output.recv() => match o {
+                Some(o) => {
+                    if wr.write_all(&encode(&o, tty)).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = &mut detached_rx => break,
+        }
+    }
+    let _ = wr.flush().await;
+    let _ = wr.shutdown().await;
+    reader.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_have_dockers_header() {
+        let f = frame(STDERR, b"hi");
+        assert_eq!(&f[..], &[2, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']);
+    }
+
+    #[test]
+    fn detach_keys_parse() {
+        assert_eq!(detach_keys("ctrl-p,ctrl-q"), Some(vec![16, 17]));
+        assert_eq!(detach_keys("a,ctrl-@"), Some(vec![b'a', 0]));
+        assert_eq!(detach_keys("ctrl-xx"), None);
+    }
+
+    #[test]
+    fn detach_sequence_is_found_across_reads() {
+        let mut m = DetachMatcher {
+            keys: vec![16, 17],
+            matched: 0,
+        };
+        assert_eq!(m.feed(b"ab\x10"), (b"ab".to_vec(), false));
+        assert_eq!(m.feed(b"\x11rest"), (Vec::new(), true));
+        let mut m = DetachMatcher {
+            keys: vec![16, 17],
+            matched: 0,
+        };
+        assert_eq!(m.feed(b"\x10x"), (b"\x10x".to_vec(), false));
+    }
+}

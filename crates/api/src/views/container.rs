@@ -1,0 +1,303 @@
+//! `docker inspect` and `docker ps` shapes of a container.
+
+use std::collections::BTreeMap;
+
+use berth_engine::container::record::{ContainerRecord, MountRecord, PublishedPort};
+use berth_engine::container::state::Status;
+use serde_json::{Value, json};
+
+use super::{ZERO_TIME, rfc3339};
+
+fn health(rec: &ContainerRecord) -> Value {
+    match &rec.state.health {
+        None => Value::Null,
+        Some(h) => json!({
+            "Status": h.status,
+            "FailingStreak": h.failing_streak,
+            "Log": h.log.iter().map(|r| json!({
+                "Start": r.start, "End": r.end, "ExitCode": r.exit_code, "Output": r.output,
+            })).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+fn state(rec: &ContainerRecord) -> Value {
+    let s = &rec.state;
+    let mut v = json!({
+        "Status": s.status.as_str(),
+        "Running": matches!(s.status, Status::Running | Status::Paused),
+        "Paused": s.status == Status::Paused,
+        "Restarting": s.status == Status::Restarting,
+        "OOMKilled": s.oom_killed,
+        "Dead": s.status == Status::Dead,
+        "Pid": if s.status.is_live() { s.pid } else { 0 },
+        "ExitCode": s.exit_code,
+        "Error": s.error,
+        "StartedAt": s.started_at.as_ref().map_or_else(|| ZERO_TIME.to_owned(), rfc3339),
+        "FinishedAt": s.finished_at.as_ref().map_or_else(|| ZERO_TIME.to_owned(), rfc3339),
+    });
+    let h = health(rec);
+    if !h.is_null() {
+        v["Health"] = h;
+    }
+    v
+}
+
+/// `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "443/tcp": null}`.
+pub fn port_map(rec: &ContainerRecord) -> Value {
+    let mut map: BTreeMap<String, Value> = BTreeMap::new();
+    if let Some(exposed) = &rec.config.exposed_ports {
+        for p in exposed {
+            map.insert(p.clone(), Value::Null);
+        }
+    }
+    if rec.is_running() {
+        for p in &rec.net.ports {
+            let key = format!("{}/{}", p.container_port, p.protocol);
+            let entry = map.entry(key).or_insert(Value::Null);
+            if !entry.is_array() {
+                *entry = Value::Array(Vec::new());
+            }
+            if let Value::Array(a) = entry {
+                a.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+            }
+        }
+    }
+    json!(map)
+}
+
+fn endpoints(rec: &ContainerRecord) -> Value {
+    let running = rec.is_running();
+    let mut nets = serde_json::Map::new();
+    for (name, e) in &rec.net.networks {
+        let addr = |s: &str| if running { s.to_owned() } else { String::new() };
+        nets.insert(
+            name.clone(),
+            json!({
+                "IPAMConfig": e.requested_ip.as_ref().map(|ip| json!({"IPv4Address": ip})),
+                "Links": if e.links.is_empty() { Value::Null } else { json!(e.links) },
+                "Aliases": if e.aliases.is_empty() { Value::Null } else { json!(e.aliases) },
+                "MacAddress": addr(&e.mac_address),
+                "DriverOpts": null,
+                "GwPriority": 0,
+                "NetworkID": e.network_id,
+                "EndpointID": addr(&e.endpoint_id),
+                "Gateway": addr(&e.gateway),
+                "IPAddress": addr(&e.ip_address),
+                "IPPrefixLen": if running { e.prefix_len } else { 0 },
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "DNSNames": if name == "bridge" { Value::Null } else {
+                    let mut n = vec![rec.name.clone(), rec.short_id().to_owned()];
+                    n.extend(e.aliases.iter().cloned());
+                    json!(n)
+                },
+            }),
+        );
+    }
+    Value::Object(nets)
+}
+
+fn network_settings(rec: &ContainerRecord) -> Value {
+    let nets = endpoints(rec);
+    // Docker keeps the default bridge's values at the top level too (deprecated, still read).
+    let bridge = nets.get("bridge").cloned().unwrap_or(Value::Null);
+    let field = |k: &str| bridge.get(k).cloned().unwrap_or_else(|| json!(""));
+    json!({
+        "SandboxID": if rec.is_running() { rec.id.clone() } else { String::new() },
+        "SandboxKey": rec.net.sandbox_key.as_ref().filter(|_| rec.is_running()).map(|p| p.display().to_string()).unwrap_or_default(),
+        "Ports": port_map(rec),
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null,
+        "EndpointID": field("EndpointID"),
+        "Gateway": field("Gateway"),
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": field("IPAddress"),
+        "IPPrefixLen": bridge.get("IPPrefixLen").cloned().unwrap_or_else(|| json!(0)),
+        "IPv6Gateway": "",
+        "MacAddress": field("MacAddress"),
+        "Networks": nets,
+    })
+}
+
+/// One entry of `Mounts`.
+pub fn mount(m: &MountRecord) -> Value {
+    let mut v = json!({
+        "Type": m.kind,
+        "Source": m.source.display().to_string(),
+        "Destination": m.destination,
+        "Mode": m.mode,
+        "RW": m.rw,
+        "Propagation": m.propagation,
+    });
+    if let Some(n) = &m.name {
+        v["Name"] = json!(n);
+        v["Driver"] = json!("local");
+    }
+    v
+}
+
+/// `GET /containers/{id}/json`.
+pub fn inspect(rec: &ContainerRecord, upper_dir: &str, size: Option<(u64, u64)>) -> Value {
+    let mut v = json!({
+        "Id": rec.id,
+        "Created": rfc3339(&rec.created),
+        "Path": rec.path,
+        "Args": rec.args,
+        "State": state(rec),
+        "Image": rec.image_id,
+        "ResolvConfPath": rec.resolv_conf_path.display().to_string(),
+        "HostnamePath": rec.hostname_path.display().to_string(),
+        "HostsPath": rec.hosts_path.display().to_string(),
+        "LogPath": rec.log_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        "Name": format!("/{}", rec.name),
+        "RestartCount": rec.state.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": if rec.exec_ids.is_empty() { Value::Null } else { json!(rec.exec_ids) },
+        "HostConfig": rec.host_config,
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": { "UpperDir": upper_dir, "MergedDir": "", "WorkDir": "", "LowerDir": "" },
+        },
+        "Mounts": rec.mounts.iter().map(mount).collect::<Vec<_>>(),
+        "Config": rec.config,
+        "NetworkSettings": network_settings(rec),
+    });
+    if let Some((rw, root)) = size {
+        v["SizeRw"] = json!(rw);
+        v["SizeRootFs"] = json!(root);
+    }
+    v
+}
+
+/// Docker's human duration ("5 seconds", "About a minute", "2 hours").
+pub fn human_duration(d: chrono::Duration) -> String {
+    let s = d.num_seconds();
+    match s {
+        ..1 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..60 => format!("{s} seconds"),
+        60..120 => "About a minute".into(),
+        120..3600 => format!("{} minutes", s / 60),
+        3600..7200 => "About an hour".into(),
+        7200..172_800 => format!("{} hours", s / 3600),
+        172_800..1_209_600 => format!("{} days", s / 86400),
+        1_209_600..5_259_600 => format!("{} weeks", s / 604_800),
+        5_259_600..63_115_200 => format!("{} months", s / 2_629_800),
+        _ => format!("{} years", s / 31_557_600),
+    }
+}
+
+/// The STATUS column of `docker ps`.
+pub fn status_text(rec: &ContainerRecord, now: chrono::DateTime<chrono::Utc>) -> String {
+    let s = &rec.state;
+    let since = |t: &Option<chrono::DateTime<chrono::Utc>>| human_duration(now - t.unwrap_or(now));
+    match s.status {
+        Status::Created => "Created".into(),
+        Status::Running | Status::Paused => {
+            let mut t = format!("Up {}", since(&s.started_at));
+            if s.status == Status::Paused {
+                t.push_str(" (Paused)");
+            } else if let Some(h) = &s.health {
+                let h = if h.status == "starting" {
+                    "health: starting"
+                } else {
+                    &h.status
+                };
+                t.push_str(&format!(" ({h})"));
+            }
+            t
+        }
+        Status::Restarting => format!("Restarting ({}) {} ago", s.exit_code, since(&s.finished_at)),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Exited => {
+            if s.finished_at.is_none() {
+                return "Created".into();
+            }
+            format!("Exited ({}) {} ago", s.exit_code, since(&s.finished_at))
+        }
+        Status::Dead => "Dead".into(),
+    }
+}
+
+fn summary_ports(ports: &[PublishedPort], rec: &ContainerRecord) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    if rec.is_running() {
+        for p in ports {
+            out.push(json!({"IP": p.host_ip, "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.protocol}));
+        }
+    }
+    if let Some(exposed) = &rec.config.exposed_ports {
+        for e in exposed {
+            let (port, proto) = e.split_once('/').unwrap_or((e.as_str(), "tcp"));
+            let Ok(port) = port.parse::<u16>() else {
+                continue;
+            };
+            if !out
+                .iter()
+                .any(|v| v["PrivatePort"] == json!(port) && v["Type"] == json!(proto))
+            {
+                out.push(json!({"PrivatePort": port, "Type": proto}));
+            }
+        }
+    }
+    out
+}
+
+/// One entry of `GET /containers/json`.
+pub fn summary(rec: &ContainerRecord, size: Option<(u64, u64)>) -> Value {
+    let mut command = rec.path.clone();
+    for a in &rec.args {
+        command.push(' ');
+        command.push_str(a);
+    }
+    let mut v = json!({
+        "Id": rec.id,
+        "Names": [format!("/{}", rec.name)],
+        "Image": rec.image,
+        "ImageID": rec.image_id,
+        "Command": command,
+        "Created": rec.created.timestamp(),
+        "Ports": summary_ports(&rec.net.ports, rec),
+        "Labels": rec.config.labels.clone().unwrap_or_default(),
+        "State": rec.state.status.as_str(),
+        "Status": status_text(rec, chrono::Utc::now()),
+        "HostConfig": { "NetworkMode": rec.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into()) },
+        "NetworkSettings": { "Networks": endpoints(rec) },
+        "Mounts": rec.mounts.iter().map(mount).collect::<Vec<_>>(),
+    });
+    if let Some((rw, root)) = size {
+        v["SizeRw"] = json!(rw);
+        v["SizeRootFs"] = json!(root);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_dockers() {
+        assert_eq!(
+            human_duration(chrono::Duration::seconds(0)),
+            "Less than a second"
+        );
+        assert_eq!(human_duration(chrono::Duration::seconds(5)), "5 seconds");
+        assert_eq!(
+            human_duration(chrono::Duration::seconds(90)),
+            "About a minute"
+        );
+        assert_eq!(human_duration(chrono::Duration::seconds(600)), "10 minutes");
+        assert_eq!(human_duration(chrono::Duration::seconds(7300)), "2 hours");
+    }
+}
