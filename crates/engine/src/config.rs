@@ -68,6 +68,14 @@ impl EngineConfig {
         self.containers_dir().join(id)
     }
 
+    /// The monitor's socket: `<exec-root>/m/<id[..16]>.sock`, short because a unix socket
+    /// path is capped at 108 bytes (a long `--exec-root` plus a 64-char id would not fit).
+    pub(crate) fn monitor_socket(&self, id: &str) -> PathBuf {
+        self.exec_root
+            .join("m")
+            .join(format!("{}.sock", &id[..16.min(id.len())]))
+    }
+
     pub(crate) fn run_dir(&self, id: &str) -> PathBuf {
         self.exec_root.join("containers").join(id)
     }

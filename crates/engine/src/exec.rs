@@ -200,7 +200,7 @@ impl Engine {
         }
         inst.set(|s| s.started = true);
         let process = self.exec_process(&inst)?;
-        let sock = self.inner.cfg.run_dir(&rec.id).join("monitor.sock");
+        let sock = self.inner.cfg.monitor_socket(&rec.id);
         let mut stream = UnixStream::connect(&sock).await.map_err(|e| {
             EngineError::internal(format!("connecting to the monitor of {}", rec.id), e)
         })?;

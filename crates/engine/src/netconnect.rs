@@ -69,6 +69,9 @@ impl Engine {
                 .connect(&info.name, req)
                 .await
                 .map_err(|e| net_err(&e))?;
+            if let Some(dns) = got.embedded_dns {
+                self.use_embedded_dns(&rec, dns);
+            }
             ep.endpoint_id = got.endpoint_id;
             ep.ip_address = got.ip.to_string();
             ep.prefix_len = got.prefix_len;
@@ -91,6 +94,26 @@ impl Engine {
             ]),
         );
         Ok(())
+    }
+
+    /// A container that had no embedded DNS (default bridge only) gets the new network's, so
+    /// its names resolve at once, as with Docker. The file is bind-mounted: rewrite in place.
+    fn use_embedded_dns(
+        &self,
+        rec: &crate::container::record::ContainerRecord,
+        dns: std::net::Ipv4Addr,
+    ) {
+        let current = std::fs::read_to_string(&rec.resolv_conf_path).unwrap_or_default();
+        let has_embedded = rec.net.networks.values().any(|e| {
+            !e.gateway.is_empty() && current.contains(&format!("nameserver {}", e.gateway))
+        });
+        if has_embedded {
+            return;
+        }
+        let text = self.resolv_conf(rec, Some(dns));
+        if let Err(e) = std::fs::write(&rec.resolv_conf_path, text) {
+            tracing::warn!(container = %rec.id, "updating resolv.conf: {e}");
+        }
     }
 
     /// Detaches a container from a network.

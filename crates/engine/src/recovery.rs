@@ -71,7 +71,7 @@ impl Engine {
         let records = store::load_all(&cfg.containers_dir())?;
         let alive: Vec<String> = records
             .iter()
-            .filter(|r| r.is_running() && cfg.run_dir(&r.id).join("monitor.sock").exists())
+            .filter(|r| r.is_running() && cfg.monitor_socket(&r.id).exists())
             .map(|r| r.id.clone())
             .collect();
         let network =
@@ -151,8 +151,7 @@ impl Engine {
             ctr.update(|r| r.state.status = Status::Dead);
             return Ok(());
         }
-        let run_dir = self.inner.cfg.run_dir(&rec.id);
-        let sock = run_dir.join("monitor.sock");
+        let sock = self.inner.cfg.monitor_socket(&rec.id);
         match UnixStream::connect(&sock).await {
             Ok(mut stream) => {
                 let mut buf = Vec::new();

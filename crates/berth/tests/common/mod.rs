@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub(crate) mod daemon;
+
 pub(crate) use berth_test_support::{Bundle, require_root, unique_id};
 
 /// The berth binary under test.

@@ -287,11 +287,12 @@ impl Engine {
         let mut names: Vec<String> = vec![mode.clone()];
         names.extend(endpoints.keys().filter(|k| **k != mode).cloned());
         for n in names {
+            // Not a 404: the CLI takes a 404 from create for a missing image and tries to pull.
             let info = self
                 .inner
                 .network
                 .get(&n)
-                .map_err(|e| EngineError::from_lib(&e))?;
+                .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
             let ep = endpoints.get(&n).cloned().unwrap_or_default();
             if info.name == "bridge" && ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
                 return Err(EngineError::InvalidArgument("network-scoped alias is supported only for containers in user defined networks".into()));

@@ -154,7 +154,7 @@ impl Engine {
             id: rec.id.clone(),
             bundle: run_dir.clone(),
             runtime_root: self.inner.cfg.runtime_root(),
-            socket: run_dir.join("monitor.sock"),
+            socket: self.inner.cfg.monitor_socket(&rec.id),
             exit_file: run_dir.join("exit.json"),
             log: log_config(rec),
             tty: rec.config.tty.unwrap_or(false),

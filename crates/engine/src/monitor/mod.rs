@@ -31,7 +31,7 @@ pub struct MonitorConfig {
     /// OCI bundle: `config.json` and the rootfs mount point.
     pub bundle: PathBuf,
     pub runtime_root: PathBuf,
-    /// Where the monitor listens (`<exec-root>/containers/<id>/monitor.sock`).
+    /// Where the monitor listens (`<exec-root>/m/<id[..16]>.sock`).
     pub socket: PathBuf,
     /// Where the exit status is recorded.
     pub exit_file: PathBuf,
@@ -157,6 +157,9 @@ fn start(cfg: MonitorConfig, control: Conn) -> Result<Started, Conn> {
         Err(e) => return Err(fail(control, e.to_string())),
     };
     let _ = std::fs::remove_file(&cfg.socket);
+    if let Some(dir) = cfg.socket.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
     let listener =
         match UnixListener::bind(&cfg.socket).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
             Ok(l) => l,

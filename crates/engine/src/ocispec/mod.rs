@@ -170,10 +170,17 @@ pub fn build(i: &SpecInputs) -> Result<Spec, SpecError> {
         c.user.as_deref().unwrap_or_default(),
         h.group_add.as_deref().unwrap_or_default(),
     )?;
+    let host_network = h.network_mode.as_deref() == Some("host");
     let hostname = c
         .hostname
         .clone()
         .filter(|s| !s.is_empty())
+        .or_else(|| {
+            host_network
+                .then(|| nix::unistd::gethostname().ok())
+                .flatten()
+                .map(|h| h.to_string_lossy().into_owned())
+        })
         .unwrap_or_else(|| i.id.chars().take(12).collect());
     let sec = security::settings(h)?;
     let caps = security::capabilities(h)?;
