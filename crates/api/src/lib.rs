@@ -1,6 +1,7 @@
 //! berth-api: the Docker Engine API (moby's `api/swagger.yaml`) over HTTP/1.1 on unix and TCP
 //! sockets. Handlers are thin: they parse Docker's requests, call the engine, and render
 //! Docker's JSON (`views`); errors leave through one class → status map (`error`).
+#![forbid(unsafe_code)]
 #![recursion_limit = "256"]
 
 mod error;

@@ -37,17 +37,19 @@ fn http_get(url: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-fn host_veths() -> usize {
-    std::fs::read_dir("/sys/class/net")
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with("veth")
-        })
-        .count()
+/// Interfaces enslaved to a bridge (this test's veths; other tests use other bridges).
+fn bridge_ports(bridge: &str) -> usize {
+    std::fs::read_dir(format!("/sys/class/net/{bridge}/brif")).map_or(0, Iterator::count)
+}
+
+/// The kernel deletes a container's veth when its network namespace is freed, which happens
+/// asynchronously after the last process exits: wait for it (bounded).
+fn wait_for_no_ports(bridge: &str) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while bridge_ports(bridge) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    bridge_ports(bridge)
 }
 
 fn table_elements(d: &Daemon) -> String {
@@ -121,11 +123,12 @@ fn published_ports_from_host_and_containers() {
 #[test]
 fn default_bridge_user_networks_dns_and_isolation() {
     let Some(d) = daemon() else { return };
-    let veths_before = host_veths();
     d.ok(&["run", "-d", "--name", "b1", "busybox", "sleep", "100"]);
     let ip = d.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "b1"]);
     d.ok(&["run", "--rm", "busybox", "ping", "-c1", "-W2", &ip]);
     d.ok(&["network", "create", "--subnet", "10.231.7.0/24", "appnet"]);
+    let appnet_id = d.ok(&["network", "inspect", "-f", "{{.Id}}", "appnet"]);
+    let appnet_bridge = format!("berth-{}", &appnet_id[..9]);
     let o = d.run(&["network", "create", "--subnet", "10.231.7.0/25", "overlap"]);
     assert!(!o.status.success(), "overlapping subnet accepted");
     d.ok(&[
@@ -175,9 +178,19 @@ fn default_bridge_user_networks_dns_and_isolation() {
     d.ok(&["network", "disconnect", "appnet", "b1"]);
     let o = d.run(&["network", "rm", "nosuchnet"]);
     assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+    assert_eq!(bridge_ports(&appnet_bridge), 1, "api's veth on appnet");
     d.ok(&["rm", "-f", "b1", "api"]);
+    assert_eq!(
+        wait_for_no_ports(&d.bridge),
+        0,
+        "veths left on the default bridge"
+    );
+    assert_eq!(wait_for_no_ports(&appnet_bridge), 0, "veths left on appnet");
     d.ok(&["network", "rm", "appnet"]);
-    assert_eq!(host_veths(), veths_before, "veths left behind");
+    assert!(
+        !std::path::Path::new(&format!("/sys/class/net/{appnet_bridge}")).exists(),
+        "bridge left behind"
+    );
 }
 
 #[test]

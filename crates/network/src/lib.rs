@@ -3,6 +3,8 @@
 //! ports and masquerade in berth's own nftables tables, and an embedded DNS server per user
 //! network. See ARCHITECTURE.md.
 
+#![forbid(unsafe_code)]
+
 mod controller;
 mod dns;
 mod endpoints;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub(crate) mod daemon;
+pub(crate) mod dockerd;
 
 pub(crate) use berth_test_support::{Bundle, require_root, unique_id};
 

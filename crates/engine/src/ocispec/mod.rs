@@ -161,6 +161,43 @@ fn environment(c: &ContainerConfig, hostname: &str, home: Option<&str>) -> Vec<S
 }
 
 /// Builds the spec.
+/// `--hostname`, else the host's with `--network host`, else the short id (Docker's rules).
+fn hostname(c: &ContainerConfig, h: &HostConfig, id: &str) -> String {
+    if let Some(name) = c.hostname.clone().filter(|s| !s.is_empty()) {
+        return name;
+    }
+    if h.network_mode.as_deref() == Some("host")
+        && let Ok(name) = nix::unistd::gethostname()
+    {
+        return name.to_string_lossy().into_owned();
+    }
+    id.chars().take(12).collect()
+}
+
+/// The CLI sends the terminal's size at create (`ConsoleSize`): the pty starts with it, so a
+/// program that reads its size at once does not see 0x0 before the first resize.
+fn console_size(
+    c: &ContainerConfig,
+    h: &HostConfig,
+) -> Result<Option<oci_spec::runtime::Box>, SpecError> {
+    let Some([height, width]) = h
+        .console_size
+        .as_deref()
+        .and_then(|s| <[usize; 2]>::try_from(s).ok())
+    else {
+        return Ok(None);
+    };
+    if !c.tty.unwrap_or(false) || height == 0 || width == 0 {
+        return Ok(None);
+    }
+    oci_spec::runtime::BoxBuilder::default()
+        .height(u64::try_from(height).unwrap_or(0))
+        .width(u64::try_from(width).unwrap_or(0))
+        .build()
+        .map(Some)
+        .map_err(|e| SpecError::Build(e.to_string()))
+}
+
 pub fn build(i: &SpecInputs) -> Result<Spec, SpecError> {
     let c = &i.config;
     let h = &i.host;
@@ -170,18 +207,7 @@ pub fn build(i: &SpecInputs) -> Result<Spec, SpecError> {
         c.user.as_deref().unwrap_or_default(),
         h.group_add.as_deref().unwrap_or_default(),
     )?;
-    let host_network = h.network_mode.as_deref() == Some("host");
-    let hostname = c
-        .hostname
-        .clone()
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            host_network
-                .then(|| nix::unistd::gethostname().ok())
-                .flatten()
-                .map(|h| h.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| i.id.chars().take(12).collect());
+    let hostname = hostname(c, h, &i.id);
     let sec = security::settings(h)?;
     let caps = security::capabilities(h)?;
     let mut process = ProcessBuilder::default()
@@ -210,6 +236,7 @@ pub fn build(i: &SpecInputs) -> Result<Spec, SpecError> {
     if let Some(adj) = h.oom_score_adj.filter(|v| *v != 0) {
         process.set_oom_score_adj(i32::try_from(adj).ok());
     }
+    process.set_console_size(console_size(c, h)?);
     let (device_nodes, device_rules) =
         devices::from_mappings(h.devices.as_deref().unwrap_or_default())?;
     let mut namespaces: Vec<LinuxNamespace> = [

@@ -407,6 +407,30 @@ pub fn favor_dynamic_mods(h: &Hierarchy) -> Result<bool> {
     Ok(true)
 }
 
+/// The cgroup mount of a container without a cgroup namespace: its own directories
+/// bind-mounted (runc's behaviour; dockerd on v1 hosts runs containers so).
+pub fn bind_layout(h: &Hierarchy, path: &str) -> Result<crate::rootfs::CgroupMountLayout> {
+    let cg = Cgroup::new(h, path)?;
+    if h.layout == Layout::V2 {
+        let dir = cg.unified.clone().unwrap_or_default();
+        return Ok(crate::rootfs::CgroupMountLayout::V2Bind(dir));
+    }
+    let mut binds = Vec::new();
+    for (dir, data) in h.v1_mounts() {
+        if let Some(host) =
+            h.v1.iter()
+                .find(|(_, m)| m.data == data)
+                .and_then(|(c, _)| cg.v1.get(c))
+        {
+            binds.push((dir, host.clone()));
+        }
+    }
+    Ok(crate::rootfs::CgroupMountLayout::V1Bind {
+        binds,
+        unified: cg.unified,
+    })
+}
+
 /// The cgroup mount layout a container should see (for the rootfs plan).
 pub fn mount_layout(h: &Hierarchy) -> crate::rootfs::CgroupMountLayout {
     match h.layout {

@@ -149,10 +149,11 @@ fn blkio(d: &Path, b: &LinuxBlockIo) -> Result<()> {
             d.join(format!("blkio.bfq.{name}"))
         }
     };
-    if let Some(w) = b.weight() {
+    // 0 means "not set" (dockerd always sends the field), as runc reads it.
+    if let Some(w) = b.weight().filter(|w| *w != 0) {
         write(&weight_file("weight"), &w.to_string())?;
     }
-    if let Some(w) = b.leaf_weight() {
+    if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
         write(&weight_file("leaf_weight"), &w.to_string())?;
     }
     for wd in b.weight_device().iter().flatten() {

@@ -100,7 +100,7 @@ pub(super) fn apply(d: &Path, r: &LinuxResources) -> Result<()> {
         )?;
     }
     if let Some(b) = r.block_io() {
-        if let Some(w) = b.weight() {
+        if let Some(w) = b.weight().filter(|w| *w != 0) {
             // io.weight is 1..10000; blkio weight 10..1000.
             write(&d.join("io.weight"), &(u64::from(w) * 10).to_string())?;
         }

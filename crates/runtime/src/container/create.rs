@@ -110,7 +110,8 @@ impl Runtime {
             None => load_spec(&bundle)?,
         };
         let hierarchy = crate::cgroups::Hierarchy::detect().map_err(|e| cgroup_err(&id, e))?;
-        let p = prepare(spec, bundle, &cgroup_layout(&hierarchy))?;
+        let layout = cgroup_layout(&hierarchy, &spec).map_err(|e| cgroup_err(&id, e))?;
+        let p = prepare(spec, bundle, &layout)?;
         let io = |what: &str| {
             let what = what.to_owned();
             let id = id.clone();
@@ -395,8 +396,25 @@ fn with_default_devices(
 }
 
 /// How the cgroup mount inside the container must look on this host.
-fn cgroup_layout(h: &crate::cgroups::Hierarchy) -> plan::CgroupMountLayout {
-    crate::cgroups::mount_layout(h)
+fn cgroup_layout(
+    h: &crate::cgroups::Hierarchy,
+    spec: &Spec,
+) -> std::result::Result<plan::CgroupMountLayout, crate::cgroups::CgroupError> {
+    let linux = spec.linux().as_ref();
+    let own_ns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Cgroup)
+        });
+    if own_ns {
+        return Ok(crate::cgroups::mount_layout(h));
+    }
+    let path = linux
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    crate::cgroups::bind_layout(h, &path)
 }
 
 fn write_id_maps(pid: Pid, spec: &Spec) -> std::io::Result<()> {

@@ -62,6 +62,14 @@ pub enum CgroupMountLayout {
         controllers: Vec<(String, String)>,
         unified: bool,
     },
+    /// No cgroup namespace: the container's own cgroup directories bind-mounted (directory
+    /// name, host path), as runc shows them, so it sees its own limits, not the host's tree.
+    V1Bind {
+        binds: Vec<(String, PathBuf)>,
+        unified: Option<PathBuf>,
+    },
+    /// No cgroup namespace on a v2 host: the container's cgroup bind-mounted.
+    V2Bind(PathBuf),
 }
 
 /// Everything init does to the mount namespace, in order.
@@ -193,8 +201,40 @@ fn expand_cgroup_mount(
             ..ParsedOptions::default()
         },
     };
+    let bind = |host: &Path, dest: PathBuf| PlannedMount {
+        source: Source::Bind(host.to_path_buf()),
+        dest,
+        options: ParsedOptions {
+            flags: flags | MsFlags::MS_BIND,
+            ..ParsedOptions::default()
+        },
+    };
     match layout {
         CgroupMountLayout::V2 => vec![fs("cgroup2", None, dest.to_path_buf(), flags)],
+        CgroupMountLayout::V2Bind(host) => vec![bind(host, dest.to_path_buf())],
+        CgroupMountLayout::V1Bind { binds, unified } => {
+            let mut out = vec![fs(
+                "tmpfs",
+                Some("mode=755"),
+                dest.to_path_buf(),
+                flags & !MsFlags::MS_RDONLY,
+            )];
+            for (dir, host) in binds {
+                out.push(bind(host, dest.join(dir)));
+            }
+            if let Some(u) = unified {
+                out.push(bind(u, dest.join("unified")));
+            }
+            if flags.contains(MsFlags::MS_RDONLY) {
+                out.push(fs(
+                    "tmpfs",
+                    None,
+                    dest.to_path_buf(),
+                    flags | MsFlags::MS_REMOUNT,
+                ));
+            }
+            out
+        }
         CgroupMountLayout::V1 {
             controllers,
             unified,

@@ -1,0 +1,311 @@
+//! The command line: docker's commands and management commands, and the dispatch.
+
+use std::ffi::OsString;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::client::Client;
+use crate::{
+    containers as c, cp, exec, images as i, networks as n, run, system as s, volumes as v,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    about = "A self-sufficient runtime for containers",
+    disable_help_subcommand = true,
+    disable_version_flag = true,
+    arg_required_else_help = true
+)]
+struct Cli {
+    /// Daemon socket to connect to
+    #[arg(short = 'H', long = "host", global = false)]
+    host: Option<String>,
+    /// Print version information and quit
+    #[arg(short = 'v', long = "version")]
+    version: bool,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Create a new container
+    Create(run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(c::StartArgs),
+    /// Stop one or more running containers
+    Stop(c::StopArgs),
+    /// Kill one or more running containers
+    Kill(c::KillArgs),
+    /// Restart one or more containers
+    Restart(c::StopArgs),
+    /// Remove one or more containers
+    Rm(c::RmArgs),
+    /// List containers
+    Ps(c::PsArgs),
+    /// Fetch the logs of a container
+    Logs(c::LogsArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(c::AttachArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(c::NamesArgs),
+    /// Return low-level information on objects
+    Inspect(s::InspectArgs),
+    /// Display the running processes of a container
+    Top(c::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(c::StatsArgs),
+    /// Pause all processes within one or more containers
+    Pause(c::NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(c::NamesArgs),
+    /// Rename a container
+    Rename(c::RenameArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(c::PortArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(c::DiffArgs),
+    /// Update configuration of one or more containers
+    Update(c::UpdateArgs),
+    /// Create a new image from a container's changes
+    Commit(c::CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(c::ExportArgs),
+    /// List images
+    Images(i::ImagesArgs),
+    /// Remove one or more images
+    Rmi(i::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(i::TagArgs),
+    /// Save one or more images to a tar archive
+    Save(i::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(i::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(i::ImportArgs),
+    /// Show the history of an image
+    History(i::HistoryArgs),
+    /// Get real time events from the server
+    Events(s::EventsArgs),
+    /// Display system-wide information
+    Info(s::InfoArgs),
+    /// Show the version information
+    Version(s::VersionArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCmd),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(v::VolumeCmd),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(n::NetworkCmd),
+    /// Manage berth
+    #[command(subcommand)]
+    System(SystemCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ContainerCmd {
+    Attach(c::AttachArgs),
+    Commit(c::CommitArgs),
+    Cp(cp::CpArgs),
+    Create(run::CreateArgs),
+    Diff(c::DiffArgs),
+    Exec(exec::ExecArgs),
+    Export(c::ExportArgs),
+    Inspect(c::ContainerInspectArgs),
+    Kill(c::KillArgs),
+    Logs(c::LogsArgs),
+    #[command(name = "ls", visible_aliases = ["ps", "list"])]
+    Ls(c::PsArgs),
+    Pause(c::NamesArgs),
+    Port(c::PortArgs),
+    Prune(c::PruneArgs),
+    Rename(c::RenameArgs),
+    Restart(c::StopArgs),
+    #[command(visible_alias = "remove")]
+    Rm(c::RmArgs),
+    Run(run::RunArgs),
+    Start(c::StartArgs),
+    Stats(c::StatsArgs),
+    Stop(c::StopArgs),
+    Top(c::TopArgs),
+    Unpause(c::NamesArgs),
+    Update(c::UpdateArgs),
+    Wait(c::NamesArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCmd {
+    History(i::HistoryArgs),
+    Import(i::ImportArgs),
+    Inspect(i::ImageInspectArgs),
+    Load(i::LoadArgs),
+    #[command(name = "ls", visible_alias = "list")]
+    Ls(i::ImagesArgs),
+    Prune(i::ImagePruneArgs),
+    #[command(visible_alias = "remove")]
+    Rm(i::RmiArgs),
+    Save(i::SaveArgs),
+    Tag(i::TagArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SystemCmd {
+    Df(s::DfArgs),
+    Events(s::EventsArgs),
+    Info(s::InfoArgs),
+    Prune(s::SystemPruneArgs),
+}
+
+/// Parses, connects, runs; returns the exit code.
+pub(crate) async fn run(args: Vec<OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => 125,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    if cli.version {
+        s::print_client_version_line();
+        return 0;
+    }
+    let Some(cmd) = cli.cmd else {
+        return 0;
+    };
+    let host = crate::host::select(cli.host.as_deref());
+    // `run` reports every failure before the container starts with 125, as docker does.
+    let default_code = if matches!(cmd, Cmd::Run(_) | Cmd::Container(ContainerCmd::Run(_))) {
+        125
+    } else {
+        1
+    };
+    let client = match crate::host::connect(&host).await {
+        Ok(c) => c,
+        Err(e) => {
+            if matches!(cmd, Cmd::Version(_)) {
+                s::print_client_version();
+                crate::util::out("\n");
+            }
+            return crate::report(&e, default_code);
+        }
+    };
+    match dispatch(&client, cmd).await {
+        Ok(()) => 0,
+        Err(e) => crate::report(&e, default_code),
+    }
+}
+
+async fn dispatch(cl: &Client, cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Run(a) => run::run(cl, a).await,
+        Cmd::Create(a) => run::create(cl, a).await,
+        Cmd::Start(a) => c::start(cl, a).await,
+        Cmd::Stop(a) => c::stop(cl, a, false).await,
+        Cmd::Restart(a) => c::stop(cl, a, true).await,
+        Cmd::Kill(a) => c::kill(cl, a).await,
+        Cmd::Rm(a) => c::rm(cl, a).await,
+        Cmd::Ps(a) => c::ps(cl, a).await,
+        Cmd::Logs(a) => c::logs(cl, a).await,
+        Cmd::Exec(a) => exec::exec(cl, a).await,
+        Cmd::Attach(a) => c::attach(cl, a).await,
+        Cmd::Wait(a) => c::wait(cl, a).await,
+        Cmd::Inspect(a) => s::inspect(cl, a).await,
+        Cmd::Top(a) => c::top(cl, a).await,
+        Cmd::Stats(a) => c::stats(cl, a).await,
+        Cmd::Pause(a) => c::pause(cl, a, true).await,
+        Cmd::Unpause(a) => c::pause(cl, a, false).await,
+        Cmd::Rename(a) => c::rename(cl, a).await,
+        Cmd::Port(a) => c::port(cl, a).await,
+        Cmd::Cp(a) => cp::cp(cl, a).await,
+        Cmd::Diff(a) => c::diff(cl, a).await,
+        Cmd::Update(a) => c::update(cl, a).await,
+        Cmd::Commit(a) => c::commit(cl, a).await,
+        Cmd::Export(a) => c::export(cl, a).await,
+        Cmd::Images(a) => i::images(cl, a).await,
+        Cmd::Rmi(a) => i::rmi(cl, a).await,
+        Cmd::Tag(a) => i::tag(cl, a).await,
+        Cmd::Save(a) => i::save(cl, a).await,
+        Cmd::Load(a) => i::load(cl, a).await,
+        Cmd::Import(a) => i::import(cl, a).await,
+        Cmd::History(a) => i::history(cl, a).await,
+        Cmd::Events(a) => s::events(cl, a).await,
+        Cmd::Info(a) => s::info(cl, a).await,
+        Cmd::Version(a) => s::version(cl, a).await,
+        Cmd::Volume(a) => v::dispatch(cl, a).await,
+        Cmd::Network(a) => n::dispatch(cl, a).await,
+        Cmd::Container(cmd) => container(cl, cmd).await,
+        Cmd::Image(cmd) => image(cl, cmd).await,
+        Cmd::System(cmd) => match cmd {
+            SystemCmd::Df(a) => s::df(cl, a).await,
+            SystemCmd::Events(a) => s::events(cl, a).await,
+            SystemCmd::Info(a) => s::info(cl, a).await,
+            SystemCmd::Prune(a) => s::prune(cl, a).await,
+        },
+    }
+}
+
+async fn container(cl: &Client, cmd: ContainerCmd) -> Result<()> {
+    use ContainerCmd as C;
+    match cmd {
+        C::Attach(a) => c::attach(cl, a).await,
+        C::Commit(a) => c::commit(cl, a).await,
+        C::Cp(a) => cp::cp(cl, a).await,
+        C::Create(a) => run::create(cl, a).await,
+        C::Diff(a) => c::diff(cl, a).await,
+        C::Exec(a) => exec::exec(cl, a).await,
+        C::Export(a) => c::export(cl, a).await,
+        C::Inspect(a) => c::inspect(cl, a).await,
+        C::Kill(a) => c::kill(cl, a).await,
+        C::Logs(a) => c::logs(cl, a).await,
+        C::Ls(a) => c::ps(cl, a).await,
+        C::Pause(a) => c::pause(cl, a, true).await,
+        C::Port(a) => c::port(cl, a).await,
+        C::Prune(a) => c::prune(cl, a).await,
+        C::Rename(a) => c::rename(cl, a).await,
+        C::Restart(a) => c::stop(cl, a, true).await,
+        C::Rm(a) => c::rm(cl, a).await,
+        C::Run(a) => run::run(cl, a).await,
+        C::Start(a) => c::start(cl, a).await,
+        C::Stats(a) => c::stats(cl, a).await,
+        C::Stop(a) => c::stop(cl, a, false).await,
+        C::Top(a) => c::top(cl, a).await,
+        C::Unpause(a) => c::pause(cl, a, false).await,
+        C::Update(a) => c::update(cl, a).await,
+        C::Wait(a) => c::wait(cl, a).await,
+    }
+}
+
+async fn image(cl: &Client, cmd: ImageCmd) -> Result<()> {
+    use ImageCmd as I;
+    match cmd {
+        I::History(a) => i::history(cl, a).await,
+        I::Import(a) => i::import(cl, a).await,
+        I::Inspect(a) => i::inspect(cl, a).await,
+        I::Load(a) => i::load(cl, a).await,
+        I::Ls(a) => i::images(cl, a).await,
+        I::Prune(a) => i::prune(cl, a).await,
+        I::Rm(a) => i::rmi(cl, a).await,
+        I::Save(a) => i::save(cl, a).await,
+        I::Tag(a) => i::tag(cl, a).await,
+    }
+}

@@ -1,0 +1,198 @@
+//! Small helpers shared by the commands: output, per-object loops, prompts.
+
+use std::future::Future;
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::StatusError;
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a message.
+pub(crate) fn out(s: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(s.as_bytes());
+    let _ = o.flush();
+}
+
+/// Runs `f` for each name, printing each failure as docker does, and fails (exit 1) at the
+/// end if any did.
+pub(crate) async fn for_each<F, Fut>(names: &[String], mut f: F) -> Result<()>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let mut failed = false;
+    for n in names {
+        if let Err(e) = f(n.clone()).await {
+            eprintln!("{}", crate::describe(&e));
+            failed = true;
+        }
+    }
+    if failed {
+        return Err(StatusError::code(1).into());
+    }
+    Ok(())
+}
+
+/// docker's `[y/N]` prompt; anything but y/yes is no.
+pub(crate) fn confirm(warning: &str) -> bool {
+    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// Prints raw JSON objects as docker's `inspect` does (an array, indented by 4, keys in the
+/// daemon's order), or each item through a template.
+pub(crate) fn print_inspect(items: &[bytes::Bytes], format: Option<&str>) -> Result<()> {
+    match format {
+        Some(f) if !f.is_empty() => {
+            let t = crate::format::Template::parse(f)?;
+            for item in items {
+                let v: serde_json::Value = serde_json::from_slice(item)?;
+                out(&format!("{}\n", t.render(&v)?));
+            }
+        }
+        _ => {
+            let mut all = b"[".to_vec();
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    all.push(b',');
+                }
+                all.extend_from_slice(item);
+            }
+            all.push(b']');
+            out(&format!("{}\n", indent_json(&all)));
+        }
+    }
+    Ok(())
+}
+
+/// Go's `json.Indent(buf, raw, "", "    ")`: re-indents without reordering anything.
+pub(crate) fn indent_json(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(raw.len() * 2);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n("    ", depth));
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                let close = if c == '{' { '}' } else { ']' };
+                let mut j = i;
+                while j < chars.len() && chars[j].is_whitespace() {
+                    j += 1;
+                }
+                out.push(c);
+                if chars.get(j) == Some(&close) {
+                    // Empty containers stay on one line: `{}`, `[]`.
+                    out.push(close);
+                    i = j + 1;
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(',');
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes a byte stream to `-o FILE`, or to stdout unless that is a terminal (as docker).
+pub(crate) async fn write_stream<S, E>(mut body: S, output: Option<&str>) -> Result<()>
+where
+    S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use futures_util::StreamExt;
+    use std::io::IsTerminal;
+    use tokio::io::AsyncWriteExt;
+    let mut w: Box<dyn tokio::io::AsyncWrite + Unpin> = match output {
+        Some(p) if p != "-" => Box::new(tokio::fs::File::create(p).await?),
+        _ => {
+            if std::io::stdout().is_terminal() {
+                anyhow::bail!(
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+                );
+            }
+            Box::new(tokio::io::stdout())
+        }
+    };
+    while let Some(chunk) = body.next().await {
+        w.write_all(&chunk?).await?;
+    }
+    w.flush().await?;
+    Ok(())
+}
+
+/// A file (or stdin for `-`/none) as a streamed request body.
+pub(crate) async fn file_body(path: Option<&str>) -> Result<crate::client::Body> {
+    use http_body_util::BodyExt;
+    let reader: Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin> = match path {
+        Some(p) if p != "-" => Box::new(tokio::fs::File::open(p).await?),
+        _ => Box::new(tokio::io::stdin()),
+    };
+    let stream = tokio_util::io::ReaderStream::new(reader);
+    let body = http_body_util::StreamBody::new(futures_util::StreamExt::map(stream, |r| {
+        r.map(hyper::body::Frame::data)
+    }));
+    Ok(body.boxed())
+}
+
+/// Raw bytes to stdout.
+pub(crate) fn out_bytes(b: &[u8]) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(b);
+    let _ = o.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indents_like_go() {
+        let raw = br#"[{"b":1,"a":{"x":[1,2],"e":{},"l":[]},"s":"q\"{,"}]"#;
+        let want = "[\n    {\n        \"b\": 1,\n        \"a\": {\n            \"x\": [\n                1,\n                2\n            ],\n            \"e\": {},\n            \"l\": []\n        },\n        \"s\": \"q\\\"{,\"\n    }\n]";
+        assert_eq!(indent_json(raw), want);
+        assert_eq!(indent_json(b"[]"), "[]");
+    }
+}
