@@ -37,18 +37,21 @@ for s in "$bsock" "$dsock"; do
   DOCKER_HOST=unix://$s "$docker" import -c 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
 done
 
-echo "== docker run --rm busybox true (docker CLI $("$docker" version -f '{{.Client.Version}}'), default bridge)"
+echo "== run --rm busybox true, default bridge: berth's CLI, and the docker CLI $("$docker" version -f '{{.Client.Version}}' 2>/dev/null) against each daemon"
 hyperfine -N -w 3 -r "$runs" --export-markdown "$work/run.md" \
-  -n "berth daemon" "env DOCKER_HOST=unix://$bsock $docker run --rm busybox true" \
-  -n "dockerd $(dockerd --version | cut -d' ' -f3 | tr -d ,)" "env DOCKER_HOST=unix://$dsock $docker run --rm busybox true"
+  -n "berth run (berth CLI → berth daemon)" "$berth -H unix://$bsock run --rm busybox true" \
+  -n "docker run → berth daemon" "env DOCKER_HOST=unix://$bsock $docker run --rm busybox true" \
+  -n "docker run → dockerd $(dockerd --version | cut -d' ' -f3 | tr -d ,)" "env DOCKER_HOST=unix://$dsock $docker run --rm busybox true"
 cat "$work/run.md"
 
 echo "== networking cost in berth: --network none vs default bridge"
 hyperfine -N -w 3 -r "$runs" \
-  -n "bridge" "env DOCKER_HOST=unix://$bsock $docker run --rm busybox true" \
-  -n "none" "env DOCKER_HOST=unix://$bsock $docker run --rm --network none busybox true" | grep -E "Time|±|bridge|none" || true
+  -n "bridge" "$berth -H unix://$bsock run --rm busybox true" \
+  -n "none" "$berth -H unix://$bsock run --rm --network none busybox true" | grep -E "Time|±|bridge|none" || true
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# Proportional set size: pages shared copy-on-write with the zygote count once across them.
+pss_kib() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
 dpid=$(cat "$work/berth.pid")
 echo "== memory"
 echo "idle berth daemon RSS: $(( $(rss_kib "$dpid") / 1024 )) MiB"
@@ -58,14 +61,15 @@ total=0
 for i in $(seq 10); do
   p=$("$docker" inspect -f '{{.State.Pid}}' "m$i")
   mon=$(awk '{print $4}' "/proc/$p/stat")   # the container's parent is its monitor
-  total=$(( total + $(rss_kib "$mon") ))
+  total=$(( total + $(pss_kib "$mon") ))
 done
-echo "per-container monitor RSS: $(( total / 10 )) KiB (average of 10)"
+echo "per-container monitor PSS: $(( total / 10 )) KiB (average of 10)"
 echo "daemon RSS with 10 containers: $(( $(rss_kib "$dpid") / 1024 )) MiB"
 "$docker" rm -f $("$docker" ps -aq) >/dev/null
 
-echo "== 50 concurrent docker run --rm busybox true against berth"
+echo "== 50 concurrent berth run --rm busybox true"
 start=$(date +%s%N)
-for i in $(seq 50); do "$docker" run --rm busybox true & done
-wait
+pids=()
+for i in $(seq 50); do "$berth" run --rm busybox true & pids+=($!); done
+wait "${pids[@]}"
 echo "50 concurrent runs: $(( ($(date +%s%N) - start) / 1000000 )) ms"

@@ -289,4 +289,23 @@ mod tests {
             "delete element ip berth tcp_any { 8080 : 172.18.0.2 . 80 }\ndelete element ip berth udp_addr { 127.0.0.1 . 53 : 172.18.0.3 . 53 }\n"
         );
     }
+
+    /// The kernel accepts the golden ruleset (`nft -c` checks without applying; needs root).
+    #[test]
+    fn golden_ruleset_is_valid_nftables() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipping: nft -c needs root");
+            return;
+        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/testdata/ruleset.nft");
+        let out = Command::new("nft")
+            .args(["-c", "-f", path])
+            .output()
+            .expect("running nft (install nftables)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -1,0 +1,109 @@
+//! berth's own client against `berth daemon` (root): Docker's syntax, output and exit codes.
+#![allow(clippy::unwrap_used, clippy::print_stdout)] // tests: a panic is the report
+
+mod common;
+
+use std::process::Command;
+
+use common::daemon::Daemon;
+use common::{require_root, run_to_files, stderr, stdout};
+
+fn berth(d: &Daemon, args: &[&str]) -> std::process::Output {
+    run_to_files(
+        Command::new(common::berth())
+            .arg("-H")
+            .arg(d.host())
+            .args(args),
+    )
+}
+
+fn ok(d: &Daemon, args: &[&str]) -> String {
+    let o = berth(d, args);
+    assert!(
+        o.status.success(),
+        "berth {args:?}: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o).trim().to_owned()
+}
+
+#[test]
+fn berth_client_runs_containers_like_docker() {
+    if !require_root("berth_cli") {
+        return;
+    }
+    let d = Daemon::start();
+    d.import_busybox();
+    let o = berth(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str()),
+        ("out\n", "err\n")
+    );
+    assert_eq!(
+        berth(&d, &["run", "--rm", "busybox", "nosuchcmd"])
+            .status
+            .code(),
+        Some(127)
+    );
+    let id = ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "svc",
+            "-e",
+            "A=1",
+            "busybox",
+            "sh",
+            "-c",
+            "echo up; sleep 100",
+        ],
+    );
+    assert_eq!(id.len(), 64);
+    let ps = ok(&d, &["ps"]);
+    assert!(ps.starts_with("CONTAINER ID   IMAGE     COMMAND"), "{ps}");
+    assert!(ps.contains("svc"), "{ps}");
+    assert_eq!(ok(&d, &["ps", "-q"]), id[..12]);
+    assert_eq!(ok(&d, &["exec", "svc", "sh", "-c", "echo $A"]), "1");
+    assert_eq!(ok(&d, &["logs", "svc"]), "up");
+    assert_eq!(
+        ok(&d, &["inspect", "-f", "{{.State.Status}}", "svc"]),
+        "running"
+    );
+    assert!(ok(&d, &["images"]).contains("busybox"));
+    ok(&d, &["stop", "-t", "0", "svc"]);
+    ok(&d, &["rm", "svc"]);
+    let o = berth(&d, &["rm", "svc"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("No such container: svc"),
+        "{}",
+        stderr(&o)
+    );
+    // A TTY through a pseudo-terminal, with the terminal's size.
+    let cmd = format!(
+        "stty rows 30 cols 100; {} -H {} run -it --rm busybox sh -c 'stty size; exit 6'",
+        common::berth(),
+        d.host()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(6), "{}", stdout(&o));
+    assert!(stdout(&o).contains("30 100"), "{}", stdout(&o));
+}
