@@ -44,10 +44,13 @@ hyperfine -N -w 3 -r "$runs" --export-markdown "$work/run.md" \
   -n "docker run → dockerd $(dockerd --version | cut -d' ' -f3 | tr -d ,)" "env DOCKER_HOST=unix://$dsock $docker run --rm busybox true"
 cat "$work/run.md"
 
-echo "== networking cost in berth: --network none vs default bridge"
-hyperfine -N -w 3 -r "$runs" \
-  -n "bridge" "$berth -H unix://$bsock run --rm busybox true" \
-  -n "none" "$berth -H unix://$bsock run --rm --network none busybox true" | grep -E "Time|±|bridge|none" || true
+echo "== what networking adds: default bridge vs --network none, berth and dockerd"
+hyperfine -N -w 3 -r "$runs" --export-markdown "$work/net.md" \
+  -n "berth, bridge" "$berth -H unix://$bsock run --rm busybox true" \
+  -n "berth, none" "$berth -H unix://$bsock run --rm --network none busybox true" \
+  -n "dockerd, bridge" "env DOCKER_HOST=unix://$dsock $docker run --rm busybox true" \
+  -n "dockerd, none" "env DOCKER_HOST=unix://$dsock $docker run --rm --network none busybox true" >/dev/null
+cat "$work/net.md"
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # Proportional set size: pages shared copy-on-write with the zygote count once across them.

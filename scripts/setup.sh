@@ -16,6 +16,8 @@ packages=(
   jq
   socat
   curl
+  openssl         # tests make TLS certificates for tcp:// listeners
+  containerd      # interop: ctr and the runc shim (also a dependency of docker.io)
 )
 missing=()
 for p in "${packages[@]}"; do

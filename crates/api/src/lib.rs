@@ -8,6 +8,7 @@ mod error;
 mod routes;
 mod server;
 mod stream;
+mod tls;
 mod version;
 pub mod views;
 
@@ -15,6 +16,7 @@ use std::future::Future;
 
 pub use error::{ApiError, status_of};
 pub use server::{Listen, ServeError};
+pub use tls::{TlsError, TlsFiles};
 pub use version::{API_VERSION, MIN_API_VERSION};
 
 /// Serves the API for `engine` on `listeners` until `shutdown` completes.

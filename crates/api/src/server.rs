@@ -18,6 +18,11 @@ pub enum Listen {
     Unix { path: PathBuf, gid: Option<u32> },
     /// Plain TCP (no TLS): anyone who can connect is root on this host.
     Tcp { addr: SocketAddr },
+    /// TCP with TLS (`--tls`, `--tlsverify`).
+    TcpTls {
+        addr: SocketAddr,
+        files: crate::tls::TlsFiles,
+    },
 }
 
 /// Failures to bind.
@@ -29,11 +34,28 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("TLS for tcp://{addr}: {source}")]
+    Tls {
+        addr: SocketAddr,
+        #[source]
+        source: crate::tls::TlsError,
+    },
 }
 
 enum Bound {
     Unix(UnixListener),
     Tcp(TcpListener),
+    TcpTls(TcpListener, tokio_rustls::TlsAcceptor),
+}
+
+fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    let err = |source| ServeError::Bind {
+        what: format!("tcp://{addr}"),
+        source,
+    };
+    let std = std::net::TcpListener::bind(addr).map_err(err)?;
+    std.set_nonblocking(true).map_err(err)?;
+    TcpListener::from_std(std).map_err(err)
 }
 
 fn bind(l: &Listen) -> Result<Bound, ServeError> {
@@ -59,13 +81,13 @@ fn bind(l: &Listen) -> Result<Bound, ServeError> {
             }
             Ok(Bound::Unix(listener))
         }
-        Listen::Tcp { addr } => {
-            let std = std::net::TcpListener::bind(addr).map_err(err(format!("tcp://{addr}")))?;
-            std.set_nonblocking(true)
-                .map_err(err(format!("tcp://{addr}")))?;
-            Ok(Bound::Tcp(
-                TcpListener::from_std(std).map_err(err(format!("tcp://{addr}")))?,
-            ))
+        Listen::Tcp { addr } => Ok(Bound::Tcp(bind_tcp(*addr)?)),
+        Listen::TcpTls { addr, files } => {
+            let acceptor = crate::tls::acceptor(files).map_err(|source| ServeError::Tls {
+                addr: *addr,
+                source,
+            })?;
+            Ok(Bound::TcpTls(bind_tcp(*addr)?, acceptor))
         }
     }
 }
@@ -91,6 +113,19 @@ pub(crate) async fn serve_router(
                     if let Ok((s, _)) = l.accept().await {
                         let _ = s.set_nodelay(true);
                         spawn_connection(TokioIo::new(s), router.clone());
+                    }
+                },
+                Bound::TcpTls(l, acceptor) => loop {
+                    if let Ok((s, peer)) = l.accept().await {
+                        let _ = s.set_nodelay(true);
+                        let (acceptor, router) = (acceptor.clone(), router.clone());
+                        // The handshake runs in its own task: a slow client holds up no one.
+                        tokio::spawn(async move {
+                            match acceptor.accept(s).await {
+                                Ok(tls) => spawn_connection(TokioIo::new(tls), router),
+                                Err(e) => tracing::info!(%peer, "TLS handshake failed: {e}"),
+                            }
+                        });
                     }
                 },
             }

@@ -78,6 +78,10 @@ pub(crate) struct DaemonArgs {
     /// DNS options for containers.
     #[arg(long = "dns-opt")]
     pub(crate) dns_opt: Vec<String>,
+    /// The host resolver configuration containers' DNS derives from (default: /etc/resolv.conf,
+    /// or systemd-resolved's upstream list when /etc/resolv.conf only names its stub).
+    #[arg(long = "host-resolv-conf")]
+    pub(crate) host_resolv_conf: Option<PathBuf>,
     /// Keep containers running while the daemon is down (always on in berth).
     #[arg(long = "live-restore", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", default_value_t = true)]
     pub(crate) live_restore: bool,

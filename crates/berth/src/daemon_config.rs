@@ -21,6 +21,10 @@ pub(crate) fn engine_config(a: &DaemonArgs) -> Result<berth_engine::EngineConfig
         dns: a.dns.clone(),
         dns_search: a.dns_search.clone(),
         dns_options: a.dns_opt.clone(),
+        host_resolv_conf: a
+            .host_resolv_conf
+            .clone()
+            .unwrap_or_else(berth_engine::config::detect_host_resolv_conf),
     };
     cfg.init_path = a.init_path.clone();
     if let Some(d) = &a.storage_driver
@@ -34,12 +38,12 @@ pub(crate) fn engine_config(a: &DaemonArgs) -> Result<berth_engine::EngineConfig
 
 /// The API's sockets from `-H` (and `-G` for unix sockets' group).
 pub(crate) fn listeners(a: &DaemonArgs) -> Result<Vec<berth_api::Listen>> {
-    if a.tls || a.tlsverify {
-        bail!(
-            "TLS listeners are not supported yet: use a unix socket, or plain tcp:// behind your own TLS proxy"
-        );
-    }
     let gid = group_id(&a.group);
+    let tls = (a.tls || a.tlsverify).then(|| berth_api::TlsFiles {
+        cert: expand_home(&a.tlscert),
+        key: expand_home(&a.tlskey),
+        client_ca: a.tlsverify.then(|| expand_home(&a.tlscacert)),
+    });
     let mut out = Vec::new();
     for h in &a.hosts {
         if let Some(path) = h.strip_prefix("unix://") {
@@ -62,10 +66,18 @@ pub(crate) fn listeners(a: &DaemonArgs) -> Result<Vec<berth_api::Listen>> {
             let addr = addr
                 .parse()
                 .map_err(|e| anyhow::anyhow!("invalid -H {h}: {e}"))?;
-            tracing::warn!(
-                "listening on tcp://{addr} without TLS: anyone who can reach it has root on this host"
-            );
-            out.push(berth_api::Listen::Tcp { addr });
+            match &tls {
+                Some(files) => out.push(berth_api::Listen::TcpTls {
+                    addr,
+                    files: files.clone(),
+                }),
+                None => {
+                    tracing::warn!(
+                        "listening on tcp://{addr} without TLS: anyone who can reach it has root on this host; use --tlsverify"
+                    );
+                    out.push(berth_api::Listen::Tcp { addr });
+                }
+            }
         } else if h.starts_with('/') {
             out.push(berth_api::Listen::Unix {
                 path: h.into(),
@@ -76,6 +88,14 @@ pub(crate) fn listeners(a: &DaemonArgs) -> Result<Vec<berth_api::Listen>> {
         }
     }
     Ok(out)
+}
+
+/// `~/.docker/ca.pem` → `$HOME/.docker/ca.pem` (dockerd's defaults are written so).
+fn expand_home(p: &str) -> std::path::PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::Path::new(&home).join(rest),
+        _ => p.into(),
+    }
 }
 
 /// The gid of `-G` (empty or unknown group: none, as dockerd when the group is missing).

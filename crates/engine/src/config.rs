@@ -18,6 +18,28 @@ pub struct NetworkDefaults {
     pub dns: Vec<IpAddr>,
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
+    /// The host's resolver configuration that containers' DNS derives from.
+    pub host_resolv_conf: PathBuf,
+}
+
+/// The host's resolv.conf; with systemd-resolved's stub (127.0.0.53) in /etc/resolv.conf,
+/// the real upstreams are in /run/systemd/resolve/resolv.conf (Docker reads that one too).
+pub fn detect_host_resolv_conf() -> PathBuf {
+    let etc = std::path::Path::new("/etc/resolv.conf");
+    let resolved = std::path::Path::new("/run/systemd/resolve/resolv.conf");
+    let only_stub = std::fs::read_to_string(etc).is_ok_and(|t| {
+        let servers: Vec<&str> = t
+            .lines()
+            .filter_map(|l| l.strip_prefix("nameserver"))
+            .map(str::trim)
+            .collect();
+        !servers.is_empty() && servers.iter().all(|s| *s == "127.0.0.53")
+    });
+    if only_stub && resolved.exists() {
+        resolved.to_path_buf()
+    } else {
+        etc.to_path_buf()
+    }
 }
 
 impl Default for NetworkDefaults {
@@ -31,6 +53,7 @@ impl Default for NetworkDefaults {
             iptables: true,
             ip_forward: true,
             default_bind_ip: IpAddr::from([0, 0, 0, 0]),
+            host_resolv_conf: detect_host_resolv_conf(),
             dns: Vec::new(),
             dns_search: Vec::new(),
             dns_options: Vec::new(),

@@ -17,7 +17,7 @@ pub(crate) fn network_config(cfg: &EngineConfig) -> berth_network::NetworkConfig
         dns: n.dns.clone(),
         dns_search: n.dns_search.clone(),
         dns_options: n.dns_options.clone(),
-        host_resolv_conf: "/etc/resolv.conf".into(),
+        host_resolv_conf: n.host_resolv_conf.clone(),
         // A daemon with its own bridge (tests, a second daemon) gets its own table too.
         table_name: match n.bridge.as_deref() {
             Some(b) if b != "berth0" => b.replace('-', "_"),

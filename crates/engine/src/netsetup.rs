@@ -135,7 +135,7 @@ impl Engine {
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| d.dns_options.clone());
         berth_network::resolv_conf(
-            &host_file("/etc/resolv.conf"),
+            &std::fs::read_to_string(&d.host_resolv_conf).unwrap_or_default(),
             &dns,
             &search,
             &options,

@@ -108,7 +108,10 @@ pub struct NetworkController {
     pub(crate) ops: AsyncMutex<()>,
     pub(crate) host: rtnetlink::Handle,
     pub(crate) reservations: Mutex<HashMap<String, Vec<Reservation>>>,
-    pub(crate) dns: Mutex<HashMap<String, (Records, DnsServer)>>,
+    /// Each user network's running server.
+    pub(crate) dns: Mutex<HashMap<String, DnsServer>>,
+    /// The names all servers answer from.
+    pub(crate) dns_views: Records,
 }
 
 pub(crate) fn short_hash(s: &str) -> String {
@@ -157,12 +160,16 @@ impl NetworkController {
             host,
             reservations: Mutex::new(HashMap::new()),
             dns: Mutex::new(HashMap::new()),
+            dns_views: Records::default(),
         };
+        // Choosing the default bridge's subnet and configuring it is one step host-wide.
+        let subnet_lock = crate::hostlock::SubnetLock::acquire()?;
         ctl.ensure_default_network().await?;
         let networks: Vec<NetworkRecord> = ctl.lock().networks.values().cloned().collect();
         for n in &networks {
             link::ensure_bridge(&ctl.host, &n.bridge, n.gateway, n.subnet, n.mtu).await?;
         }
+        drop(subnet_lock);
         for e in eps {
             // Ports of running containers stay reserved across a daemon restart.
             if let Ok((_, held)) = crate::ports::reserve_all(
@@ -229,7 +236,18 @@ impl NetworkController {
             (bridges, ports)
         };
         nft::apply(&nft::ruleset(&self.cfg.table_name, &bridges, &ports))?;
-        if let Err(e) = nft::allow_in_docker_filter(BRIDGE_PREFIX) {
+        // Interface patterns of berth's bridges: user networks share the prefix; a default
+        // bridge named otherwise (`--bridge`) is added by name.
+        let mut ifnames = vec![format!("{BRIDGE_PREFIX}*")];
+        if let Some(b) = self
+            .cfg
+            .bridge_name
+            .as_ref()
+            .filter(|b| !b.starts_with(BRIDGE_PREFIX))
+        {
+            ifnames.push(b.clone());
+        }
+        if let Err(e) = nft::allow_in_docker_filter(&ifnames) {
             tracing::warn!("could not let berth's traffic through Docker's FORWARD chain: {e}");
         }
         Ok(())
@@ -301,38 +319,36 @@ impl NetworkController {
     }
 
     pub(crate) async fn start_dns(&self, n: &NetworkRecord) {
-        let records: Records = std::sync::Arc::default();
         let host_resolv = std::fs::read_to_string(&self.cfg.host_resolv_conf).unwrap_or_default();
-        match dns::serve(n.gateway, records.clone(), dns::upstreams(&host_resolv)).await {
+        let upstreams = dns::upstreams(&host_resolv);
+        match dns::serve(n.gateway, n.id.clone(), self.dns_views.clone(), upstreams).await {
             Ok(server) => {
                 self.dns
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(n.id.clone(), (records, server));
+                    .insert(n.id.clone(), server);
                 self.refresh_dns(&n.id);
             }
             Err(e) => tracing::warn!(network = %n.name, "embedded DNS not started: {e}"),
         }
     }
 
-    /// Rebuilds a network's DNS records from its endpoints.
-    pub(crate) fn refresh_dns(&self, network_id: &str) {
-        let eps: Vec<EndpointRecord> = self
-            .lock()
-            .endpoints
-            .iter()
-            .filter(|e| e.network_id == network_id)
-            .cloned()
-            .collect();
-        let dns = self
-            .dns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some((records, _)) = dns.get(network_id) else {
-            return;
+    /// Rebuilds the names every DNS server answers from (all endpoints of user networks;
+    /// cheap, and it keeps one source of truth).
+    pub(crate) fn refresh_dns(&self, _changed_network: &str) {
+        let (eps, default_nets): (Vec<EndpointRecord>, Vec<String>) = {
+            let s = self.lock();
+            let default_nets = s
+                .networks
+                .values()
+                .filter(|n| n.default)
+                .map(|n| n.id.clone())
+                .collect();
+            (s.endpoints.clone(), default_nets)
         };
-        let mut map: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
-        for e in eps {
+        let mut views = dns::Views::default();
+        for e in eps.iter().filter(|e| !default_nets.contains(&e.network_id)) {
+            let map = views.names.entry(e.network_id.clone()).or_default();
             let mut names = vec![
                 e.container_name.clone(),
                 e.container_id[..12.min(e.container_id.len())].to_owned(),
@@ -342,8 +358,16 @@ impl NetworkController {
                 map.entry(n.to_ascii_lowercase()).or_default().push(e.ip);
             }
         }
-        if let Ok(mut r) = records.write() {
-            *r = map;
+        for e in &eps {
+            let nets: Vec<String> = eps
+                .iter()
+                .filter(|o| o.container_id == e.container_id)
+                .map(|o| o.network_id.clone())
+                .collect();
+            views.networks_of.insert(e.ip, nets);
+        }
+        if let Ok(mut r) = self.dns_views.write() {
+            *r = views;
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded DNS server of a user-defined network: it listens on the network's gateway
-//! address (in the host's namespace, where the daemon runs), answers for the containers,
-//! aliases and short ids of that network only, and forwards every other query to the host's
+//! address (in the host's namespace, where the daemon runs) and answers for the containers,
+//! aliases and short ids of every network the *asking* container is on (it is recognised by
+//! its source address), its own network first; every other query is forwarded to the host's
 //! resolvers — loopback ones included, since the daemon can reach them.
 
 use std::collections::HashMap;
@@ -15,8 +16,30 @@ use tokio::net::{TcpListener, UdpSocket};
 
 use crate::error::{NetError, Result};
 
-/// Names → addresses, per network.
-pub(crate) type Records = Arc<RwLock<HashMap<String, Vec<Ipv4Addr>>>>;
+/// What every network's server answers from (one shared copy, rebuilt on each change).
+#[derive(Debug, Default)]
+pub(crate) struct Views {
+    /// Network id → name → addresses.
+    pub(crate) names: HashMap<String, HashMap<String, Vec<Ipv4Addr>>>,
+    /// A container address → the networks its container is on.
+    pub(crate) networks_of: HashMap<Ipv4Addr, Vec<String>>,
+}
+
+impl Views {
+    /// `name` as seen by the container at `from`, asking the server of `network`.
+    fn lookup(&self, network: &str, from: Option<Ipv4Addr>, name: &str) -> Option<Vec<Ipv4Addr>> {
+        if let Some(ips) = self.names.get(network).and_then(|m| m.get(name)) {
+            return Some(ips.clone());
+        }
+        let others = from.and_then(|ip| self.networks_of.get(&ip))?;
+        others
+            .iter()
+            .filter(|n| *n != network)
+            .find_map(|n| self.names.get(n).and_then(|m| m.get(name)).cloned())
+    }
+}
+
+pub(crate) type Records = Arc<RwLock<Views>>;
 
 const TTL: u32 = 600;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
@@ -48,9 +71,11 @@ pub(crate) fn upstreams(resolv: &str) -> Vec<SocketAddr> {
 /// Starts serving on `listen:53` (UDP and TCP).
 pub(crate) async fn serve(
     listen: Ipv4Addr,
+    network: String,
     records: Records,
     upstreams: Vec<SocketAddr>,
 ) -> Result<DnsServer> {
+    let network = Arc::new(network);
     let addr = SocketAddr::from((listen, 53));
     let udp = Arc::new(
         UdpSocket::bind(addr)
@@ -60,7 +85,7 @@ pub(crate) async fn serve(
     let tcp = TcpListener::bind(addr)
         .await
         .map_err(NetError::io(format!("binding DNS on {addr}/tcp")))?;
-    let (r1, u1) = (records.clone(), upstreams.clone());
+    let (r1, u1, n1) = (records.clone(), upstreams.clone(), network.clone());
     let udp_task = tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         loop {
@@ -68,9 +93,19 @@ pub(crate) async fn serve(
                 continue;
             };
             let query = buf[..n].to_vec();
-            let (sock, r, u) = (udp.clone(), r1.clone(), u1.clone());
+            let (sock, r, u, n) = (udp.clone(), r1.clone(), u1.clone(), n1.clone());
             tokio::spawn(async move {
-                if let Some(resp) = answer(&query, &r, &u).await {
+                if let Some(resp) = answer(
+                    &query,
+                    &Asker {
+                        network: &n,
+                        from: v4(peer),
+                    },
+                    &r,
+                    &u,
+                )
+                .await
+                {
                     let _ = sock.send_to(&resp, peer).await;
                 }
             });
@@ -78,10 +113,10 @@ pub(crate) async fn serve(
     });
     let tcp_task = tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = tcp.accept().await else {
+            let Ok((mut s, peer)) = tcp.accept().await else {
                 continue;
             };
-            let (r, u) = (records.clone(), upstreams.clone());
+            let (r, u, n) = (records.clone(), upstreams.clone(), network.clone());
             tokio::spawn(async move {
                 let mut len = [0u8; 2];
                 while s.read_exact(&mut len).await.is_ok() {
@@ -89,7 +124,11 @@ pub(crate) async fn serve(
                     if s.read_exact(&mut q).await.is_err() {
                         return;
                     }
-                    let Some(resp) = answer(&q, &r, &u).await else {
+                    let asker = Asker {
+                        network: &n,
+                        from: v4(peer),
+                    };
+                    let Some(resp) = answer(&q, &asker, &r, &u).await else {
                         return;
                     };
                     let Ok(l) = u16::try_from(resp.len()) else {
@@ -110,7 +149,25 @@ pub(crate) async fn serve(
 }
 
 /// Answers from the records, or forwards.
-async fn answer(query: &[u8], records: &Records, upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
+fn v4(peer: SocketAddr) -> Option<Ipv4Addr> {
+    match peer {
+        SocketAddr::V4(a) => Some(*a.ip()),
+        SocketAddr::V6(_) => None,
+    }
+}
+
+/// Who asks: the server's network and the querier's address.
+pub(crate) struct Asker<'a> {
+    pub(crate) network: &'a str,
+    pub(crate) from: Option<Ipv4Addr>,
+}
+
+async fn answer(
+    query: &[u8],
+    asker: &Asker<'_>,
+    records: &Records,
+    upstreams: &[SocketAddr],
+) -> Option<Vec<u8>> {
     let packet = Packet::parse(query).ok()?;
     let q = packet.questions.first()?;
     let name = q
@@ -118,7 +175,10 @@ async fn answer(query: &[u8], records: &Records, upstreams: &[SocketAddr]) -> Op
         .to_string()
         .trim_end_matches('.')
         .to_ascii_lowercase();
-    let found = records.read().ok()?.get(&name).cloned();
+    let found = records
+        .read()
+        .ok()?
+        .lookup(asker.network, asker.from, &name);
     if let Some(ips) = found {
         let mut reply = Packet::new_reply(packet.id());
         reply.set_flags(PacketFlag::AUTHORITATIVE_ANSWER | PacketFlag::RECURSION_AVAILABLE);
@@ -191,17 +251,44 @@ mod tests {
     #[tokio::test]
     async fn answers_known_names_and_fails_unknown_without_upstream() {
         let records: Records = Arc::default();
-        records
-            .write()
-            .unwrap()
-            .insert("web".into(), vec![Ipv4Addr::new(172, 18, 0, 2)]);
-        let resp = answer(&query("web"), &records, &[]).await.unwrap();
+        let web = Ipv4Addr::new(172, 18, 0, 2);
+        let db = Ipv4Addr::new(172, 19, 0, 2);
+        let asker = Ipv4Addr::new(172, 18, 0, 3);
+        {
+            let mut v = records.write().unwrap();
+            v.names
+                .entry("front".into())
+                .or_default()
+                .insert("web".into(), vec![web]);
+            v.names
+                .entry("back".into())
+                .or_default()
+                .insert("db".into(), vec![db]);
+            v.networks_of
+                .insert(asker, vec!["front".into(), "back".into()]);
+            v.networks_of.insert(web, vec!["front".into()]);
+        }
+        let ask = |from| Asker {
+            network: "front",
+            from: Some(from),
+        };
+        let resp = answer(&query("web"), &ask(asker), &records, &[])
+            .await
+            .unwrap();
         let p = Packet::parse(&resp).unwrap();
         assert_eq!(p.answers.len(), 1);
-        assert!(
-            matches!(p.answers[0].rdata, RData::A(A { address }) if address == u32::from(Ipv4Addr::new(172, 18, 0, 2)))
-        );
-        let resp = answer(&query("example.invalid"), &records, &[])
+        assert!(matches!(p.answers[0].rdata, RData::A(A { address }) if address == u32::from(web)));
+        // A container on both networks resolves names of the other one too...
+        let resp = answer(&query("db"), &ask(asker), &records, &[])
+            .await
+            .unwrap();
+        assert_eq!(Packet::parse(&resp).unwrap().answers.len(), 1);
+        // ...one that is only on `front` does not.
+        let resp = answer(&query("db"), &ask(web), &records, &[])
+            .await
+            .unwrap();
+        assert_eq!(Packet::parse(&resp).unwrap().rcode(), RCODE::ServerFailure);
+        let resp = answer(&query("example.invalid"), &ask(asker), &records, &[])
             .await
             .unwrap();
         assert_eq!(Packet::parse(&resp).unwrap().rcode(), RCODE::ServerFailure);

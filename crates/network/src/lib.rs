@@ -10,6 +10,7 @@ mod dns;
 mod endpoints;
 mod error;
 mod files;
+mod hostlock;
 pub mod ipam;
 mod link;
 mod netns;

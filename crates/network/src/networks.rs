@@ -107,6 +107,7 @@ impl NetworkController {
         {
             return Err(NetError::Exists(req.name.clone()));
         }
+        let subnet_lock = crate::hostlock::SubnetLock::acquire()?;
         let taken: Vec<Subnet> = self.lock().networks.values().map(|n| n.subnet).collect();
         let subnet = match &req.subnet {
             Some(s) => {
@@ -168,6 +169,7 @@ impl NetworkController {
             allocations,
         };
         link::ensure_bridge(&self.host, &rec.bridge, gateway, subnet, mtu).await?;
+        drop(subnet_lock);
         self.lock().networks.insert(rec.id.clone(), rec.clone());
         if let Err(e) = self.rebuild_rules().and_then(|()| self.save()) {
             self.lock().networks.remove(&rec.id);

@@ -191,7 +191,7 @@ pub fn apply(script: &str) -> Result<()> {
 /// When Docker's `table ip filter` (iptables-nft) drops forwarded traffic by policy, berth's
 /// bridges need an accept there too: inserted at the top of DOCKER-USER (Docker's chain for
 /// user rules), once. Returns whether rules were added.
-pub fn allow_in_docker_filter(prefix: &str) -> Result<bool> {
+pub fn allow_in_docker_filter(ifnames: &[String]) -> Result<bool> {
     let out = Command::new("nft")
         .args(["list", "chain", "ip", "filter", "DOCKER-USER"])
         .output()
@@ -200,17 +200,25 @@ pub fn allow_in_docker_filter(prefix: &str) -> Result<bool> {
         return Ok(false); // no Docker here
     }
     let listing = String::from_utf8_lossy(&out.stdout);
-    if listing.contains(&format!("iifname \"{prefix}*\"")) {
+    let mut script = String::new();
+    for name in ifnames {
+        if listing.contains(&format!("iifname \"{name}\"")) {
+            continue;
+        }
+        script.push_str(&format!(
+            "insert rule ip filter DOCKER-USER oifname \"{name}\" ct state related,established accept\n\
+             insert rule ip filter DOCKER-USER iifname \"{name}\" accept\n"
+        ));
+    }
+    if script.is_empty() {
         return Ok(false);
     }
-    apply(&format!(
-        "insert rule ip filter DOCKER-USER oifname \"{prefix}*\" ct state related,established accept\ninsert rule ip filter DOCKER-USER iifname \"{prefix}*\" accept\n"
-    ))?;
+    apply(&script)?;
     Ok(true)
 }
 
 /// Removes berth's rules from DOCKER-USER (by handle).
-pub fn remove_docker_filter_rules(prefix: &str) {
+pub fn remove_docker_filter_rules(ifname: &str) {
     let Ok(out) = Command::new("nft")
         .args(["-a", "list", "chain", "ip", "filter", "DOCKER-USER"])
         .output()
@@ -221,7 +229,7 @@ pub fn remove_docker_filter_rules(prefix: &str) {
     let mut script = String::new();
     for line in listing
         .lines()
-        .filter(|l| l.contains(&format!("\"{prefix}*\"")))
+        .filter(|l| l.contains(&format!("\"{ifname}\"")))
     {
         if let Some(h) = line
             .rsplit("# handle ")

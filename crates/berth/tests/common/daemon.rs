@@ -10,6 +10,7 @@ pub(crate) struct Daemon {
     pub dir: tempfile::TempDir,
     pub bridge: String,
     child: Option<Child>,
+    extra: Vec<String>,
 }
 
 /// The docker CLI (28.x from /usr/local/bin, else Debian's).
@@ -23,6 +24,11 @@ pub(crate) fn docker_bin() -> &'static str {
 
 impl Daemon {
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A daemon with extra `berth daemon` flags.
+    pub(crate) fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("berth-d-")
             .tempdir_in("/tmp")
@@ -35,6 +41,7 @@ impl Daemon {
             dir,
             bridge,
             child: None,
+            extra: extra.iter().map(ToString::to_string).collect(),
         };
         d.spawn();
         d
@@ -67,6 +74,7 @@ impl Daemon {
             .arg(self.dir.path().join("berth.pid"))
             .arg("--bridge")
             .arg(&self.bridge)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -156,7 +164,32 @@ impl Drop for Daemon {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // The daemon leaves its bridge and rules for live restore; a test removes them.
+        // The daemon leaves its bridge and rules for live restore; a test removes them, and
+        // the accept rules it put in Docker's DOCKER-USER chain for its bridge.
+        if let Ok(o) = Command::new("nft")
+            .args(["-a", "list", "chain", "ip", "filter", "DOCKER-USER"])
+            .output()
+        {
+            let needle = format!("\"{}\"", self.bridge);
+            for line in String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| l.contains(&needle))
+            {
+                if let Some(h) = line.rsplit("# handle ").next() {
+                    let _ = Command::new("nft")
+                        .args([
+                            "delete",
+                            "rule",
+                            "ip",
+                            "filter",
+                            "DOCKER-USER",
+                            "handle",
+                            h.trim(),
+                        ])
+                        .output();
+                }
+            }
+        }
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .output();

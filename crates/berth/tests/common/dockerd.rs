@@ -14,8 +14,14 @@ pub(crate) struct Dockerd {
 }
 
 impl Dockerd {
-    /// A private dockerd with `berth` registered as a runtime and busybox imported.
+    /// A private dockerd with `berth` registered as a runtime and busybox imported, without
+    /// networking of its own.
     pub(crate) fn start() -> Self {
+        Self::start_with(&["--bridge", "none", "--iptables=false", "--ip-masq=false"])
+    }
+
+    /// The same with other dockerd flags (`--bridge <name>` for a networked one).
+    pub(crate) fn start_with(flags: &[&str]) -> Self {
         if Command::new("dockerd").arg("--version").output().is_err() {
             panic!("dockerd is missing: install Debian's docker.io (scripts/setup.sh does)");
         }
@@ -35,7 +41,7 @@ impl Dockerd {
             .arg(format!("unix://{}", dir.path().join("d.sock").display()))
             .arg("--pidfile")
             .arg(dir.path().join("d.pid"))
-            .args(["--bridge", "none", "--iptables=false", "--ip-masq=false"])
+            .args(flags)
             .arg("--add-runtime")
             .arg(format!("berth={}", runc.display()))
             .stdin(Stdio::null())
