@@ -89,7 +89,7 @@ pub(crate) fn write_etc_files(
 ) -> Result<Vec<(String, PathBuf)>> {
     let dir = engine.inner.cfg.container_dir(&rec.id);
     let write = |path: &PathBuf, content: &str| {
-        berth_runtime::fsutil::atomic_write(path, content.as_bytes())
+        berth_runtime::fsutil::replace(path, content.as_bytes())
             .map_err(|e| EngineError::internal(format!("writing {}", path.display()), e))
     };
     let _ = dir;

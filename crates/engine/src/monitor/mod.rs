@@ -66,7 +66,7 @@ pub fn exit_code_for(message: &str) -> i32 {
 
 pub(crate) fn write_exit(path: &Path, info: &ExitInfo) -> std::io::Result<()> {
     let json = serde_json::to_vec(info).map_err(std::io::Error::other)?;
-    berth_runtime::fsutil::atomic_write(path, &json)
+    berth_runtime::fsutil::replace(path, &json)
 }
 
 /// Reads a recorded exit status.

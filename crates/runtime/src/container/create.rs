@@ -206,7 +206,7 @@ impl Runtime {
         };
         let json = serde_json::to_vec_pretty(&state)
             .map_err(|e| io("serialising state")(std::io::Error::other(e)))?;
-        fsutil::atomic_write(&dir.join(STATE_FILE), &json).map_err(io("writing state.json"))?;
+        fsutil::replace(&dir.join(STATE_FILE), &json).map_err(io("writing state.json"))?;
         if let Some(pid_file) = &req.pid_file {
             fsutil::atomic_write(pid_file, pid.as_raw().to_string().as_bytes())
                 .map_err(io("writing the pid file"))?;

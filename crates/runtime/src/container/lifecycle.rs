@@ -229,7 +229,7 @@ impl Container {
             path: path.clone(),
             source: std::io::Error::other(e),
         })?;
-        fsutil::atomic_write(&path, &json).map_err(|source| RuntimeError::State {
+        fsutil::replace(&path, &json).map_err(|source| RuntimeError::State {
             id: self.id().into(),
             path,
             source,
