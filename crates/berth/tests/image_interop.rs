@@ -132,3 +132,67 @@ fn hostile_archives_are_refused() {
     // The daemon is still healthy.
     berth.ok(&["version"]);
 }
+
+#[test]
+fn a_daemon_killed_during_an_import_leaves_no_half_image() {
+    if !require_root("image_interop") {
+        return;
+    }
+    let mut berth = Daemon::start();
+    let dir = berth.dir.path().to_path_buf();
+    // A layer big enough to still be in flight when the daemon is killed.
+    let big = dir.join("big.tar");
+    {
+        use std::io::Read;
+        let mut b = tar::Builder::new(std::fs::File::create(&big).unwrap());
+        let mut noise = std::fs::File::open("/dev/urandom").unwrap().take(8 << 20);
+        let mut chunk = Vec::new();
+        noise.read_to_end(&mut chunk).unwrap();
+        for i in 0..48 {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(chunk.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, format!("blob{i}"), &chunk[..])
+                .unwrap();
+        }
+        b.finish().unwrap();
+    }
+    let mut import = berth
+        .docker()
+        .args(["import", big.to_str().unwrap(), "big:1"])
+        .spawn()
+        .unwrap();
+    let store = dir.join("data/image");
+    let busy = || {
+        let any = |d: &std::path::Path, pred: &dyn Fn(&str) -> bool| {
+            std::fs::read_dir(d)
+                .is_ok_and(|r| r.flatten().any(|e| pred(&e.file_name().to_string_lossy())))
+        };
+        any(&store.join("ingest"), &|_| true)
+            || any(&store.join("layers"), &|n| n.starts_with(".tmp-"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !busy() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    berth.kill_and_restart();
+    let _ = import.wait();
+    let o = berth.run(&["image", "inspect", "big:1"]);
+    assert!(!o.status.success(), "a half-imported image is visible");
+    let leftovers: Vec<String> = std::fs::read_dir(store.join("layers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "partial layers left: {leftovers:?}");
+    assert_eq!(std::fs::read_dir(store.join("ingest")).unwrap().count(), 0);
+    // The store still works.
+    berth.import_busybox();
+    assert_eq!(berth.ok(&["run", "--rm", "busybox", "echo", "ok"]), "ok");
+}

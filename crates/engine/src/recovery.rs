@@ -64,6 +64,8 @@ impl Engine {
                 .map_err(|e| EngineError::internal(format!("creating {}", d.display()), e))?;
         }
         clean_stale_exec_root(&cfg.exec_root)?;
+        // Uploads being spooled when a previous daemon died (`load`, `import`).
+        let _ = std::fs::remove_dir_all(cfg.data_root.join("tmp"));
         let images = berth_image::ImageStore::open(cfg.data_root.join("image"))
             .map_err(|e| EngineError::from_lib(&e))?;
         let volumes = VolumeStore::open(cfg.data_root.join("volumes"))

@@ -143,19 +143,7 @@ fn start(cfg: MonitorConfig, control: Conn) -> Result<Started, Conn> {
         Ok(io) => io,
         Err(e) => return Err(fail(control, e.to_string())),
     };
-    let mut req = CreateRequest::new(&cfg.id, &cfg.bundle);
-    req.start = StartMode::Immediately;
-    req.stdio = io.child_stdio;
-    req.console_socket = io.console_theirs;
-    let container = match Runtime::new(&cfg.runtime_root).create(req) {
-        Ok(c) => c,
-        Err(e) => return Err(fail(control, berth_errdefs::chain(&e))),
-    };
-    let started_at_ns = now_ns();
-    let parent = match io.parent.finish() {
-        Ok(p) => p,
-        Err(e) => return Err(fail(control, e.to_string())),
-    };
+    // The socket first: once the container exists, nothing may fail without killing it.
     let _ = std::fs::remove_file(&cfg.socket);
     if let Some(dir) = cfg.socket.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -170,6 +158,27 @@ fn start(cfg: MonitorConfig, control: Conn) -> Result<Started, Conn> {
                 ));
             }
         };
+    let mut req = CreateRequest::new(&cfg.id, &cfg.bundle);
+    req.start = StartMode::Immediately;
+    req.stdio = io.child_stdio;
+    req.console_socket = io.console_theirs;
+    let container = match Runtime::new(&cfg.runtime_root).create(req) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::fs::remove_file(&cfg.socket);
+            return Err(fail(control, berth_errdefs::chain(&e)));
+        }
+    };
+    let started_at_ns = now_ns();
+    let parent = match io.parent.finish() {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = container.kill(Signal::SIGKILL, true);
+            let _ = container.delete(true);
+            let _ = std::fs::remove_file(&cfg.socket);
+            return Err(fail(control, e.to_string()));
+        }
+    };
     let mut control = control;
     control.send_event(&Event::Started {
         pid: container.pid(),
