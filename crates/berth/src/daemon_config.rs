@@ -26,7 +26,7 @@ pub(crate) fn engine_config(a: &DaemonArgs) -> Result<berth_engine::EngineConfig
             .clone()
             .unwrap_or_else(berth_engine::config::detect_host_resolv_conf),
     };
-    cfg.init_path = a.init_path.clone();
+    cfg.init_path = a.init_path.clone().or_else(find_docker_init);
     if let Some(d) = &a.storage_driver
         && d != "overlay2"
         && d != "overlay"
@@ -88,6 +88,16 @@ pub(crate) fn listeners(a: &DaemonArgs) -> Result<Vec<berth_api::Listen>> {
         }
     }
     Ok(out)
+}
+
+/// dockerd's default for `--init`: `docker-init` on PATH (Debian's docker.io links it to
+/// tini-static), else Docker's libexec directory.
+fn find_docker_init() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path)
+        .chain([std::path::PathBuf::from("/usr/libexec/docker")])
+        .map(|d| d.join("docker-init"))
+        .find(|p| p.is_file())
 }
 
 /// `~/.docker/ca.pem` → `$HOME/.docker/ca.pem` (dockerd's defaults are written so).

@@ -84,6 +84,13 @@ pub(crate) fn router(engine: Engine) -> Router {
         .route("/info", get(system::info))
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
+        // berth has no build cache yet: nothing to prune (`docker system prune` asks).
+        .route(
+            "/build/prune",
+            post(|| async {
+                axum::Json(serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": 0}))
+            }),
+        )
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/prune", post(containers::prune))
