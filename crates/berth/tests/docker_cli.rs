@@ -272,6 +272,44 @@ fn volumes_and_binds() {
     );
     let o = d.run(&["run", "--rm", "-v", &spec, "busybox", "touch", "/b/y"]);
     assert_eq!(o.status.code(), Some(1));
+    // --mount syntax, and --volumes-from.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "holder",
+        "--mount",
+        "type=volume,source=shared,target=/shared",
+        "busybox",
+        "sh",
+        "-c",
+        "echo from-holder > /shared/f; sleep 100",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "holder",
+            "busybox",
+            "cat",
+            "/shared/f"
+        ]),
+        "from-holder"
+    );
+    let tmpfs = d.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=tmpfs,target=/t",
+        "busybox",
+        "sh",
+        "-c",
+        "grep ' /t ' /proc/mounts | cut -d' ' -f3",
+    ]);
+    assert_eq!(tmpfs, "tmpfs");
+    d.ok(&["rm", "-f", "holder"]);
     d.ok(&["volume", "rm", "data"]);
 }
 
