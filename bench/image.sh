@@ -25,6 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$cache"
+command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 if [ ! -f "$cache/debian-rootfs.tar" ]; then
   echo "== debootstrap (once; cached in $cache)"
   debootstrap --variant=minbase bookworm "$work/rootfs" >/dev/null
