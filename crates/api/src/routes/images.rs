@@ -1,7 +1,6 @@
 //! Image endpoints: import, load, save, list, inspect, history, tag, remove, prune, commit.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -17,22 +16,14 @@ use super::{Query, filters, flag, json_body};
 use crate::error::{ApiError, ApiResult};
 use crate::views::image as view;
 
-/// Spools a request body to a file under the data root (uploads can be large; the stores
-/// read synchronously).
-async fn spool(engine: &Engine, body: Body) -> ApiResult<tempfile::NamedTempFile> {
-    let dir = engine.config().data_root.join("tmp");
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
-    let mut file = tempfile::NamedTempFile::new_in(&dir)
-        .map_err(|e| ApiError::internal(format!("creating a file in {}: {e}", dir.display())))?;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
-        file.write_all(&chunk)
-            .map_err(|e| ApiError::internal(format!("spooling the upload: {e}")))?;
-    }
-    Ok(file)
+/// The request body as a blocking reader for the stores, which read synchronously: the
+/// upload streams straight into the unpacker (no spool file, no second copy on disk).
+fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
+    let stream = body
+        .into_data_stream()
+        .map(|r| r.map_err(std::io::Error::other));
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    std::io::BufReader::with_capacity(1 << 20, reader)
 }
 
 fn json_lines(lines: &[Value]) -> Response {
@@ -71,14 +62,10 @@ pub(super) async fn create(
             changes,
             message: q.get("message").cloned().filter(|m| !m.is_empty()),
         };
-        let file = spool(&engine, body).await?;
+        let reader = body_reader(body);
         let e2 = engine.clone();
         let id = tokio::task::spawn_blocking(move || {
-            let f =
-                std::fs::File::open(file.path()).map_err(|e| ApiError::internal(e.to_string()))?;
-            e2.images()
-                .import(std::io::BufReader::new(f), opts)
-                .map_err(ApiError::from)
+            e2.images().import(reader, opts).map_err(ApiError::from)
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
@@ -103,16 +90,12 @@ pub(super) async fn load(
     q: Query,
     body: Body,
 ) -> ApiResult<Response> {
-    let file = spool(&engine, body).await?;
+    let reader = body_reader(body);
     let e2 = engine.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        let f = std::fs::File::open(file.path()).map_err(|e| ApiError::internal(e.to_string()))?;
-        e2.images()
-            .load(std::io::BufReader::new(f))
-            .map_err(ApiError::from)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let loaded =
+        tokio::task::spawn_blocking(move || e2.images().load(reader).map_err(ApiError::from))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
     let mut lines = Vec::new();
     for l in &loaded {
         engine
