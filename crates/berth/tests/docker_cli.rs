@@ -183,6 +183,23 @@ fn tty_through_a_pseudo_terminal() {
         .unwrap();
     assert_eq!(o.status.code(), Some(5), "{}", stdout(&o));
     assert!(stdout(&o).contains("/dev/pts/0"), "{}", stdout(&o));
+    // ctrl-p ctrl-q detaches: the CLI exits 0 and the container keeps running.
+    let cmd = format!(
+        "(sleep 1; printf '\\020\\021') | DOCKER_HOST={} script -qec '{} run -it --name detached busybox sh' /dev/null",
+        d.host(),
+        common::daemon::docker_bin()
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", &cmd])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Running}}", "detached"]),
+        "true"
+    );
+    d.ok(&["rm", "-f", "detached"]);
 }
 
 #[test]
