@@ -18,6 +18,7 @@ packages=(
   curl
   openssl         # tests make TLS certificates for tcp:// listeners
   containerd      # interop: ctr and the runc shim (also a dependency of docker.io)
+  docker-compose  # interop: compose v1 and docker-py (python3-docker) against berth daemon
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -3,11 +3,14 @@
 //! Without a TTY, stdout and stderr share one connection as frames: an 8-byte header
 //! `[stream, 0, 0, 0, len(u32 BE)]` then the payload. With a TTY the stream is raw.
 
+use std::future::Future;
+
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::Response;
 use berth_engine::Output;
 use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -137,6 +140,58 @@ pub(crate) fn hijack(req: &mut Request<Body>, session: Session) -> Response {
             Err(e) => tracing::debug!("upgrade failed: {e}"),
         }
     });
+    switching_protocols(content_type)
+}
+
+/// Like [`hijack`], but the session (the process) is made only once the connection is
+/// upgraded: output written right after the 101 could otherwise share a packet with the
+/// response head, and clients that read the raw socket after parsing the head (docker-py)
+/// would lose it. This is dockerd's order for `exec start` too.
+pub(crate) fn hijack_then<F>(req: &mut Request<Body>, tty: bool, make: F) -> Response
+where
+    F: Future<Output = Result<Session, String>> + Send + 'static,
+{
+    let content_type = if tty { RAW } else { MULTIPLEXED };
+    if !req.headers().contains_key(header::UPGRADE) {
+        let body = futures_util::stream::once(make).flat_map(move |s| match s {
+            Ok(session) => futures_util::stream::unfold(session.output, move |mut rx| async move {
+                rx.recv()
+                    .await
+                    .map(|o| (Ok::<_, std::io::Error>(encode(&o, tty)), rx))
+            })
+            .boxed(),
+            Err(e) => {
+                futures_util::stream::once(async move { Err(std::io::Error::other(e)) }).boxed()
+            }
+        });
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from_stream(body))
+            .unwrap_or_default();
+    }
+    let on_upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        let io = match on_upgrade.await {
+            Ok(upgraded) => TokioIo::new(upgraded),
+            Err(e) => {
+                tracing::debug!("upgrade failed: {e}");
+                return;
+            }
+        };
+        match make.await {
+            Ok(session) => pump(io, session).await,
+            Err(e) => {
+                let mut io = io;
+                let _ = io.write_all(format!("{e}\r\n").as_bytes()).await;
+                let _ = io.shutdown().await;
+            }
+        }
+    });
+    switching_protocols(content_type)
+}
+
+fn switching_protocols(content_type: &'static str) -> Response {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = resp.headers_mut();

@@ -69,9 +69,23 @@ pub(super) async fn start(
         .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
     let b: ExecStartBody = json_body(&bytes)?;
     let inst = engine.exec_get(&id)?;
-    let streams = engine.exec_start(&id, b.detach).await?;
     if b.detach {
+        engine.exec_start(&id, true).await?;
         return Ok(StatusCode::OK.into_response());
+    }
+    // Refuse what would fail before the connection is hijacked, as an HTTP error.
+    if inst.state().started {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Error: Exec command {id} has already run"),
+        ));
+    }
+    let rec = engine.container(&inst.container_id)?;
+    if !rec.is_running() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Container {} is not running", rec.id),
+        ));
     }
     let keys = inst
         .config
@@ -79,16 +93,21 @@ pub(super) async fn start(
         .as_deref()
         .and_then(stream::detach_keys)
         .unwrap_or_else(|| vec![16, 17]);
+    let tty = inst.config.tty;
     let mut req = Request::from_parts(parts, Body::empty());
-    Ok(stream::hijack(
-        &mut req,
-        Session {
-            output: streams.output,
-            stdin: streams.stdin,
-            tty: streams.tty,
+    let start = async move {
+        let s = engine
+            .exec_start(&id, false)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Session {
+            output: s.output,
+            stdin: s.stdin,
+            tty: s.tty,
             detach_keys: keys,
-        },
-    ))
+        })
+    };
+    Ok(stream::hijack_then(&mut req, tty, start))
 }
 
 pub(super) async fn resize(

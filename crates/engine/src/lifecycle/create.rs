@@ -168,7 +168,16 @@ impl Engine {
             Some(n) => n.trim_start_matches('/').to_owned(),
             None => self.generate_name(&id),
         };
-        let config = merge_config(&config, &image.config);
+        let mut config = merge_config(&config, &image.config);
+        // Docker records the hostname it will use (inspect shows it): the short id, or the
+        // host's with `--network host`.
+        if config.hostname.as_deref().is_none_or(str::is_empty) {
+            let host_net = host.network_mode.as_deref() == Some("host");
+            config.hostname = Some(match nix::unistd::gethostname() {
+                Ok(h) if host_net => h.to_string_lossy().into_owned(),
+                _ => id[..12].to_owned(),
+            });
+        }
         if config.entrypoint.as_ref().is_none_or(Vec::is_empty)
             && config.cmd.as_ref().is_none_or(Vec::is_empty)
         {
