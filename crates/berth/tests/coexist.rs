@@ -44,6 +44,17 @@ fn berth_and_dockerd_both_keep_working() {
     sh("iptables -P FORWARD DROP");
     let berth = Daemon::start();
     berth.import_busybox();
+    // berth's accept rules in Docker's chain keep it readable by iptables (Docker's tool).
+    let o = Command::new("iptables")
+        .args(["-S", "DOCKER-USER"])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "iptables cannot read DOCKER-USER: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("-i {} -j ACCEPT", berth.bridge)));
     // Docker's own containers still run and reach each other.
     docker.ok(&[
         "run", "-d", "--name", "dweb", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc",

@@ -190,57 +190,82 @@ pub fn apply(script: &str) -> Result<()> {
 
 /// When Docker's `table ip filter` (iptables-nft) drops forwarded traffic by policy, berth's
 /// bridges need an accept there too: inserted at the top of DOCKER-USER (Docker's chain for
-/// user rules), once. Returns whether rules were added.
+/// user rules), once. The rules go in through `iptables` itself: rules written with `nft`
+/// into that table make iptables-nft refuse the whole chain ("incompatible"), which would
+/// break Docker. Returns whether rules were added.
 pub fn allow_in_docker_filter(ifnames: &[String]) -> Result<bool> {
-    let out = Command::new("nft")
-        .args(["list", "chain", "ip", "filter", "DOCKER-USER"])
+    let has_chain = Command::new("iptables")
+        .args(["-w", "-n", "-L", "DOCKER-USER"])
         .output()
-        .map_err(|e| NetError::Nft(e.to_string()))?;
-    if !out.status.success() {
-        return Ok(false); // no Docker here
+        .is_ok_and(|o| o.status.success());
+    if !has_chain {
+        return Ok(false); // no Docker (or no iptables) here
     }
-    let listing = String::from_utf8_lossy(&out.stdout);
-    let mut script = String::new();
+    let mut added = false;
     for name in ifnames {
-        if listing.contains(&format!("iifname \"{name}\"")) {
-            continue;
+        // iptables spells a trailing wildcard `+`.
+        let name = name.replace('*', "+");
+        let rules: [&[&str]; 2] = [
+            &[
+                "-o",
+                &name,
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "RELATED,ESTABLISHED",
+                "-j",
+                "ACCEPT",
+            ],
+            &["-i", &name, "-j", "ACCEPT"],
+        ];
+        for rule in rules {
+            let present = Command::new("iptables")
+                .args(["-w", "-C", "DOCKER-USER"])
+                .args(rule)
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if present {
+                continue;
+            }
+            let out = Command::new("iptables")
+                .args(["-w", "-I", "DOCKER-USER"])
+                .args(rule)
+                .output()
+                .map_err(|e| NetError::Nft(format!("running iptables: {e}")))?;
+            if !out.status.success() {
+                return Err(NetError::Nft(format!(
+                    "iptables -I DOCKER-USER {}: {}",
+                    rule.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            added = true;
         }
-        script.push_str(&format!(
-            "insert rule ip filter DOCKER-USER oifname \"{name}\" ct state related,established accept\n\
-             insert rule ip filter DOCKER-USER iifname \"{name}\" accept\n"
-        ));
     }
-    if script.is_empty() {
-        return Ok(false);
-    }
-    apply(&script)?;
-    Ok(true)
+    Ok(added)
 }
 
-/// Removes berth's rules from DOCKER-USER (by handle).
+/// Removes the rules [`allow_in_docker_filter`] added for `ifname`.
 pub fn remove_docker_filter_rules(ifname: &str) {
-    let Ok(out) = Command::new("nft")
-        .args(["-a", "list", "chain", "ip", "filter", "DOCKER-USER"])
-        .output()
-    else {
-        return;
-    };
-    let listing = String::from_utf8_lossy(&out.stdout);
-    let mut script = String::new();
-    for line in listing
-        .lines()
-        .filter(|l| l.contains(&format!("\"{ifname}\"")))
-    {
-        if let Some(h) = line
-            .rsplit("# handle ")
-            .next()
-            .and_then(|h| h.trim().parse::<u64>().ok())
-        {
-            script.push_str(&format!("delete rule ip filter DOCKER-USER handle {h}\n"));
-        }
-    }
-    if !script.is_empty() {
-        let _ = apply(&script);
+    let name = ifname.replace('*', "+");
+    let rules: [&[&str]; 2] = [
+        &[
+            "-o",
+            &name,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "RELATED,ESTABLISHED",
+            "-j",
+            "ACCEPT",
+        ],
+        &["-i", &name, "-j", "ACCEPT"],
+    ];
+    for rule in rules {
+        let _ = Command::new("iptables")
+            .args(["-w", "-D", "DOCKER-USER"])
+            .args(rule)
+            .output();
     }
 }
 
