@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 echo "== building berth (release)"
 cargo build --release -q -p berth
-berth=$PWD/target/release/berth
+berth=${CARGO_TARGET_DIR:-$PWD/target}/release/berth
 install -m 0755 "$berth" /usr/local/bin/berth
 tar=$(mktemp /tmp/busybox-rootfs.XXXXXX.tar)
 trap 'rm -f "$tar"' EXIT
