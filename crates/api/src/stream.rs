@@ -118,29 +118,8 @@ pub(crate) struct Session {
 /// Answers an attach/exec request: upgrades the connection when the client asks for it
 /// (the docker CLI does), else streams the output as the response body.
 pub(crate) fn hijack(req: &mut Request<Body>, session: Session) -> Response {
-    let content_type = if session.tty { RAW } else { MULTIPLEXED };
-    let wants_upgrade = req.headers().contains_key(header::UPGRADE);
-    if !wants_upgrade {
-        let tty = session.tty;
-        let body = futures_util::stream::unfold(session.output, move |mut rx| async move {
-            rx.recv()
-                .await
-                .map(|o| (Ok::<_, std::io::Error>(encode(&o, tty)), rx))
-        });
-        return Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, content_type)
-            .body(Body::from_stream(body))
-            .unwrap_or_default();
-    }
-    let on_upgrade = hyper::upgrade::on(req);
-    tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => pump(TokioIo::new(upgraded), session).await,
-            Err(e) => tracing::debug!("upgrade failed: {e}"),
-        }
-    });
-    switching_protocols(content_type)
+    let tty = session.tty;
+    hijack_then(req, tty, async move { Ok(session) })
 }
 
 /// Like [`hijack`], but the session (the process) is made only once the connection is

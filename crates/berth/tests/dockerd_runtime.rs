@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -163,14 +162,5 @@ fn containerd_shim_runs_berth() {
     ctr(&["container", "rm", "t2"]);
     let _ = containerd.kill();
     let _ = containerd.wait();
-    let root = dir.path().to_string_lossy().into_owned();
-    if let Ok(m) = std::fs::read_to_string("/proc/self/mountinfo") {
-        for p in m
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|p| p.starts_with(&root))
-        {
-            let _ = nix::mount::umount2(Path::new(p), nix::mount::MntFlags::MNT_DETACH);
-        }
-    }
+    common::unmount_under(dir.path());
 }

@@ -83,17 +83,22 @@ impl Engine {
             r.clone()
         });
         store::save(&self.inner.cfg.containers_dir(), &rec)?;
+        self.network_event("connect", &info, &rec.id);
+        Ok(())
+    }
+
+    /// Docker's `network connect`/`disconnect` event.
+    fn network_event(&self, action: &str, net: &berth_network::NetworkInfo, container: &str) {
         self.inner.events.publish(
             "network",
-            "connect",
-            &info.id,
+            action,
+            &net.id,
             std::collections::HashMap::from([
-                ("container".to_owned(), rec.id.clone()),
-                ("name".to_owned(), info.name.clone()),
+                ("container".to_owned(), container.to_owned()),
+                ("name".to_owned(), net.name.clone()),
                 ("type".to_owned(), "bridge".to_owned()),
             ]),
         );
-        Ok(())
     }
 
     /// A container that had no embedded DNS (default bridge only) gets the new network's, so
@@ -140,16 +145,7 @@ impl Engine {
             r.clone()
         });
         store::save(&self.inner.cfg.containers_dir(), &rec)?;
-        self.inner.events.publish(
-            "network",
-            "disconnect",
-            &info.id,
-            std::collections::HashMap::from([
-                ("container".to_owned(), rec.id.clone()),
-                ("name".to_owned(), info.name.clone()),
-                ("type".to_owned(), "bridge".to_owned()),
-            ]),
-        );
+        self.network_event("disconnect", &info, &rec.id);
         Ok(())
     }
 }

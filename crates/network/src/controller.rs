@@ -327,7 +327,7 @@ impl NetworkController {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .insert(n.id.clone(), server);
-                self.refresh_dns(&n.id);
+                self.refresh_dns();
             }
             Err(e) => tracing::warn!(network = %n.name, "embedded DNS not started: {e}"),
         }
@@ -335,7 +335,7 @@ impl NetworkController {
 
     /// Rebuilds the names every DNS server answers from (all endpoints of user networks;
     /// cheap, and it keeps one source of truth).
-    pub(crate) fn refresh_dns(&self, _changed_network: &str) {
+    pub(crate) fn refresh_dns(&self) {
         let (eps, default_nets): (Vec<EndpointRecord>, Vec<String>) = {
             let s = self.lock();
             let default_nets = s

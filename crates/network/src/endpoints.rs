@@ -135,7 +135,7 @@ impl NetworkController {
             .insert(key(&req.container_id, &n.id), held);
         self.lock().endpoints.push(ep.clone());
         self.save()?;
-        self.refresh_dns(&n.id);
+        self.refresh_dns();
         Ok(EndpointInfo {
             network_id: n.id.clone(),
             endpoint_id: ep.id,
@@ -170,7 +170,7 @@ impl NetworkController {
             tracing::warn!(container = %ep.container_id, "removing published ports: {e}");
             self.rebuild_rules()?;
         }
-        self.refresh_dns(&ep.network_id);
+        self.refresh_dns();
         Ok(())
     }
 

@@ -188,6 +188,23 @@ pub fn apply(script: &str) -> Result<()> {
     Ok(())
 }
 
+/// The two DOCKER-USER rules for one of berth's interface patterns (iptables spelling).
+fn docker_user_rules(name: &str) -> [Vec<&str>; 2] {
+    [
+        vec![
+            "-o",
+            name,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "RELATED,ESTABLISHED",
+            "-j",
+            "ACCEPT",
+        ],
+        vec!["-i", name, "-j", "ACCEPT"],
+    ]
+}
+
 /// When Docker's `table ip filter` (iptables-nft) drops forwarded traffic by policy, berth's
 /// bridges need an accept there too: inserted at the top of DOCKER-USER (Docker's chain for
 /// user rules), once. The rules go in through `iptables` itself: rules written with `nft`
@@ -205,23 +222,10 @@ pub fn allow_in_docker_filter(ifnames: &[String]) -> Result<bool> {
     for name in ifnames {
         // iptables spells a trailing wildcard `+`.
         let name = name.replace('*', "+");
-        let rules: [&[&str]; 2] = [
-            &[
-                "-o",
-                &name,
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "RELATED,ESTABLISHED",
-                "-j",
-                "ACCEPT",
-            ],
-            &["-i", &name, "-j", "ACCEPT"],
-        ];
-        for rule in rules {
+        for rule in docker_user_rules(&name) {
             let present = Command::new("iptables")
                 .args(["-w", "-C", "DOCKER-USER"])
-                .args(rule)
+                .args(&rule)
                 .output()
                 .is_ok_and(|o| o.status.success());
             if present {
@@ -229,7 +233,7 @@ pub fn allow_in_docker_filter(ifnames: &[String]) -> Result<bool> {
             }
             let out = Command::new("iptables")
                 .args(["-w", "-I", "DOCKER-USER"])
-                .args(rule)
+                .args(&rule)
                 .output()
                 .map_err(|e| NetError::Nft(format!("running iptables: {e}")))?;
             if !out.status.success() {
@@ -248,23 +252,10 @@ pub fn allow_in_docker_filter(ifnames: &[String]) -> Result<bool> {
 /// Removes the rules [`allow_in_docker_filter`] added for `ifname`.
 pub fn remove_docker_filter_rules(ifname: &str) {
     let name = ifname.replace('*', "+");
-    let rules: [&[&str]; 2] = [
-        &[
-            "-o",
-            &name,
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "RELATED,ESTABLISHED",
-            "-j",
-            "ACCEPT",
-        ],
-        &["-i", &name, "-j", "ACCEPT"],
-    ];
-    for rule in rules {
+    for rule in docker_user_rules(&name) {
         let _ = Command::new("iptables")
             .args(["-w", "-D", "DOCKER-USER"])
-            .args(rule)
+            .args(&rule)
             .output();
     }
 }

@@ -294,6 +294,25 @@ pub(super) async fn by_name_post(
     )))
 }
 
+/// A container using image `id`, and whether it runs (what rmi and prune refuse on).
+fn container_using(
+    containers: &[berth_engine::container::record::ContainerRecord],
+    id: &str,
+) -> Option<(String, bool)> {
+    containers
+        .iter()
+        .find(|c| c.image_id == id)
+        .map(|c| (c.id.clone(), c.is_running()))
+}
+
+/// One line of Docker's rmi/prune answer.
+fn removed_json(r: &Removed) -> Value {
+    match r {
+        Removed::Untagged(t) => json!({"Untagged": t}),
+        Removed::Deleted(d) => json!({"Deleted": d}),
+    }
+}
+
 /// `DELETE /images/{name}`.
 pub(super) async fn remove(
     State(engine): State<Engine>,
@@ -301,27 +320,18 @@ pub(super) async fn remove(
     q: Query,
 ) -> ApiResult<Json<Vec<Value>>> {
     let containers = engine.containers();
-    let in_use = |id: &str| {
-        containers
-            .iter()
-            .find(|c| c.image_id == id)
-            .map(|c| (c.id.clone(), c.is_running()))
-    };
+    let in_use = |id: &str| container_using(&containers, id);
     let removed = engine.images().delete(&name, flag(&q, "force"), &in_use)?;
     Ok(Json(
         removed
             .iter()
-            .map(|r| match r {
-                Removed::Untagged(t) => {
-                    engine.events().publish("image", "untag", t, HashMap::new());
-                    json!({"Untagged": t})
-                }
-                Removed::Deleted(d) => {
-                    engine
-                        .events()
-                        .publish("image", "delete", d, HashMap::new());
-                    json!({"Deleted": d})
-                }
+            .map(|r| {
+                let (action, id) = match r {
+                    Removed::Untagged(t) => ("untag", t),
+                    Removed::Deleted(d) => ("delete", d),
+                };
+                engine.events().publish("image", action, id, HashMap::new());
+                removed_json(r)
             })
             .collect(),
     ))
@@ -334,20 +344,9 @@ pub(super) async fn prune(State(engine): State<Engine>, q: Query) -> ApiResult<J
         .get("dangling")
         .is_some_and(|v| v.iter().any(|d| d == "false" || d == "0"));
     let containers = engine.containers();
-    let in_use = |id: &str| {
-        containers
-            .iter()
-            .find(|c| c.image_id == id)
-            .map(|c| (c.id.clone(), c.is_running()))
-    };
+    let in_use = |id: &str| container_using(&containers, id);
     let (removed, space) = engine.images().prune(all, &in_use)?;
-    let deleted: Vec<Value> = removed
-        .iter()
-        .map(|r| match r {
-            Removed::Untagged(t) => json!({"Untagged": t}),
-            Removed::Deleted(d) => json!({"Deleted": d}),
-        })
-        .collect();
+    let deleted: Vec<Value> = removed.iter().map(removed_json).collect();
     Ok(Json(
         json!({"ImagesDeleted": deleted, "SpaceReclaimed": space}),
     ))

@@ -167,14 +167,22 @@ pub(super) async fn export(
     State(engine): State<Engine>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    let e2 = engine.clone();
     engine.container(&id)?;
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-tar")
+        .body(pack_body(engine, id, "/".to_owned()))
+        .unwrap_or_default())
+}
+
+/// A tar of `path` inside the container's root, packed on a blocking thread as the client
+/// reads it; a failure midway ends the body with an error.
+fn pack_body(engine: Engine, id: String, path: String) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::spawn(async move {
         let tx2 = tx.clone();
-        let r = e2
+        let r = engine
             .with_rootfs(&id, move |root| {
-                berth_image::archive::safe::pack(root, "/", ChannelWriter(tx2)).map(|_| ())
+                berth_image::archive::safe::pack(root, &path, ChannelWriter(tx2)).map(|_| ())
             })
             .await;
         let msg = match r {
@@ -184,10 +192,7 @@ pub(super) async fn export(
         };
         let _ = tx.send(Err(std::io::Error::other(msg))).await;
     });
-    Ok(Response::builder()
-        .header(header::CONTENT_TYPE, "application/x-tar")
-        .body(Body::from_stream(super::system::tokio_stream_from(rx)))
-        .unwrap_or_default())
+    Body::from_stream(super::system::tokio_stream_from(rx))
 }
 
 fn path_param(q: &HashMap<String, String>) -> ApiResult<String> {
@@ -234,23 +239,7 @@ pub(super) async fn archive_get(
 ) -> ApiResult<Response> {
     let path = path_param(&q)?;
     let st = stat(&engine, &id, path.clone()).await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    let e2 = engine.clone();
-    tokio::spawn(async move {
-        let tx2 = tx.clone();
-        let r = e2
-            .with_rootfs(&id, move |root| {
-                berth_image::archive::safe::pack(root, &path, ChannelWriter(tx2)).map(|_| ())
-            })
-            .await;
-        let msg = match r {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => e.to_string(),
-            Err(e) => e.to_string(),
-        };
-        let _ = tx.send(Err(std::io::Error::other(msg))).await;
-    });
-    let mut r = Response::new(Body::from_stream(super::system::tokio_stream_from(rx)));
+    let mut r = Response::new(pack_body(engine, id, path));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-tar"),

@@ -198,17 +198,6 @@ impl Drop for Daemon {
             .args(["delete", "table", "ip", &table])
             .output();
         // Anything still mounted under the exec root (rootfs, netns) would pin the temp dir.
-        if let Ok(m) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let root = self.dir.path().to_string_lossy().into_owned();
-            let mut points: Vec<&str> = m
-                .lines()
-                .filter_map(|l| l.split(' ').nth(4))
-                .filter(|p| p.starts_with(&root))
-                .collect();
-            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-            for p in points {
-                let _ = nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH);
-            }
-        }
+        super::unmount_under(self.dir.path());
     }
 }

@@ -1,7 +1,6 @@
 //! A private dockerd (Debian's docker.io) for interop tests: its own socket, roots and no
 //! network of its own; `berth` registered as the runtime `berth` through a `berth-runc` link.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -118,18 +117,6 @@ impl Drop for Dockerd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let root = self.dir.path().to_string_lossy().into_owned();
-        if let Ok(m) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let mut points: Vec<String> = m
-                .lines()
-                .filter_map(|l| l.split(' ').nth(4))
-                .filter(|p| p.starts_with(&root))
-                .map(str::to_owned)
-                .collect();
-            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-            for p in points {
-                let _ = nix::mount::umount2(Path::new(&p), nix::mount::MntFlags::MNT_DETACH);
-            }
-        }
+        super::unmount_under(self.dir.path());
     }
 }

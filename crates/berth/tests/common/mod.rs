@@ -60,6 +60,23 @@ impl Drop for RuntimeEnv {
     }
 }
 
+/// Detaches every mount under `root`, deepest first (what a killed daemon or runtime left).
+pub(crate) fn unmount_under(root: &Path) {
+    let Ok(m) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let root = root.to_string_lossy();
+    let mut points: Vec<&str> = m
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| p.starts_with(root.as_ref()))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
 /// Runs `cmd` with stdout/stderr in temporary files and returns them as an `Output`.
 pub(crate) fn run_to_files(cmd: &mut Command) -> Output {
     let out = tempfile::tempfile().unwrap();
