@@ -21,7 +21,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The API renders the libraries' types (errors, stats) but calls only the engine.
     ("api", &["errdefs", "engine", "image", "network", "runtime"]),
     // The client speaks HTTP only.
-    ("cli", &[]),
+    ("cli", &["client"]),
+    // The shared connection to a daemon: HTTP only.
+    ("client", &[]),
     ("berth", &["runtime", "engine", "api", "cli"]),
 ];
 
