@@ -24,6 +24,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cli", &["client"]),
     // The shared connection to a daemon: HTTP only.
     ("client", &[]),
+    // Compose is a client too: it speaks HTTP through the shared client, never to the engine.
+    ("compose", &["client"]),
     ("berth", &["runtime", "engine", "api", "cli"]),
 ];
 
