@@ -16,15 +16,15 @@ mod opts;
 mod ps;
 mod run;
 mod system;
-mod table;
 mod util;
 mod volumes;
 
 use std::ffi::OsString;
 
-// The connection, the stdio pumps and the exit-code error are shared with `berth compose`.
+// The connection, the stdio pumps, docker's table helpers and the exit-code error are shared
+// with `berth compose`.
 pub(crate) use berth_client::{StatusError, describe, report};
-use berth_client::{client, host, stream, tty};
+use berth_client::{client, host, stream, table, tty};
 
 /// Runs a client command (`args[0]` is the program name) and returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {

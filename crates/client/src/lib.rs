@@ -1,7 +1,7 @@
 //! berth-client: the connection to a daemon speaking the Docker Engine API, shared by berth's
 //! clients (`berth-cli`, `berth-compose`): which daemon (`host`), the HTTP connection with
 //! bollard and a raw path for hijacked streams (`client`), moving bytes between the local stdio
-//! and a container (`stream`, `tty`), and the exit-code error both clients end with.
+//! and a container (`stream`, `tty`), docker's table layout and human units (`table`), and the exit-code error both clients end with.
 //!
 //! It is client-edge code, like the CLI: errors are `anyhow`, and a daemon's error stays a
 //! `bollard` error inside so the caller can print it the way docker does.
@@ -10,6 +10,7 @@
 pub mod client;
 pub mod host;
 pub mod stream;
+pub mod table;
 pub mod tty;
 
 /// Ends a command with an exit code, and optionally a message for stderr. Errors that are not a
