@@ -26,7 +26,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("client", &[]),
     // Compose is a client too: it speaks HTTP through the shared client, never to the engine.
     ("compose", &["client"]),
-    ("berth", &["runtime", "engine", "api", "cli"]),
+    ("berth", &["runtime", "engine", "api", "cli", "compose"]),
 ];
 
 fn workspace() -> &'static Path {

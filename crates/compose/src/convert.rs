@@ -17,7 +17,6 @@ pub(crate) struct Instance<'a> {
     pub(crate) service: &'a str,
     pub(crate) svc: &'a Service,
     pub(crate) number: u32,
-    pub(crate) name: String,
     pub(crate) oneoff: bool,
 }
 
@@ -176,8 +175,7 @@ impl Instance<'_> {
             None => s
                 .network_names()
                 .first()
-                .map(|n| p.network_name(n))
-                .unwrap_or_else(|| "default".into()),
+                .map_or_else(|| "default".into(), |n| p.network_name(n)),
         };
         h.insert("NetworkMode".into(), json!(network_mode));
         h.insert("RestartPolicy".into(), restart_policy(s));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Environment, LoadError, dotenv};
 use crate::model::mounts::MountKind;
-use crate::model::{Network, Project, Service};
+use crate::model::{Project, Service};
 
 pub(super) fn services(project: &mut Project, env: &Environment) -> Result<(), LoadError> {
     let dir = project.working_dir.clone();
@@ -34,7 +34,7 @@ pub(super) fn services(project: &mut Project, env: &Environment) -> Result<(), L
             .file
             .networks
             .entry("default".into())
-            .or_insert_with(Network::default);
+            .or_default();
     }
     Ok(())
 }

@@ -111,12 +111,12 @@ impl FromShort for Mount {
             target: target.to_owned(),
             read_only,
             consistency: None,
-            bind: (kind == MountKind::Bind).then(|| BindOptions {
+            bind: (kind == MountKind::Bind).then_some(BindOptions {
                 propagation,
                 create_host_path: Some(true),
                 selinux,
             }),
-            volume: (kind == MountKind::Volume && nocopy).then(|| VolumeOptions {
+            volume: (kind == MountKind::Volume && nocopy).then_some(VolumeOptions {
                 nocopy,
                 subpath: None,
             }),
