@@ -166,7 +166,11 @@ pub(crate) async fn connect(cl: &Client, network: &str, id: &str, endpoint: &Val
 
 /// `None` when the object does not exist.
 pub(crate) async fn inspect_opt(cl: &Client, kind: &str, name: &str) -> Result<Option<Value>> {
-    match cl.get_json(&format!("/{kind}/{}", encode(name))).await {
+    let path = match kind {
+        "images" => format!("/images/{}/json", encode(name)),
+        _ => format!("/{kind}/{}", encode(name)),
+    };
+    match cl.get_json(&path).await {
         Ok(v) => Ok(Some(v)),
         Err(e) if status_of(&e) == Some(404) => Ok(None),
         Err(e) => Err(e),
@@ -182,7 +186,7 @@ pub(crate) async fn volume(cl: &Client, name: &str) -> Result<Option<Value>> {
 }
 
 pub(crate) async fn image(cl: &Client, name: &str) -> Result<Option<Value>> {
-    inspect_opt(cl, "images", &format!("{name}/json"))
+    inspect_opt(cl, "images", name)
         .await
         .map(|o| o.filter(|v| !v.is_null()))
 }

@@ -220,7 +220,14 @@ pub(crate) async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
         d
     };
     let prepared = async {
-        super::up::networks(&ctx, &progress, std::slice::from_ref(&a.service)).await?;
+        super::up::prepare(
+            &ctx,
+            &progress,
+            std::slice::from_ref(&a.service),
+            false,
+            false,
+        )
+        .await?;
         if !deps.is_empty() {
             super::up::up_services(&ctx, &progress, &deps).await?;
         }

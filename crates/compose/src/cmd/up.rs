@@ -159,9 +159,7 @@ async fn bring_up(
     a: &UpOpts,
 ) -> Result<Started> {
     let project = &ctx.project;
-    networks(ctx, progress, targets).await?;
-    volumes(ctx, progress, targets).await?;
-    images(ctx, progress, targets, a).await?;
+    prepare(ctx, progress, targets, a.build, a.no_build).await?;
     if let Some(remove) = a.orphans {
         orphans(ctx, progress, remove, a.timeout).await?;
     }
@@ -256,8 +254,21 @@ fn parse_scales(project: &Project, flags: &[String]) -> Result<BTreeMap<String, 
     Ok(out)
 }
 
+/// What containers of `targets` need before they are created: networks, volumes, images.
+pub(crate) async fn prepare(
+    ctx: &Ctx,
+    progress: &Progress,
+    targets: &[String],
+    build: bool,
+    no_build: bool,
+) -> Result<()> {
+    networks(ctx, progress, targets).await?;
+    volumes(ctx, progress, targets).await?;
+    images(ctx, progress, targets, build, no_build).await
+}
+
 /// Creates the networks the targets use; an external one must exist.
-pub(crate) async fn networks(ctx: &Ctx, progress: &Progress, targets: &[String]) -> Result<()> {
+async fn networks(ctx: &Ctx, progress: &Progress, targets: &[String]) -> Result<()> {
     let p = &ctx.project;
     let mut keys: Vec<String> = targets
         .iter()
@@ -357,14 +368,20 @@ async fn volumes(ctx: &Ctx, progress: &Progress, targets: &[String]) -> Result<(
 
 /// Builds what has `build:` (always with `--build`, else when the image is missing) and pulls
 /// missing images of the others.
-async fn images(ctx: &Ctx, progress: &Progress, targets: &[String], a: &UpOpts) -> Result<()> {
+async fn images(
+    ctx: &Ctx,
+    progress: &Progress,
+    targets: &[String],
+    build: bool,
+    no_build: bool,
+) -> Result<()> {
     let p = &ctx.project;
     let mut to_build = Vec::new();
     for s in targets {
         let svc = &p.file.services[s];
         let image = p.image_of(s);
         let present = engine::image(&ctx.cl, &image).await?.is_some();
-        if svc.build.is_some() && !a.no_build && (a.build || !present) {
+        if svc.build.is_some() && !no_build && (build || !present) {
             to_build.push(s.clone());
         } else if !present {
             progress.working("Image", &image, "Pulling");

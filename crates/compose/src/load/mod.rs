@@ -39,7 +39,7 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: not valid YAML: {source}")]
+    #[error("{path}: not valid YAML")]
     Yaml {
         path: PathBuf,
         #[source]
@@ -170,7 +170,20 @@ fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         return p.to_path_buf();
     }
-    std::env::current_dir().map_or_else(|_| p.to_path_buf(), |d| d.join(p))
+    let Ok(cwd) = std::env::current_dir() else {
+        return p.to_path_buf();
+    };
+    let mut out = cwd;
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn discover(opts: &Options, env: &Environment) -> Result<Vec<PathBuf>, LoadError> {

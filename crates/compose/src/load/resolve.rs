@@ -30,11 +30,7 @@ pub(super) fn services(project: &mut Project, env: &Environment) -> Result<(), L
         .values()
         .any(|s| s.network_names().iter().any(|n| n == "default"));
     if uses_default {
-        project
-            .file
-            .networks
-            .entry("default".into())
-            .or_default();
+        project.file.networks.entry("default".into()).or_default();
     }
     Ok(())
 }
