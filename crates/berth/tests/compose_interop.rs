@@ -58,32 +58,48 @@ fn docker_compose_runs_an_image_only_app_on_berth() {
     assert!(!d.ok(&["volume", "ls", "-q"]).contains("dc_data"));
 }
 
+/// docker-compose 1.29 brings the ELK app up with `--build`, and `ps`, `logs`, `exec`,
+/// `down -v` work; `docker` runs the docker CLI against the same daemon.
+fn docker_compose_elk(app: &App, host: &str, docker: &dyn Fn(&[&str]) -> String) {
+    app.docker_compose_ok(host, &["up", "-d", "--build"]);
+    assert_eq!(http_get(app.ports[1], "/from-es"), "elasticsearch 7.17.0\n");
+    assert_eq!(http_get(app.ports[2], "/from-es"), "elasticsearch 7.17.0\n");
+    assert_eq!(
+        http_get(app.ports[0], "/elasticsearch.yml"),
+        "cluster.name: berth-elk\n"
+    );
+    let ps = app.docker_compose_ok(host, &["ps"]);
+    for name in ["elk_elasticsearch_1", "elk_logstash_1", "elk_kibana_1"] {
+        assert!(ps.contains(name), "{ps}");
+    }
+    let logs = app.docker_compose_ok(host, &["logs", "elasticsearch"]);
+    assert!(logs.contains("elasticsearch_1"), "{logs}");
+    assert_eq!(
+        app.docker_compose_ok(host, &["exec", "-T", "logstash", "cat", "/www/version"]),
+        "logstash 7.17.0\n"
+    );
+    app.docker_compose_ok(host, &["down", "-v", "--rmi", "local", "-t", "1"]);
+    assert_eq!(docker(&["ps", "-aq"]), "");
+    assert!(!docker(&["network", "ls", "--format", "{{.Name}}"]).contains("elk_"));
+    assert_eq!(docker(&["volume", "ls", "-q", "--filter", "name=elk_"]), "");
+}
+
+#[test]
+fn docker_compose_runs_the_elk_app_on_dockerd() {
+    if !require_root("docker_compose_elk_dockerd") {
+        return;
+    }
+    let dd = Dockerd::start();
+    docker_compose_elk(&App::elk("elk"), &dd.host(), &|a| dd.ok(a));
+}
+
 #[test]
 #[ignore = "needs the builder (POST /build, branch build)"]
 fn docker_compose_runs_the_elk_app_on_berth() {
     let Some(d) = berth_daemon("docker_compose_elk") else {
         return;
     };
-    let app = App::elk("elk");
-    let host = d.host();
-    app.docker_compose_ok(&host, &["up", "-d", "--build"]);
-    assert_eq!(http_get(app.ports[1], "/from-es"), "elasticsearch 7.17.0\n");
-    assert_eq!(http_get(app.ports[2], "/from-es"), "elasticsearch 7.17.0\n");
-    assert!(
-        app.docker_compose_ok(&host, &["ps"])
-            .contains("elk_kibana_1")
-    );
-    assert!(!app.docker_compose_ok(&host, &["logs"]).is_empty());
-    assert_eq!(
-        app.docker_compose_ok(&host, &["exec", "-T", "logstash", "cat", "/www/version"]),
-        "logstash 7.17.0\n"
-    );
-    app.docker_compose_ok(&host, &["down", "-v", "--rmi", "local", "-t", "1"]);
-    assert_eq!(d.ok(&["ps", "-aq"]), "");
-    assert!(
-        !d.ok(&["network", "ls", "--format", "{{.Name}}"])
-            .contains("elk_")
-    );
+    docker_compose_elk(&App::elk("elk"), &d.host(), &|a| d.ok(a));
 }
 
 #[test]

@@ -512,3 +512,148 @@ fn put_list(m: &mut Map<String, Value>, k: &str, v: &[String]) {
         m.insert(k.into(), json!(v));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{Environment, Options, load};
+
+    fn project(yaml: &str) -> Project {
+        let d = tempfile::Builder::new()
+            .prefix("conv")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(d.path().join("compose.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"));
+        let opts = Options {
+            files: vec![d.path().join("compose.yaml")],
+            project_name: Some("p".into()),
+            ..Options::default()
+        };
+        load(&opts, &Environment::default()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn body(p: &Project, service: &str) -> Value {
+        Instance {
+            project: p,
+            service,
+            svc: &p.file.services[service],
+            number: 1,
+            oneoff: false,
+        }
+        .create_body()
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn service_to_create_body() {
+        let p = project(
+            r#"
+services:
+  web:
+    image: busybox
+    command: echo hi
+    ports: ["127.0.0.1:8080:80", "9000-9001:9000-9001/udp"]
+    expose: ["7000"]
+    volumes: ["./conf:/conf:ro", "data:/data", "/anon", {type: tmpfs, target: /t, tmpfs: {size: 1m}}]
+    healthcheck: {test: ["CMD", "true"], interval: 1500ms, retries: 3}
+    restart: on-failure:4
+    mem_limit: 64m
+    cpus: 0.5
+    ulimits: {nofile: {soft: 1024, hard: 2048}, nproc: 64}
+    init: true
+    read_only: true
+    cap_add: [NET_ADMIN]
+    stop_signal: SIGINT
+    stop_grace_period: 3s
+    extra_hosts: {db: 10.0.0.5}
+    networks:
+      front: {aliases: [www], ipv4_address: 10.5.0.9}
+      back: {}
+networks: {front: {}, back: {}}
+volumes: {data: {}}
+"#,
+        );
+        let b = body(&p, "web");
+        assert_eq!(b["Cmd"], json!(["echo", "hi"]));
+        assert_eq!(b["Labels"][labels::PROJECT], "p");
+        assert_eq!(b["Labels"][labels::NUMBER], "1");
+        let h = &b["HostConfig"];
+        assert_eq!(
+            h["PortBindings"]["80/tcp"],
+            json!([{"HostIp": "127.0.0.1", "HostPort": "8080"}])
+        );
+        assert_eq!(
+            h["PortBindings"]["9001/udp"],
+            json!([{"HostIp": "", "HostPort": "9001"}])
+        );
+        assert!(b["ExposedPorts"]["7000/tcp"].is_object());
+        let binds = h["Binds"].as_array().unwrap_or_else(|| panic!("{h}"));
+        assert!(
+            binds[0]
+                .as_str()
+                .is_some_and(|s| s.ends_with("/conf:/conf:ro"))
+        );
+        assert_eq!(binds[1], "p_data:/data");
+        assert!(b["Volumes"]["/anon"].is_object());
+        assert_eq!(h["Mounts"][0]["TmpfsOptions"]["SizeBytes"], 1 << 20);
+        assert_eq!(b["Healthcheck"]["Interval"], 1_500_000_000_i64);
+        assert_eq!(
+            h["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 4})
+        );
+        assert_eq!(h["Memory"], 64 << 20);
+        assert_eq!(h["NanoCpus"], 500_000_000);
+        assert_eq!(
+            h["Ulimits"][1],
+            json!({"Name": "nproc", "Soft": 64, "Hard": 64})
+        );
+        assert_eq!(
+            (h["Init"].clone(), h["ReadonlyRootfs"].clone()),
+            (json!(true), json!(true))
+        );
+        assert_eq!(b["StopSignal"], "SIGINT");
+        assert_eq!(b["StopTimeout"], 3);
+        assert_eq!(h["ExtraHosts"], json!(["db:10.0.0.5"]));
+        // The first network at create, the rest connected after; the service name is an alias.
+        assert_eq!(h["NetworkMode"], "p_back");
+        let inst = Instance {
+            project: &p,
+            service: "web",
+            svc: &p.file.services["web"],
+            number: 1,
+            oneoff: false,
+        };
+        let eps = inst.endpoints();
+        assert_eq!(eps.len(), 2);
+        let front = &eps
+            .iter()
+            .find(|(n, _)| n == "p_front")
+            .unwrap_or_else(|| panic!("{eps:?}"))
+            .1;
+        assert_eq!(front["Aliases"], json!(["web", "www"]));
+        assert_eq!(front["IPAMConfig"]["IPv4Address"], "10.5.0.9");
+    }
+
+    #[test]
+    fn config_hash_changes_with_the_service_alone() {
+        let a = project("services:\n  web: {image: busybox, command: a}\n  db: {image: busybox}\n");
+        let b = project("services:\n  web: {image: busybox, command: b}\n  db: {image: busybox}\n");
+        let c = project(
+            "services:\n  web: {image: busybox, command: a, scale: 3, depends_on: [db]}\n  db: {image: busybox}\n",
+        );
+        let h = |p: &Project, s: &str| labels::config_hash(p, s, &p.file.services[s]);
+        assert_eq!(
+            h(&a, "web"),
+            h(
+                &project(
+                    "services:\n  db: {image: busybox}\n  web: {command: a, image: busybox}\n"
+                ),
+                "web"
+            )
+        );
+        assert_ne!(h(&a, "web"), h(&b, "web"));
+        assert_eq!(h(&a, "db"), h(&b, "db"));
+        // Scale and start order do not change a container.
+        assert_eq!(h(&a, "web"), h(&c, "web"));
+    }
+}

@@ -7,7 +7,6 @@ use clap::Args;
 
 use crate::cli::Ctx;
 use crate::engine::{self, OneOff};
-use crate::graph::Graph;
 use crate::labels;
 use crate::progress::Progress;
 
@@ -80,16 +79,9 @@ async fn containers(ctx: &Ctx, progress: &Progress, a: &DownArgs) -> Result<()> 
             );
         }
     }
-    // Dependents stop before what they depend on.
-    let order = Graph::new(&p.file.services)?.order();
-    let rank = |s: &str| order.iter().position(|o| o == s).unwrap_or(usize::MAX);
-    list.sort_by_key(|c| std::cmp::Reverse(rank(&c.service)));
+    // Dependents stop before what they depend on; independent ones in parallel.
+    super::stop_all(ctx, progress, list.clone(), a.timeout).await?;
     for c in &list {
-        if c.running() {
-            progress.working("Container", &c.name, "Stopping");
-            engine::stop(&ctx.cl, &c.id, a.timeout).await?;
-            progress.done("Container", &c.name, "Stopped");
-        }
         progress.working("Container", &c.name, "Removing");
         engine::remove(&ctx.cl, &c.id, a.volumes).await?;
         progress.done("Container", &c.name, "Removed");

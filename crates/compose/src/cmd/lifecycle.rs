@@ -70,14 +70,9 @@ pub(crate) async fn start(ctx: &Ctx, names: &[String]) -> Result<()> {
 pub(crate) async fn stop(ctx: &Ctx, names: &[String], timeout: Option<u32>) -> Result<()> {
     let progress = Progress::new(ctx.progress, "Stopping");
     let r = async {
-        for s in ordered(ctx, names)?.into_iter().rev() {
-            for c in super::service_containers(ctx, &[s], false).await? {
-                progress.working("Container", &c.name, "Stopping");
-                engine::stop(&ctx.cl, &c.id, timeout).await?;
-                progress.done("Container", &c.name, "Stopped");
-            }
-        }
-        Ok(())
+        let services = super::select(&ctx.project, names)?;
+        let list = super::service_containers(ctx, &services, false).await?;
+        super::stop_all(ctx, &progress, list, timeout).await
     }
     .await;
     progress.finish();

@@ -56,11 +56,10 @@ struct Opts {
 }
 
 pub(crate) async fn logs(ctx: &Ctx, a: LogsArgs) -> Result<()> {
-    let services = super::select(&ctx.project, &a.services).unwrap_or_else(|_| a.services.clone());
     let services = if a.services.is_empty() {
         Vec::new()
     } else {
-        services
+        super::select(&ctx.project, &a.services)?
     };
     let list = super::service_containers(ctx, &services, true).await?;
     let ids: Vec<(String, String)> = list.into_iter().map(|c| (c.id, c.name)).collect();
@@ -106,13 +105,15 @@ pub(crate) async fn attach(
         () = stopped => {}
     }
     let progress = crate::progress::Progress::new(ctx.progress, "Stopping");
-    for (id, name) in ids {
-        progress.working("Container", name, "Stopping");
-        engine::stop(&ctx.cl, id, timeout).await?;
-        progress.done("Container", name, "Stopped");
-    }
+    let wanted: Vec<&String> = ids.iter().map(|(id, _)| id).collect();
+    let list: Vec<_> = super::service_containers(ctx, &[], false)
+        .await?
+        .into_iter()
+        .filter(|c| wanted.contains(&&c.id))
+        .collect();
+    let r = super::stop_all(ctx, &progress, list, timeout).await;
     progress.finish();
-    Ok(())
+    r
 }
 
 async fn run(

@@ -63,3 +63,59 @@ pub(crate) fn short_name(project: &str, name: &str) -> String {
         .unwrap_or(name)
         .to_owned()
 }
+
+/// Containers grouped for stopping: dependents before what they depend on, each group's
+/// members independent of each other (so they stop in parallel).
+pub(crate) fn stop_groups(project: &Project, list: Vec<Container>) -> Vec<Vec<Container>> {
+    let graph = crate::graph::Graph::new(&project.file.services).ok();
+    // Depth of a service = the longest chain of services depending on it.
+    fn depth(g: &crate::graph::Graph, s: &str, seen: &mut Vec<String>) -> usize {
+        if seen.iter().any(|x| x == s) {
+            return 0;
+        }
+        seen.push(s.to_owned());
+        let d = g
+            .dependents(s)
+            .iter()
+            .map(|d| 1 + depth(g, d, seen))
+            .max()
+            .unwrap_or(0);
+        seen.pop();
+        d
+    }
+    let mut groups: Vec<Vec<Container>> = Vec::new();
+    for c in list {
+        let d = graph
+            .as_ref()
+            .map_or(0, |g| depth(g, &c.service, &mut Vec::new()));
+        if groups.len() <= d {
+            groups.resize_with(d + 1, Vec::new);
+        }
+        groups[d].push(c);
+    }
+    groups
+}
+
+/// Stops containers group by group (see [`stop_groups`]), each group in parallel.
+pub(crate) async fn stop_all(
+    ctx: &Ctx,
+    progress: &crate::progress::Progress,
+    list: Vec<Container>,
+    timeout: Option<u32>,
+) -> Result<()> {
+    for group in stop_groups(&ctx.project, list) {
+        let stops = group.iter().filter(|c| c.running()).map(|c| async move {
+            progress.working("Container", &c.name, "Stopping");
+            let r = engine::stop(&ctx.cl, &c.id, timeout).await;
+            match &r {
+                Ok(()) => progress.done("Container", &c.name, "Stopped"),
+                Err(_) => progress.failed("Container", &c.name, "Error"),
+            }
+            r
+        });
+        for r in futures_util::future::join_all(stops).await {
+            r?;
+        }
+    }
+    Ok(())
+}
