@@ -217,6 +217,59 @@ fn bad_input_starts_nothing() {
     }
 }
 
+#[test]
+fn dependency_conditions_and_a_failing_service_reported_with_its_logs() {
+    let Some(d) = berth_daemon("dependency_conditions") else {
+        return;
+    };
+    let app = App::image_only("cond");
+    let host = d.host();
+    std::fs::write(
+        app.path().join("compose.yaml"),
+        r#"services:
+  migrate:
+    image: busybox
+    command: sh -c "echo migrated; exit 0"
+  app:
+    image: busybox
+    command: sleep 300
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+  broken:
+    image: busybox
+    command: sh -c "echo cannot open /etc/app.conf >&2; exit 3"
+    profiles: [broken]
+  needs-broken:
+    image: busybox
+    command: sleep 300
+    depends_on:
+      broken: {condition: service_completed_successfully}
+    profiles: [broken]
+"#,
+    )
+    .unwrap();
+    app.berth_ok(&host, &["up", "-d"]);
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}}", "cond-app-1"]),
+        "running"
+    );
+    let o = app.berth(&host, &["--profile", "broken", "up", "-d"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("didn't complete successfully: exit 3")
+            && err.contains("cannot open /etc/app.conf"),
+        "{err}"
+    );
+    let created = d.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(
+        !created.contains("needs-broken"),
+        "a dependent of a failed service was created"
+    );
+    app.berth_ok(&host, &["--profile", "broken", "down", "-t", "0"]);
+    assert_eq!(ids(&d), "");
+}
+
 /// The ELK app: built, up, reachable, torn down leaving nothing. `docker` runs the docker CLI
 /// against the same daemon.
 fn elk_up_check_down(app: &App, host: &str, docker: &dyn Fn(&[&str]) -> String) {

@@ -20,16 +20,26 @@ pub(crate) async fn condition(ctx: &Ctx, service: &str, condition: Condition) ->
     for c in containers {
         loop {
             let v = engine::inspect_container(&ctx.cl, &c.id).await?;
-            if met(&c.name, &v, condition)? {
-                break;
+            match met(service, &c.name, &v, condition) {
+                Ok(true) => break,
+                Ok(false) => tokio::time::sleep(POLL).await,
+                // What the dependency printed is usually why it failed.
+                Err(e) => {
+                    let logs = super::logs::tail(&ctx.cl, &c.id, 20)
+                        .await
+                        .unwrap_or_default();
+                    if logs.trim().is_empty() {
+                        return Err(e);
+                    }
+                    bail!("{e:#}\n{} logs:\n{logs}", c.name);
+                }
             }
-            tokio::time::sleep(POLL).await;
         }
     }
     Ok(())
 }
 
-fn met(name: &str, v: &Value, condition: Condition) -> Result<bool> {
+fn met(service: &str, name: &str, v: &Value, condition: Condition) -> Result<bool> {
     let state = &v["State"];
     let status = state["Status"].as_str().unwrap_or_default();
     let exited = matches!(status, "exited" | "dead");
@@ -59,7 +69,7 @@ fn met(name: &str, v: &Value, condition: Condition) -> Result<bool> {
                 return Ok(false);
             }
             if code != 0 {
-                bail!("service {name:?} didn't complete successfully: exit {code}");
+                bail!("service {service:?} didn't complete successfully: exit {code}");
             }
             Ok(true)
         }
