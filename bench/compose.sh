@@ -47,21 +47,23 @@ tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 for s in "$bsock" "$dsock"; do
   DOCKER_HOST=unix://$s "$docker" import -c 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
 done
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Each daemon's project publishes its own port (both stay up side by side).
+declare -A port=(["$bsock"]=$(free_port) ["$dsock"]=$(free_port))
 cat >"$work/app/compose.yaml" <<EOF
 services:
   web:
     image: busybox
     command: httpd -f -p 80 -h /etc
-    ports: ["127.0.0.1:$port:80"]
+    ports: ["127.0.0.1:\${PORT}:80"]
     depends_on: [api]
   api: {image: busybox, command: sleep 3600}
   cache: {image: busybox, command: sleep 3600}
   queue: {image: busybox, command: sleep 3600}
 EOF
 f=$work/app/compose.yaml
-bc() { echo "env DOCKER_HOST=unix://$1 $BERTH compose --progress quiet -f $f -p bench $2"; }
-dc() { echo "env DOCKER_HOST=unix://$1 docker-compose --log-level ERROR -f $f -p bench $2"; }
+bc() { echo "env DOCKER_HOST=unix://$1 PORT=${port[$1]} $BERTH compose --progress quiet -f $f -p bench $2"; }
+dc() { echo "env DOCKER_HOST=unix://$1 PORT=${port[$1]} docker-compose --log-level ERROR -f $f -p bench $2"; }
 dd_version=$(dockerd --version | cut -d' ' -f3 | tr -d ,)
 echo "== cold: up -d after down (4 containers, 1 network)"
 hyperfine -N -w 1 -r "$runs" --export-markdown "$work/cold.md" \
