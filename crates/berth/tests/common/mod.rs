@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub(crate) mod compose;
 pub(crate) mod daemon;
 pub(crate) mod dockerd;
 
