@@ -194,6 +194,24 @@ impl Client {
         check(resp).await
     }
 
+    /// Sends a request with extra headers (`X-Registry-Auth`).
+    pub(crate) async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        headers: &[(&str, String)],
+    ) -> Result<Response<Incoming>> {
+        let mut req = self.request(method, path, body)?;
+        for (k, v) in headers {
+            req.headers_mut()
+                .insert(http::HeaderName::from_bytes(k.as_bytes())?, v.parse()?);
+        }
+        let mut sender = open(&self.endpoint).await?;
+        let resp = sender.send_request(req).await?;
+        check(resp).await
+    }
+
     pub(crate) async fn get_json(&self, path: &str) -> Result<Value> {
         let resp = self.send(Method::GET, path, empty(), None).await?;
         read_json(resp).await

@@ -255,9 +255,13 @@ impl ImageStore {
         std::fs::File::open(&p).map_err(ImageError::io("opening", &p))
     }
 
-    /// A layer's uncompressed tar (to compress for a push).
-    pub fn layer_diff(&self, chain: &Digest) -> Result<Box<dyn Read + '_>> {
-        self.layer_tar(chain)
+    /// A layer's tar, gzip-compressed deterministically (no name, mtime 0, level 6), for
+    /// pushing a layer whose compressed blob berth does not keep.
+    pub fn gzipped_layer(&self, chain: &Digest) -> Result<impl Read + '_> {
+        let tar = self.layer_tar(chain)?;
+        Ok(flate2::GzBuilder::new()
+            .mtime(0)
+            .read(tar, flate2::Compression::new(6)))
     }
 
     /// The tags of the repository `repo` (`docker.io/library/busybox`), for `push` without a
