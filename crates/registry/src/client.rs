@@ -15,6 +15,9 @@ use crate::auth::{Challenge, Credentials, Token, TokenResponse, parse_challenge,
 use crate::error::{RegistryError, Result, registry_message};
 use crate::transport::{Body, HttpClient, RegistryConfig, client_for};
 
+/// How long a registry may take to send a response's head, or the next part of a body.
+pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Largest manifest, token or error body read into memory.
 pub(crate) const MAX_SMALL_BODY: usize = 8 << 20;
 
@@ -213,14 +216,19 @@ impl Registry {
             )
             .body(body)
             .map_err(|e| RegistryError::invalid(format!("URL {url:?}"), e.to_string()))?;
-        client
-            .request(req)
-            .await
-            .map_err(|e| RegistryError::Unreachable {
+        // A registry that takes the connection but never answers must not hang a pull.
+        match tokio::time::timeout(RESPONSE_TIMEOUT, client.request(req)).await {
+            Ok(r) => r.map_err(|e| RegistryError::Unreachable {
                 method: method_name(method),
                 url: url.to_owned(),
                 why: transport_why(&e),
-            })
+            }),
+            Err(_) => Err(RegistryError::Unreachable {
+                method: method_name(method),
+                url: url.to_owned(),
+                why: format!("no answer within {} s", RESPONSE_TIMEOUT.as_secs()),
+            }),
+        }
     }
 
     /// The scheme and challenge of an endpoint, from `GET /v2/` (HTTPS first; plain HTTP

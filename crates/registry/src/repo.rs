@@ -199,7 +199,17 @@ impl Repo {
             0
         };
         let mut body = resp.into_body();
-        while let Some(frame) = body.frame().await {
+        loop {
+            let next = tokio::time::timeout(crate::client::RESPONSE_TIMEOUT, body.frame())
+                .await
+                .map_err(|_| RegistryError::Body {
+                    url: url.clone(),
+                    why: format!(
+                        "no data for {} s",
+                        crate::client::RESPONSE_TIMEOUT.as_secs()
+                    ),
+                })?;
+            let Some(frame) = next else { break };
             let frame = frame.map_err(|e| RegistryError::Body {
                 url: url.clone(),
                 why: e.to_string(),

@@ -121,51 +121,72 @@ fn error_line(message: &str) -> String {
     )
 }
 
+type JobResult = Result<berth_engine::Result<()>, tokio::task::JoinError>;
+
+fn failure_text(done: JobResult) -> Option<String> {
+    match done {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(berth_errdefs::chain(&e)),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// A job that ended before the response began: its messages and error in one body, or,
+/// if it said nothing, its error as the status (as dockerd answers).
+fn finished(
+    done: JobResult,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Message>,
+) -> ApiResult<Response> {
+    let mut body = String::new();
+    while let Ok(m) = rx.try_recv() {
+        body.push_str(&render(&m));
+    }
+    match done {
+        Ok(Err(e)) if body.is_empty() => return Err(ApiError::from(e)),
+        Err(e) if body.is_empty() => return Err(ApiError::internal(e.to_string())),
+        other => {
+            if let Some(msg) = failure_text(other) {
+                body.push_str(&error_line(&msg));
+            }
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
 /// Runs `job` with a progress channel and answers its messages as a stream; an error
 /// before the first message becomes the response's status.
-async fn stream<F>(job: F, rx_progress: tokio::sync::mpsc::UnboundedReceiver<Message>) -> Response
+async fn stream<F>(
+    job: F,
+    mut rx_progress: tokio::sync::mpsc::UnboundedReceiver<Message>,
+) -> ApiResult<Response>
 where
     F: Future<Output = berth_engine::Result<()>> + Send + 'static,
 {
-    let mut rx_progress = rx_progress;
-    let mut job = Box::pin(tokio::spawn(job));
+    let mut job = tokio::spawn(job);
     let first = tokio::select! {
         m = rx_progress.recv() => m,
-        done = &mut job => {
-            // Finished (or failed) before saying anything.
-            return match done {
-                Ok(Ok(())) => {
-                    let mut body = String::new();
-                    while let Ok(m) = rx_progress.try_recv() { body.push_str(&render(&m)); }
-                    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-                }
-                Ok(Err(e)) => ApiError::from(e).into_response(),
-                Err(e) => ApiError::internal(e.to_string()).into_response(),
-            };
-        }
+        done = &mut job => return finished(done, &mut rx_progress),
+    };
+    let Some(first) = first else {
+        // The job dropped its sender without a word: it is ending.
+        let done = job.await;
+        return finished(done, &mut rx_progress);
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
-        if let Some(m) = first {
-            let _ = tx.send(Ok(Bytes::from(render(&m)))).await;
-        }
+        let _ = tx.send(Ok(Bytes::from(render(&first)))).await;
         while let Some(m) = rx_progress.recv().await {
             let _ = tx.send(Ok(Bytes::from(render(&m)))).await;
         }
-        let last = match job.await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(berth_errdefs::chain(&e)),
-            Err(e) => Some(e.to_string()),
-        };
-        if let Some(msg) = last {
+        if let Some(msg) = failure_text(job.await) {
             tracing::info!("pull/push failed: {msg}");
             let _ = tx.send(Ok(Bytes::from(error_line(&msg)))).await;
         }
     });
-    Response::builder()
+    Ok(Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from_stream(super::system::tokio_stream_from(rx)))
-        .unwrap_or_default()
+        .unwrap_or_default())
 }
 
 /// `POST /images/create?fromImage=&tag=&platform=`.
@@ -201,7 +222,7 @@ pub(super) async fn pull(
                 .map(|_| ())
         }
     };
-    Ok(stream(job, rx).await)
+    stream(job, rx).await
 }
 
 /// `POST /images/{name}/push?tag=`.
@@ -218,7 +239,7 @@ pub(super) async fn push(
     };
     let (progress, rx) = Progress::channel();
     let job = async move { engine.push(&reference, &creds, &progress).await };
-    Ok(stream(job, rx).await)
+    stream(job, rx).await
 }
 
 #[derive(serde::Deserialize, Default)]

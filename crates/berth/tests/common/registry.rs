@@ -191,6 +191,11 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
 }
 
 fn serve(mut c: TcpStream, upstream: u16, mode: Mode, stop: &AtomicBool) -> std::io::Result<()> {
+    // A TLS hello (clients try HTTPS first): refuse, as a plain HTTP server effectively does.
+    let mut first = [0u8; 1];
+    if c.peek(&mut first)? == 1 && first[0] == 0x16 {
+        return Ok(());
+    }
     let req = read_request(&mut c)?;
     let end = find(&req, b"\r\n\r\n").unwrap_or(req.len());
     let head = String::from_utf8_lossy(&req[..end]).into_owned();
