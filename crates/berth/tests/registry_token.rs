@@ -111,7 +111,7 @@ impl Signer {
     }
 }
 
-fn query_param<'a>(query: &'a str, key: &str) -> Vec<String> {
+fn query_param(query: &str, key: &str) -> Vec<String> {
     query
         .split('&')
         .filter_map(|kv| kv.split_once('='))
