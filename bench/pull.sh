@@ -4,14 +4,15 @@
 # in one hyperfine run, alternating; each run deletes the image first, so every pull fetches
 # and unpacks every layer.
 #
-#   sudo bench/pull.sh [runs]     (needs: cargo, docker.io, docker-registry, hyperfine;
+#   sudo [BERTH_BIN=...] bench/pull.sh [runs]     (needs: cargo, docker.io, docker-registry, hyperfine;
 #                                  debootstrap if a Debian mirror is reachable, else the image
 #                                  is built from the host's /usr)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
-cargo build --release -q -p berth
-berth=${CARGO_TARGET_DIR:-$PWD/target}/release/berth
+# BERTH_BIN=path runs another build (e.g. the dev profile) instead of building release.
+if [ -z "${BERTH_BIN:-}" ]; then cargo build --release -q -p berth; fi
+berth=${BERTH_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/berth}
 docker=$(command -v /usr/local/bin/docker || command -v docker)
 cache=/var/cache/berth-bench
 work=$(mktemp -d /tmp/berth-bench-pull.XXXXXX)
