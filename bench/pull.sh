@@ -77,7 +77,7 @@ DOCKER_HOST=unix://$dsock "$docker" push -q "$ref" >/dev/null
 DOCKER_HOST=unix://$dsock "$docker" rmi "$ref" >/dev/null
 blobs=$(du -sb "$work/registry" | cut -f1)
 files=$(find "$cache/pull-ctx"/l? | wc -l)
-unpacked=$(du -sb "$cache/pull-ctx" | cut -f1)
+unpacked=$(du -scb "$cache/pull-ctx"/l? | tail -1 | cut -f1)
 echo "== pull of $ref: $((unpacked / 1000000)) MB, $files files, 4 layers, $((blobs / 1000000)) MB compressed"
 hyperfine -N -w 1 -r "$runs" --export-markdown "$work/pull.md" \
   --prepare "env DOCKER_HOST=unix://$bsock $docker rmi -f $ref" \
