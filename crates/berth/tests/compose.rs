@@ -270,6 +270,136 @@ fn dependency_conditions_and_a_failing_service_reported_with_its_logs() {
     assert_eq!(ids(&d), "");
 }
 
+#[test]
+#[allow(clippy::too_many_lines)] // one scenario, step by step
+fn up_flags_scale_no_deps_force_recreate_orphans_and_logs_follow() {
+    let Some(d) = berth_daemon("up_flags") else {
+        return;
+    };
+    let app = App::image_only("flags");
+    let host = d.host();
+    let file = |extra: &str| {
+        format!(
+            "services:\n  db:\n    image: busybox\n    command: sh -c \"echo db-up; sleep 300\"\n  web:\n    image: busybox\n    command: sh -c \"echo web-up; sleep 300\"\n    depends_on: [db]\n{extra}"
+        )
+    };
+    let compose = app.path().join("compose.yaml");
+    std::fs::write(&compose, file("")).unwrap();
+    let names = || {
+        let mut v: Vec<String> = d
+            .ok(&["ps", "-a", "--format", "{{.Names}}"])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v
+    };
+
+    // --no-deps starts the service alone.
+    app.berth_ok(&host, &["up", "-d", "--no-deps", "web"]);
+    assert_eq!(names(), ["flags-web-1"]);
+
+    // --scale: three of web, numbered as Compose numbers them; db comes up as web's dependency.
+    app.berth_ok(&host, &["up", "-d", "--scale", "web=3"]);
+    assert_eq!(
+        names(),
+        ["flags-db-1", "flags-web-1", "flags-web-2", "flags-web-3"]
+    );
+    let numbers = d.ok(&[
+        "inspect",
+        "-f",
+        r#"{{index .Config.Labels "com.docker.compose.container-number"}}"#,
+        "flags-web-3",
+    ]);
+    assert_eq!(numbers, "3");
+    // Scaled back down: the highest numbers go.
+    app.berth_ok(&host, &["up", "-d", "--scale", "web=1"]);
+    assert_eq!(names(), ["flags-db-1", "flags-web-1"]);
+
+    // --force-recreate replaces containers of an unchanged file; a plain up does not.
+    let id = |name: &str| d.ok(&["inspect", "-f", "{{.Id}}", name]);
+    let (db, web) = (id("flags-db-1"), id("flags-web-1"));
+    app.berth_ok(&host, &["up", "-d"]);
+    assert_eq!(
+        (id("flags-db-1"), id("flags-web-1")),
+        (db.clone(), web.clone())
+    );
+    app.berth_ok(&host, &["up", "-d", "--force-recreate", "-t", "0"]);
+    assert_ne!(id("flags-db-1"), db, "db was not recreated");
+    assert_ne!(id("flags-web-1"), web, "web was not recreated");
+
+    // logs -f follows every service, prefixed, and keeps following new output.
+    let mut follow = std::process::Command::new(common::berth())
+        .args(["compose", "--progress", "plain", "logs", "-f", "--no-color"])
+        .current_dir(app.path())
+        .env("DOCKER_HOST", &host)
+        .env_remove("BERTH_HOST")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    app.berth_ok(
+        &host,
+        &[
+            "exec",
+            "-T",
+            "db",
+            "sh",
+            "-c",
+            "echo late-line > /proc/1/fd/1",
+        ],
+    );
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // Prefixes are padded to the longest service name, as Compose pads them.
+    let wanted = ["db-1  | db-up", "web-1 | web-up", "db-1  | late-line"];
+    while !wanted
+        .iter()
+        .all(|w| seen.iter().any(|l: &String| l.contains(w)))
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    for w in wanted {
+        assert!(seen.iter().any(|l| l.contains(w)), "no {w:?} in {seen:#?}");
+    }
+
+    // A service removed from the file: an orphan, warned about, then removed on request.
+    std::fs::write(
+        &compose,
+        "services:\n  db:\n    image: busybox\n    command: sh -c \"echo db-up; sleep 300\"\n",
+    )
+    .unwrap();
+    let o = app.berth(&host, &["up", "-d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Found orphan containers"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(names().contains(&"flags-web-1".to_owned()));
+    app.berth_ok(&host, &["up", "-d", "--remove-orphans", "-t", "0"]);
+    assert_eq!(names(), ["flags-db-1"]);
+
+    app.berth_ok(&host, &["down", "-t", "0"]);
+    assert_eq!(ids(&d), "");
+}
+
 /// The ELK app: built, up, reachable, torn down leaving nothing. `docker` runs the docker CLI
 /// against the same daemon.
 fn elk_up_check_down(app: &App, host: &str, docker: &dyn Fn(&[&str]) -> String) {
