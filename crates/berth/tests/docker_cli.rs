@@ -225,10 +225,26 @@ fn containers_survive_a_killed_daemon() {
         "-c",
         "sleep 1; exit 7",
     ]);
+    // `--rm` containers: one never started, one that exits while the daemon is down, one
+    // still running; dockerd removes the first two at its start and keeps the third.
+    d.ok(&["create", "--rm", "--name", "rm-created", "busybox", "true"]);
+    d.ok(&[
+        "run", "-d", "--rm", "--name", "rm-ends", "busybox", "sleep", "1",
+    ]);
+    d.ok(&[
+        "run", "-d", "--rm", "--name", "rm-runs", "busybox", "sleep", "300",
+    ]);
     let pid = d.ok(&["inspect", "-f", "{{.State.Pid}}", "keep"]);
     d.kill_and_restart();
     std::thread::sleep(Duration::from_millis(1500));
     d.kill_and_restart();
+    let left = || d.ok(&["ps", "-a", "--format", "{{.Names}}", "--filter", "name=rm-"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while left() != "rm-runs" && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(left(), "rm-runs");
+    d.ok(&["rm", "-f", "rm-runs"]);
     assert_eq!(d.ok(&["inspect", "-f", "{{.State.Pid}}", "keep"]), pid);
     assert_eq!(
         d.ok(&["inspect", "-f", "{{.State.Status}}", "keep"]),

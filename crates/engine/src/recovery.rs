@@ -130,14 +130,42 @@ impl Engine {
             .values()
             .cloned()
             .collect();
+        // `--rm` containers found stopped are removed, as dockerd removes them (their records
+        // are not fsynced). Those that exited while the daemon was down are removed by their
+        // exit, below.
+        let stopped_rm: Vec<String> = ctrs
+            .iter()
+            .map(|c| c.snapshot())
+            .filter(|r| {
+                r.host_config.auto_remove.unwrap_or(false)
+                    && !matches!(
+                        r.state.status,
+                        Status::Running | Status::Paused | Status::Restarting
+                    )
+            })
+            .map(|r| r.id)
+            .collect();
         for ctr in &ctrs {
             if let Err(e) = self.reconcile(ctr).await {
                 tracing::warn!(container = %ctr.id, error = %e, "reconciling after restart");
             }
         }
+        for id in &stopped_rm {
+            let opts = crate::lifecycle::remove::RemoveOptions {
+                force: true,
+                volumes: true,
+                link: false,
+            };
+            if let Err(e) = self.remove(id, opts).await {
+                tracing::warn!(container = %id, error = %e, "removing a stopped --rm container at start");
+            }
+        }
         // Restart policies that apply when the daemon comes up.
         for ctr in ctrs {
             let rec = ctr.snapshot();
+            if stopped_rm.contains(&rec.id) {
+                continue;
+            }
             let rp = rec.host_config.restart_policy.clone().unwrap_or_default();
             let name = rp.name.map(|n| n.to_string()).unwrap_or_default();
             let policy = crate::container::restart::Policy::from_docker(
