@@ -91,16 +91,10 @@ impl NetworkController {
                 )));
             }
         }
-        if req.name.is_empty()
-            || !req
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            return Err(NetError::Invalid(format!(
-                "invalid network name {:?}",
-                req.name
-            )));
+        // dockerd takes any name but an empty one (spaces, dots, `:` and non-ASCII
+        // included); nothing berth derives from a network (bridge, table) uses the name.
+        if req.name.is_empty() || req.name.contains('\0') {
+            return Err(NetError::Invalid(format!("invalid name: {}", req.name)));
         }
         if self.lock().networks.values().any(|n| n.name == req.name)
             || ["host", "none"].contains(&req.name.as_str())

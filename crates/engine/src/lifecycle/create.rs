@@ -147,21 +147,37 @@ impl Engine {
             .clone()
             .filter(|i| !i.is_empty())
             .ok_or_else(|| EngineError::InvalidArgument("no image specified".into()))?;
-        if let Some(p) = opts
-            .platform
-            .as_deref()
-            .filter(|p| !p.is_empty() && !p.starts_with("linux"))
-        {
-            return Err(EngineError::InvalidArgument(format!(
-                "image platform {p} is not supported on this linux/amd64 host"
-            )));
+        let platform = opts.platform.as_deref().filter(|p| !p.is_empty());
+        if let Some(p) = platform {
+            super::refuse::Platform::parse(p)?;
         }
         validate(&host)?;
+        super::refuse::at_create(&host, &self.inner.cfg.data_root)?;
         let image = self
             .inner
             .images
             .resolve(&image_ref)
-            .map_err(|_| EngineError::NoSuchImage(normalize_ref(&image_ref)))?;
+            .map_err(|e| match e {
+                berth_image::ImageError::NotFound(_) => {
+                    EngineError::NoSuchImage(normalize_ref(&image_ref))
+                }
+                // A bad reference, an unreadable store: their own class, not a 404.
+                other => EngineError::from_lib(&other),
+            })?;
+        if let Some(p) = platform {
+            let info = self
+                .inner
+                .images
+                .inspect(&image.id)
+                .map_err(|e| EngineError::from_lib(&e))?;
+            super::refuse::platform(
+                p,
+                &image_ref,
+                &info.os,
+                &info.architecture,
+                info.variant.as_deref(),
+            )?;
+        }
         let id = random_id();
         let name = match opts.name.filter(|n| !n.is_empty()) {
             Some(n) if !names::is_valid(&n) => return Err(EngineError::InvalidName(n)),
@@ -399,6 +415,9 @@ fn fill_host_defaults(h: &mut HostConfig) {
             typ: Some("json-file".into()),
             config: h.log_config.as_ref().and_then(|l| l.config.clone()),
         });
+    }
+    if h.runtime.as_deref().is_none_or(str::is_empty) {
+        h.runtime = Some(super::refuse::DEFAULT_RUNTIME.into());
     }
     if h.shm_size.is_none_or(|s| s == 0) {
         h.shm_size = Some(64 << 20);

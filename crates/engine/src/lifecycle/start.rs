@@ -56,6 +56,7 @@ impl Engine {
             id: rec.id.clone(),
             source,
         })?;
+        super::refuse::at_start(&rec.host_config)?;
         let run_dir = self.inner.cfg.run_dir(&rec.id);
         std::fs::create_dir_all(&run_dir)
             .map_err(|e| EngineError::internal(format!("creating {}", run_dir.display()), e))?;
