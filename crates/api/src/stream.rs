@@ -130,8 +130,9 @@ pub(crate) fn hijack_then<F>(req: &mut Request<Body>, tty: bool, make: F) -> Res
 where
     F: Future<Output = Result<Session, String>> + Send + 'static,
 {
-    let content_type = if tty { RAW } else { MULTIPLEXED };
-    if !req.headers().contains_key(header::UPGRADE) {
+    let upgrade = req.headers().contains_key(header::UPGRADE);
+    let content_type = stream_type(req, upgrade, tty);
+    if !upgrade {
         let body = futures_util::stream::once(make).flat_map(move |s| match s {
             Ok(session) => futures_util::stream::unfold(session.output, move |mut rx| async move {
                 rx.recv()
@@ -168,6 +169,22 @@ where
         }
     });
     switching_protocols(content_type)
+}
+
+/// The media type of a hijacked stream, as dockerd names it: multiplexed only for an
+/// upgraded connection without a TTY at API 1.42 and later, raw otherwise (the framing
+/// itself does not change with it).
+fn stream_type(req: &Request<Body>, upgrade: bool, tty: bool) -> &'static str {
+    let v = req
+        .extensions()
+        .get::<crate::version::ApiVersion>()
+        .copied()
+        .unwrap_or_default();
+    if upgrade && !tty && v.at_least(1, 42) {
+        MULTIPLEXED
+    } else {
+        RAW
+    }
 }
 
 fn switching_protocols(content_type: &'static str) -> Response {

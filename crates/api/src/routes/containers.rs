@@ -14,17 +14,20 @@ use serde_json::{Value, json};
 
 use super::{Query, filters, flag, int, json_body};
 use crate::error::{ApiError, ApiResult};
+use crate::version::ApiVersion;
 use crate::views::container as view;
 
 pub(super) async fn create(
     State(engine): State<Engine>,
+    version: ApiVersion,
     q: Query,
     body: Bytes,
 ) -> ApiResult<Response> {
     let body: ContainerCreateBody = json_body(&body)?;
     let opts = CreateOptions {
         name: q.get("name").cloned(),
-        platform: q.get("platform").cloned(),
+        // `platform` arrived with API 1.41; dockerd ignores it from older clients.
+        platform: q.get("platform").cloned().filter(|_| version.at_least(1, 41)),
     };
     let (id, warnings) = engine.create(opts, body).await?;
     Ok((
@@ -43,12 +46,13 @@ fn size_of(engine: &Engine, rec: &ContainerRecord) -> (u64, u64) {
 pub(super) async fn inspect(
     State(engine): State<Engine>,
     Path(id): Path<String>,
+    version: ApiVersion,
     q: Query,
 ) -> ApiResult<Json<Value>> {
     let rec = engine.container(&id)?;
     let upper = engine.images().upper_dir(&rec.id).display().to_string();
     let size = flag(&q, "size").then(|| size_of(&engine, &rec));
-    Ok(Json(view::inspect(&rec, &upper, size)))
+    Ok(Json(view::inspect(&rec, &upper, size, version)))
 }
 
 fn matches(rec: &ContainerRecord, f: &HashMap<String, Vec<String>>, engine: &Engine) -> bool {
@@ -91,7 +95,11 @@ fn matches(rec: &ContainerRecord, f: &HashMap<String, Vec<String>>, engine: &Eng
         && berth_engine::filters::labels_match(f, rec.config.labels.as_ref())
 }
 
-pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Vec<Value>>> {
+pub(super) async fn list(
+    State(engine): State<Engine>,
+    version: ApiVersion,
+    q: Query,
+) -> ApiResult<Json<Vec<Value>>> {
     let f = filters(&q)?;
     let all = flag(&q, "all");
     let limit: Option<i64> = int(&q, "limit")?;
@@ -113,7 +121,7 @@ pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Js
     let size = flag(&q, "size");
     Ok(Json(
         recs.iter()
-            .map(|r| view::summary(r, size.then(|| size_of(&engine, r))))
+            .map(|r| view::summary(r, size.then(|| size_of(&engine, r)), version))
             .collect(),
     ))
 }
@@ -248,6 +256,26 @@ pub(super) async fn remove(
         link: flag(&q, "link"),
     };
     engine.remove(&id, opts).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /containers/{parent}/{alias}`: a link when `link=1`, else a container whose name
+/// no container has (dockerd looks the whole path up as one name).
+pub(super) async fn remove_link(
+    State(engine): State<Engine>,
+    Path((id, alias)): Path<(String, String)>,
+    q: Query,
+) -> ApiResult<StatusCode> {
+    let name = format!("{id}/{alias}");
+    if !flag(&q, "link") {
+        return Err(berth_engine::EngineError::NoSuchContainer(name).into());
+    }
+    let opts = RemoveOptions {
+        force: false,
+        volumes: false,
+        link: true,
+    };
+    engine.remove(&name, opts).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -56,6 +56,9 @@ pub(super) async fn create(
 #[serde(rename_all = "PascalCase", default)]
 struct ExecStartBody {
     detach: bool,
+    /// The output framing (raw with a TTY, multiplexed without): the start request's, the
+    /// process's terminal being the create request's.
+    tty: bool,
 }
 
 pub(super) async fn start(
@@ -93,7 +96,7 @@ pub(super) async fn start(
         .as_deref()
         .and_then(stream::detach_keys)
         .unwrap_or_else(|| vec![16, 17]);
-    let tty = inst.config.tty;
+    let tty = b.tty;
     let mut req = Request::from_parts(parts, Body::empty());
     let start = async move {
         let s = engine
@@ -103,7 +106,7 @@ pub(super) async fn start(
         Ok(Session {
             output: s.output,
             stdin: s.stdin,
-            tty: s.tty,
+            tty,
             detach_keys: keys,
         })
     };

@@ -95,7 +95,17 @@ pub(super) async fn load(
     let loaded =
         tokio::task::spawn_blocking(move || e2.images().load(reader).map_err(ApiError::from))
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    // dockerd has answered 200 by the time it reads the archive: a bad one is an error in
+    // the message stream, which is where clients (`docker load`, docker-py) look for it.
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            return Ok(json_lines(&[
+                json!({"errorDetail": {"message": e.message}, "error": e.message}),
+            ]));
+        }
+    };
     let mut lines = Vec::new();
     for l in &loaded {
         engine
@@ -117,7 +127,7 @@ fn save_body(engine: &Engine, names: Vec<String>) -> ApiResult<Response> {
         engine
             .images()
             .lookup(n)
-            .map_err(|_| ApiError::not_found(format!("No such image: {n}")))?;
+            .map_err(|e| not_found_as(&e, n))?;
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let e2 = engine.clone();
@@ -135,14 +145,20 @@ fn save_body(engine: &Engine, names: Vec<String>) -> ApiResult<Response> {
 
 /// `GET /images/get?names=a&names=b`.
 pub(super) async fn save_many(State(engine): State<Engine>, uri: http::Uri) -> ApiResult<Response> {
-    let names: Vec<String> = uri
-        .query()
+    let names = query_all(&uri, "names");
+    save_body(&engine, names)
+}
+
+/// Every value of a repeated query parameter (`names=a&names=b`), which [`Query`] keeps
+/// only one of.
+pub(super) fn query_all(uri: &http::Uri, key: &str) -> Vec<String> {
+    let prefix = format!("{key}=");
+    uri.query()
         .unwrap_or("")
         .split('&')
-        .filter_map(|kv| kv.strip_prefix("names="))
+        .filter_map(|kv| kv.strip_prefix(prefix.as_str()))
         .map(percent_decode)
-        .collect();
-    save_body(&engine, names)
+        .collect()
 }
 
 fn percent_decode(s: &str) -> String {
@@ -165,6 +181,17 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An image lookup's failure: "No such image" in the words the client used when the image
+/// is not there; any other failure (I/O, a corrupt record) keeps its own class and message.
+fn not_found_as(e: &berth_image::ImageError, name: &str) -> ApiError {
+    match e {
+        berth_image::ImageError::NotFound(_) => {
+            ApiError::not_found(format!("No such image: {name}"))
+        }
+        other => ApiError::from_lib(other),
+    }
 }
 
 fn containers_using(engine: &Engine) -> HashMap<String, usize> {
@@ -235,14 +262,14 @@ pub(super) async fn by_name(
         let info = engine
             .images()
             .inspect(name)
-            .map_err(|_| ApiError::not_found(format!("No such image: {name}")))?;
+            .map_err(|e| not_found_as(&e, name))?;
         return Ok(Json(view::inspect(&info)).into_response());
     }
     if let Some(name) = path.strip_suffix("/history") {
         let rows = engine
             .images()
             .history(name)
-            .map_err(|_| ApiError::not_found(format!("No such image: {name}")))?;
+            .map_err(|e| not_found_as(&e, name))?;
         let out: Vec<Value> = rows
             .iter()
             .map(|r| {
@@ -255,9 +282,7 @@ pub(super) async fn by_name(
     if let Some(name) = path.strip_suffix("/get") {
         return save_body(&engine, vec![name.to_owned()]);
     }
-    Err(ApiError::not_found(format!(
-        "page not found: /images/{path}"
-    )))
+    Err(ApiError::not_found("page not found"))
 }
 
 /// POST `/images/{name}/tag`, `/images/{name}/push`.
@@ -289,9 +314,7 @@ pub(super) async fn by_name_post(
             format!("pushing {name}: berth cannot push to registries yet"),
         ));
     }
-    Err(ApiError::not_found(format!(
-        "page not found: /images/{path}"
-    )))
+    Err(ApiError::not_found("page not found"))
 }
 
 /// A container using image `id`, and whether it runs (what rmi and prune refuse on).
@@ -356,6 +379,7 @@ pub(super) async fn prune(State(engine): State<Engine>, q: Query) -> ApiResult<J
 pub(super) async fn commit(
     State(engine): State<Engine>,
     q: Query,
+    uri: http::Uri,
     body: Bytes,
 ) -> ApiResult<Response> {
     let key = q
@@ -384,10 +408,13 @@ pub(super) async fn commit(
         reference,
         comment: q.get("comment").cloned().filter(|c| !c.is_empty()),
         author: q.get("author").cloned().filter(|c| !c.is_empty()),
-        changes: q
-            .get("changes")
-            .map(|c| c.lines().map(str::to_owned).collect())
-            .unwrap_or_default(),
+        // `changes` repeats, one Dockerfile instruction each (older clients put several in
+        // one value, a line each).
+        changes: query_all(&uri, "changes")
+            .iter()
+            .flat_map(|c| c.lines().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
         config: Some(config.unwrap_or_else(|| rec.config.clone())),
         created_by: Some(
             format!("{} {}", rec.path, rec.args.join(" "))

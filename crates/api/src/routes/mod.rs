@@ -13,6 +13,7 @@ mod exec;
 mod images;
 mod io;
 mod networks;
+mod swarm;
 mod system;
 mod volumes;
 
@@ -96,6 +97,11 @@ pub(crate) fn router(engine: Engine) -> Router {
         .route("/containers/prune", post(containers::prune))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}", delete(containers::remove))
+        // `DELETE /containers/parent/alias?link=1` removes a link.
+        .route(
+            "/containers/{id}/{alias}",
+            delete(containers::remove_link),
+        )
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/restart", post(containers::restart))
@@ -150,10 +156,13 @@ pub(crate) fn router(engine: Engine) -> Router {
         )
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
-        .fallback(fallback)
+        .merge(swarm::routes())
+        .fallback(page_not_found)
+        .method_not_allowed_fallback(page_not_found)
         .with_state(engine)
 }
 
-async fn fallback(uri: http::Uri) -> ApiError {
-    ApiError::not_found(format!("page not found: {}", uri.path()))
+/// Unknown paths and known paths with the wrong method, as dockerd answers both.
+async fn page_not_found() -> ApiError {
+    ApiError::not_found("page not found")
 }

@@ -121,8 +121,10 @@ pub(super) async fn info(State(engine): State<Engine>) -> Json<Value> {
         "Labels": [],
         "ExperimentalBuild": false,
         "ServerVersion": env!("CARGO_PKG_VERSION"),
-        "Runtimes": {"berth": {"path": "berth runtime"}},
-        "DefaultRuntime": "berth",
+        // berth's runtime, under Docker's default name too (what `--runtime` and
+        // `HostConfig.Runtime` say).
+        "Runtimes": {"runc": {"path": "berth runtime"}, "berth": {"path": "berth runtime"}},
+        "DefaultRuntime": "runc",
         "LiveRestoreEnabled": true,
         "Isolation": "",
         "InitBinary": "docker-init",
@@ -245,7 +247,10 @@ pub(crate) fn tokio_stream_from<T: Send + 'static>(
 }
 
 /// `GET /system/df`.
-pub(super) async fn df(State(engine): State<Engine>) -> ApiResult<Json<Value>> {
+pub(super) async fn df(
+    State(engine): State<Engine>,
+    version: crate::version::ApiVersion,
+) -> ApiResult<Json<Value>> {
     let containers = engine.containers();
     let images = engine.images().list();
     let layer_sizes = engine.images().layer_sizes();
@@ -275,7 +280,7 @@ pub(super) async fn df(State(engine): State<Engine>) -> ApiResult<Json<Value>> {
         .iter()
         .map(|c| {
             let rw = engine.images().container_size(&c.id).unwrap_or(0);
-            crate::views::container::summary(c, Some((rw, rw)))
+            crate::views::container::summary(c, Some((rw, rw)), version)
         })
         .collect();
     let volume_rows: Vec<Value> = engine
