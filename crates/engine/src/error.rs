@@ -112,9 +112,7 @@ impl HasKind for EngineError {
             Self::DefaultLink
             | Self::Refused(_)
             | Self::StartFailed { .. }
-            | Self::Internal { .. } => {
-                ErrorKind::Internal
-            }
+            | Self::Internal { .. } => ErrorKind::Internal,
             Self::Library { kind, .. } => *kind,
         }
     }
