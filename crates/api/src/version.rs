@@ -68,11 +68,9 @@ fn cmp(a: &[u32], b: &[u32]) -> std::cmp::Ordering {
 
 /// Checks a requested version against berth's range, with dockerd's messages.
 fn check(requested: &str) -> Result<ApiVersion, ApiError> {
-    let (Some(v), Some(min), Some(max)) = (
-        parse(requested),
-        parse(MIN_API_VERSION),
-        parse(API_VERSION),
-    ) else {
+    let (Some(v), Some(min), Some(max)) =
+        (parse(requested), parse(MIN_API_VERSION), parse(API_VERSION))
+    else {
         return Err(ApiError::bad_request(format!(
             "client version {requested} is invalid"
         )));
@@ -177,11 +175,19 @@ mod tests {
             .uri("/v1.41/info")
             .body(Body::empty())
             .unwrap();
-        let v = *route(req).unwrap().extensions().get::<ApiVersion>().unwrap();
+        let v = *route(req)
+            .unwrap()
+            .extensions()
+            .get::<ApiVersion>()
+            .unwrap();
         assert!(v.at_least(1, 41));
         assert!(!v.at_least(1, 42));
         let req = Request::builder().uri("/info").body(Body::empty()).unwrap();
-        let v = *route(req).unwrap().extensions().get::<ApiVersion>().unwrap();
+        let v = *route(req)
+            .unwrap()
+            .extensions()
+            .get::<ApiVersion>()
+            .unwrap();
         assert_eq!(v, ApiVersion::new(1, 51));
     }
 }

@@ -131,17 +131,21 @@ pub(super) async fn inspect(
     let inst = engine.exec_get(&id)?;
     let st = inst.state();
     let c = &inst.config;
+    let mut process = json!({
+        "tty": c.tty,
+        "entrypoint": c.cmd.first().cloned().unwrap_or_default(),
+        "arguments": c.cmd.iter().skip(1).collect::<Vec<_>>(),
+        "privileged": c.privileged,
+    });
+    // dockerd leaves `user` out when the exec runs as the container's user.
+    if let Some(u) = c.user.as_ref().filter(|u| !u.is_empty()) {
+        process["user"] = json!(u);
+    }
     Ok(Json(json!({
         "ID": inst.id,
         "Running": st.running,
         "ExitCode": st.exit_code,
-        "ProcessConfig": {
-            "tty": c.tty,
-            "entrypoint": c.cmd.first().cloned().unwrap_or_default(),
-            "arguments": c.cmd.iter().skip(1).collect::<Vec<_>>(),
-            "privileged": c.privileged,
-            "user": c.user.clone().unwrap_or_default(),
-        },
+        "ProcessConfig": process,
         "OpenStdin": c.attach_stdin,
         "OpenStderr": c.attach_stderr,
         "OpenStdout": c.attach_stdout,

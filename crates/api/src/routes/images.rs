@@ -12,8 +12,9 @@ use berth_image::{CommitOptions, ImportOptions, Removed};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::{Query, filters, flag, json_body};
+use super::{Query, flag, json_body};
 use crate::error::{ApiError, ApiResult};
+use crate::version::ApiVersion;
 use crate::views::image as view;
 
 /// The request body as a blocking reader for the stores, which read synchronously: the
@@ -124,10 +125,7 @@ pub(super) async fn load(
 
 fn save_body(engine: &Engine, names: Vec<String>) -> ApiResult<Response> {
     for n in &names {
-        engine
-            .images()
-            .lookup(n)
-            .map_err(|e| not_found_as(&e, n))?;
+        engine.images().lookup(n).map_err(|e| not_found_as(&e, n))?;
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let e2 = engine.clone();
@@ -188,9 +186,22 @@ fn percent_decode(s: &str) -> String {
 fn not_found_as(e: &berth_image::ImageError, name: &str) -> ApiError {
     match e {
         berth_image::ImageError::NotFound(_) => {
-            ApiError::not_found(format!("No such image: {name}"))
+            ApiError::not_found(format!("No such image: {}", with_tag(name)))
         }
         other => ApiError::from_lib(other),
+    }
+}
+
+/// A name as dockerd spells it in errors: `busybox` is `busybox:latest`; ids and digests
+/// stay as they are.
+fn with_tag(name: &str) -> String {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let is_id = name.starts_with("sha256:")
+        || (name.len() >= 12 && name.bytes().all(|b| b.is_ascii_hexdigit()));
+    if is_id || name.contains('@') || last.contains(':') {
+        name.to_owned()
+    } else {
+        format!("{name}:latest")
     }
 }
 
@@ -203,8 +214,12 @@ fn containers_using(engine: &Engine) -> HashMap<String, usize> {
 }
 
 /// `GET /images/json`.
-pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Vec<Value>>> {
-    let f = filters(&q)?;
+pub(super) async fn list(
+    State(engine): State<Engine>,
+    version: ApiVersion,
+    q: Query,
+) -> ApiResult<Json<Vec<Value>>> {
+    let f = super::filters_of(&q, super::known::IMAGES)?;
     let users = containers_using(&engine);
     let mut images = engine.images().list();
     images.retain(|i| {
@@ -230,7 +245,7 @@ pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Js
     Ok(Json(
         images
             .iter()
-            .map(|i| view::summary(i, users.get(&i.id).copied().unwrap_or(0), 0))
+            .map(|i| view::summary(i, users.get(&i.id).copied().unwrap_or(0), 0, version))
             .collect(),
     ))
 }
@@ -257,13 +272,20 @@ fn glob(p: &str, s: &str) -> bool {
 pub(super) async fn by_name(
     State(engine): State<Engine>,
     Path(path): Path<String>,
+    version: ApiVersion,
 ) -> ApiResult<Response> {
     if let Some(name) = path.strip_suffix("/json") {
         let info = engine
             .images()
             .inspect(name)
             .map_err(|e| not_found_as(&e, name))?;
-        return Ok(Json(view::inspect(&info)).into_response());
+        let layer_files = |chain: &str| {
+            engine
+                .images()
+                .layer_files(chain)
+                .map(|p| p.display().to_string())
+        };
+        return Ok(Json(view::inspect(&info, version, &layer_files)).into_response());
     }
     if let Some(name) = path.strip_suffix("/history") {
         let rows = engine
@@ -274,7 +296,8 @@ pub(super) async fn by_name(
             .iter()
             .map(|r| {
                 let created = r.created.as_deref().and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()).map_or(0, |t| t.timestamp());
-                json!({"Id": r.id, "Created": created, "CreatedBy": r.created_by, "Tags": if r.tags.is_empty() { Value::Null } else { json!(r.tags) }, "Size": r.size, "Comment": r.comment})
+                // dockerd's (alphabetical) key order.
+                json!({"Comment": r.comment, "Created": created, "CreatedBy": r.created_by, "Id": r.id, "Size": r.size, "Tags": if r.tags.is_empty() { Value::Null } else { json!(r.tags) }})
             })
             .collect();
         return Ok(Json(out).into_response());
@@ -299,7 +322,13 @@ pub(super) async fn by_name_post(
             Some(t) => format!("{repo}:{t}"),
             None => repo.clone(),
         };
-        engine.images().tag(name, &target)?;
+        engine.images().tag(name, &target).map_err(|e| match e {
+            // dockerd's wording, without the quoted reference.
+            berth_image::ImageError::InvalidReference { why, .. } => {
+                ApiError::bad_request(format!("invalid reference format: {why}"))
+            }
+            other => not_found_as(&other, name),
+        })?;
         engine.events().publish(
             "image",
             "tag",
@@ -344,7 +373,10 @@ pub(super) async fn remove(
 ) -> ApiResult<Json<Vec<Value>>> {
     let containers = engine.containers();
     let in_use = |id: &str| container_using(&containers, id);
-    let removed = engine.images().delete(&name, flag(&q, "force"), &in_use)?;
+    let removed = engine
+        .images()
+        .delete(&name, flag(&q, "force"), &in_use)
+        .map_err(|e| not_found_as(&e, &name))?;
     Ok(Json(
         removed
             .iter()
@@ -362,7 +394,7 @@ pub(super) async fn remove(
 
 /// `POST /images/prune`.
 pub(super) async fn prune(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Value>> {
-    let f = filters(&q)?;
+    let f = super::filters_of(&q, super::known::PRUNE_IMAGES)?;
     let all = f
         .get("dangling")
         .is_some_and(|v| v.iter().any(|d| d == "false" || d == "0"));
@@ -370,9 +402,10 @@ pub(super) async fn prune(State(engine): State<Engine>, q: Query) -> ApiResult<J
     let in_use = |id: &str| container_using(&containers, id);
     let (removed, space) = engine.images().prune(all, &in_use)?;
     let deleted: Vec<Value> = removed.iter().map(removed_json).collect();
-    Ok(Json(
-        json!({"ImagesDeleted": deleted, "SpaceReclaimed": space}),
-    ))
+    Ok(Json(json!({
+        "ImagesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+        "SpaceReclaimed": space,
+    })))
 }
 
 /// `POST /commit?container=...&repo=...&tag=...`.

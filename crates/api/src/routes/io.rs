@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_engine::logs::LogQuery;
 use berth_engine::monitor::logfile::Stream;
@@ -53,6 +53,28 @@ pub(super) async fn attach(
             tty: s.tty,
             detach_keys: keys,
         },
+    ))
+}
+
+/// `GET /containers/{id}/attach/ws`: attach over a websocket. A request without the
+/// websocket handshake gets dockerd's answer; the websocket transport itself is not
+/// implemented yet.
+pub(super) async fn attach_ws(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let websocket = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !websocket {
+        return Err(ApiError::bad_request("not websocket protocol"));
+    }
+    engine.container(&id)?;
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "berth does not support attaching over a websocket yet; use POST /containers/{id}/attach",
     ))
 }
 
@@ -215,13 +237,23 @@ fn stat_header(st: &berth_image::PathStat) -> ApiResult<HeaderValue> {
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
+/// An archive failure; a missing path names the container as the client did (dockerd's
+/// "Could not find the file /x in container web").
+fn archive_err(e: &berth_image::ImageError, id: &str) -> ApiError {
+    let mut a = ApiError::from_lib(e);
+    if matches!(e, berth_image::ImageError::NoSuchPath(_)) {
+        a.message = format!("{e} {id}");
+    }
+    a
+}
+
 async fn stat(engine: &Engine, id: &str, path: String) -> ApiResult<berth_image::PathStat> {
     engine
         .with_container_fs(id, move |root| {
             berth_image::archive::safe::stat(root, &path)
         })
         .await?
-        .map_err(ApiError::from)
+        .map_err(|e| archive_err(&e, id))
 }
 
 /// `HEAD /containers/{id}/archive`.
@@ -272,6 +304,7 @@ pub(super) async fn archive_put(
         .with_container_fs(&id, move |root| {
             berth_image::archive::safe::unpack(root, &path, std::io::Cursor::new(data)).map(|_| ())
         })
-        .await??;
+        .await?
+        .map_err(|e| archive_err(&e, &id))?;
     Ok(StatusCode::OK)
 }

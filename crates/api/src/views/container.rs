@@ -47,9 +47,13 @@ fn state(rec: &ContainerRecord) -> Value {
     v
 }
 
-/// `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "443/tcp": null}`.
+/// `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "443/tcp": null}`, while the
+/// container runs (dockerd shows `{}` otherwise).
 pub fn port_map(rec: &ContainerRecord) -> Value {
     let mut map: BTreeMap<String, Value> = BTreeMap::new();
+    if !rec.is_running() {
+        return json!(map);
+    }
     if let Some(exposed) = &rec.config.exposed_ports {
         for p in exposed {
             map.insert(p.clone(), Value::Null);
@@ -79,7 +83,10 @@ fn endpoint(rec: &ContainerRecord, name: &str, e: &EndpointRecord, v: ApiVersion
     let user_defined = !matches!(name, "bridge" | "host" | "none");
     let mut aliases = e.aliases.clone();
     if !v.at_least(1, 45) && user_defined {
-        for a in [rec.short_id(), rec.config.hostname.as_deref().unwrap_or_default()] {
+        for a in [
+            rec.short_id(),
+            rec.config.hostname.as_deref().unwrap_or_default(),
+        ] {
             if !a.is_empty() && !aliases.iter().any(|x| x == a) {
                 aliases.push(a.to_owned());
             }
@@ -198,6 +205,38 @@ pub fn mount(m: &MountRecord) -> Value {
     v
 }
 
+/// `HostConfig` as dockerd shows it: every key, `RestartPolicy` and `LogConfig` whole, links
+/// as `/target:/container/alias`.
+fn host_config(rec: &ContainerRecord) -> Value {
+    let mut h = super::shape::model(&rec.host_config, &super::shape::host_config());
+    let rp = &h["RestartPolicy"];
+    h["RestartPolicy"] = json!({
+        "Name": rp.get("Name").cloned().unwrap_or_else(|| json!("")),
+        "MaximumRetryCount": rp.get("MaximumRetryCount").cloned().unwrap_or_else(|| json!(0)),
+    });
+    let lc = &h["LogConfig"];
+    h["LogConfig"] = json!({
+        "Type": lc.get("Type").cloned().unwrap_or_else(|| json!("")),
+        "Config": lc.get("Config").filter(|c| !c.is_null()).cloned().unwrap_or_else(|| json!({})),
+    });
+    if let Some(links) = rec.host_config.links.as_ref().filter(|l| !l.is_empty()) {
+        let shown: Vec<String> = links
+            .iter()
+            .map(|l| {
+                let (target, alias) = l.split_once(':').unwrap_or((l.as_str(), l.as_str()));
+                format!(
+                    "/{}:/{}/{}",
+                    target.trim_start_matches('/'),
+                    rec.name,
+                    alias.rsplit('/').next().unwrap_or(alias)
+                )
+            })
+            .collect();
+        h["Links"] = json!(shown);
+    }
+    h
+}
+
 /// `GET /containers/{id}/json`, in dockerd's key order with every key it writes.
 pub fn inspect(
     rec: &ContainerRecord,
@@ -215,8 +254,14 @@ pub fn inspect(
     put("Args", json!(rec.args));
     put("State", state(rec));
     put("Image", json!(rec.image_id));
-    put("ResolvConfPath", json!(rec.resolv_conf_path.display().to_string()));
-    put("HostnamePath", json!(rec.hostname_path.display().to_string()));
+    put(
+        "ResolvConfPath",
+        json!(rec.resolv_conf_path.display().to_string()),
+    );
+    put(
+        "HostnamePath",
+        json!(rec.hostname_path.display().to_string()),
+    );
     put("HostsPath", json!(rec.hosts_path.display().to_string()));
     put(
         "LogPath",
@@ -242,10 +287,7 @@ pub fn inspect(
             json!(rec.exec_ids)
         },
     );
-    put(
-        "HostConfig",
-        super::shape::model(&rec.host_config, &super::shape::host_config()),
-    );
+    put("HostConfig", host_config(rec));
     // Go writes the map of `Data` with its keys sorted.
     put(
         "GraphDriver",
@@ -344,33 +386,47 @@ fn summary_ports(ports: &[PublishedPort], rec: &ContainerRecord) -> Vec<Value> {
     out
 }
 
-/// One entry of `GET /containers/json`.
+/// One entry of `GET /containers/json`, in dockerd's order; `SizeRw` only when non-zero
+/// (dockerd omits it when empty).
 pub fn summary(rec: &ContainerRecord, size: Option<(u64, u64)>, v: ApiVersion) -> Value {
     let mut command = rec.path.clone();
     for a in &rec.args {
         command.push(' ');
         command.push_str(a);
     }
-    let mut v = json!({
-        "Id": rec.id,
-        "Names": [format!("/{}", rec.name)],
-        "Image": rec.image,
-        "ImageID": rec.image_id,
-        "Command": command,
-        "Created": rec.created.timestamp(),
-        "Ports": summary_ports(&rec.net.ports, rec),
-        "Labels": rec.config.labels.clone().unwrap_or_default(),
-        "State": rec.state.status.as_str(),
-        "Status": status_text(rec, chrono::Utc::now()),
-        "HostConfig": { "NetworkMode": rec.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into()) },
-        "NetworkSettings": { "Networks": endpoints(rec, v) },
-        "Mounts": rec.mounts.iter().map(mount).collect::<Vec<_>>(),
-    });
+    let mut m = Map::new();
+    let mut put = |k: &str, val: Value| {
+        m.insert(k.to_owned(), val);
+    };
+    put("Id", json!(rec.id));
+    put("Names", json!([format!("/{}", rec.name)]));
+    put("Image", json!(rec.image));
+    put("ImageID", json!(rec.image_id));
+    put("Command", json!(command));
+    put("Created", json!(rec.created.timestamp()));
+    put("Ports", json!(summary_ports(&rec.net.ports, rec)));
     if let Some((rw, root)) = size {
-        v["SizeRw"] = json!(rw);
-        v["SizeRootFs"] = json!(root);
+        if rw > 0 {
+            put("SizeRw", json!(rw));
+        }
+        put("SizeRootFs", json!(root));
     }
-    v
+    put(
+        "Labels",
+        json!(rec.config.labels.clone().unwrap_or_default()),
+    );
+    put("State", json!(rec.state.status.as_str()));
+    put("Status", json!(status_text(rec, chrono::Utc::now())));
+    put(
+        "HostConfig",
+        json!({ "NetworkMode": rec.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into()) }),
+    );
+    put("NetworkSettings", json!({ "Networks": endpoints(rec, v) }));
+    put(
+        "Mounts",
+        Value::Array(rec.mounts.iter().map(mount).collect()),
+    );
+    Value::Object(m)
 }
 
 #[cfg(test)]

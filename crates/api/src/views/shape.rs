@@ -183,7 +183,14 @@ mod tests {
     #[test]
     fn host_config_has_every_key() {
         let v = ordered(&json!({"NetworkMode": "bridge"}), &host_config());
-        for k in ["Binds", "LogConfig", "RestartPolicy", "ShmSize", "Ulimits", "MaskedPaths"] {
+        for k in [
+            "Binds",
+            "LogConfig",
+            "RestartPolicy",
+            "ShmSize",
+            "Ulimits",
+            "MaskedPaths",
+        ] {
             assert!(v.get(k).is_some(), "{k}");
         }
         assert!(v.get("Runtime").is_none());
