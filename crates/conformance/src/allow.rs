@@ -13,8 +13,16 @@ use crate::compare::Diff;
 pub struct Allowed {
     #[serde(default)]
     pub scenario: Option<String>,
+    /// Several scenarios sharing one reason.
+    #[serde(default)]
+    pub scenarios: Vec<String>,
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// Only the step with this request (as written in the corpus).
+    #[serde(default)]
+    pub req: Option<String>,
+    /// Where: `status`, `message`, `content-type`, `body/<pointer>`; `*` stands for any one
+    /// segment (`body/*/memory_stats`).
     pub at: String,
     pub reason: String,
 }
@@ -58,7 +66,8 @@ impl AllowList {
             source,
         })?;
         for e in &list.entries {
-            if (e.scenario.is_none() && e.endpoint.is_none()) || e.reason.trim().is_empty() {
+            let unscoped = e.scenario.is_none() && e.scenarios.is_empty() && e.endpoint.is_none();
+            if unscoped || e.reason.trim().is_empty() {
                 return Err(AllowError::Unscoped {
                     path: shown,
                     at: e.at.clone(),
@@ -68,33 +77,56 @@ impl AllowList {
         Ok(list)
     }
 
-    /// The entry that allows `d` in `scenario`'s step against `endpoint`, if any.
-    pub fn allows(&self, scenario: &str, endpoint: &str, d: &Diff) -> Option<&Allowed> {
+    /// The entry that allows `d` in `scenario`'s step `req` against `endpoint`, if any.
+    pub fn allows(&self, scenario: &str, endpoint: &str, req: &str, d: &Diff) -> Option<&Allowed> {
         self.entries.iter().find(|e| {
             e.scenario.as_deref().is_none_or(|s| glob(s, scenario))
+                && (e.scenarios.is_empty() || e.scenarios.iter().any(|s| glob(s, scenario)))
                 && e.endpoint.as_deref().is_none_or(|x| x == endpoint)
+                && e.req.as_deref().is_none_or(|x| x == req)
                 && under(&d.at, &e.at)
         })
     }
 }
 
+/// `name`, `prefix*` or `*suffix`.
 fn glob(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => pattern == name,
+    if let Some(prefix) = pattern.strip_suffix('*') {
+        name.starts_with(prefix)
+    } else if let Some(suffix) = pattern.strip_prefix('*') {
+        name.ends_with(suffix)
+    } else {
+        pattern == name
     }
 }
 
-/// `body/State/Health` is under `body/State`; `body/Statex` is not.
+/// `body/State/Health` is under `body/State`; `body/Statex` is not; `*` matches a segment.
 fn under(at: &str, prefix: &str) -> bool {
-    at == prefix
-        || (at.starts_with(prefix) && at.as_bytes().get(prefix.len()) == Some(&b'/'))
-        || prefix.is_empty()
+    if prefix.is_empty() {
+        return true;
+    }
+    let (mut a, p) = (at.split('/'), prefix.split('/'));
+    p.into_iter()
+        .all(|seg| a.next().is_some_and(|x| seg == "*" || seg == x))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl AllowList {
+        fn allows_t(&self, scenario: &str, endpoint: &str, d: &Diff) -> Option<&Allowed> {
+            self.allows(scenario, endpoint, "GET /x", d)
+        }
+    }
+
+    #[test]
+    fn locations_match_by_segment_with_wildcards() {
+        assert!(under("body/0/memory_stats/stats", "body/*/memory_stats"));
+        assert!(!under("body/memory_stats", "body/*/memory_stats"));
+        assert!(under("message", "message"));
+        assert!(!under("messages", "message"));
+    }
 
     #[test]
     fn entries_match_by_scenario_endpoint_and_location() {
@@ -115,10 +147,37 @@ mod tests {
             at: at.into(),
             what: String::new(),
         };
-        assert!(list.allows("info", "GET /info", &d("body/Runtimes/runc")).is_some());
-        assert!(list.allows("info", "GET /info", &d("body/RuntimesX")).is_none());
-        assert!(list.allows("info", "GET /version", &d("body/Runtimes")).is_none());
-        assert!(list.allows("version too new", "GET /info", &d("message")).is_some());
-        assert!(list.allows("other", "GET /info", &d("message")).is_none());
+        assert!(
+            list.allows_t("info", "GET /info", &d("body/Runtimes/runc"))
+                .is_some()
+        );
+        assert!(
+            list.allows_t("info", "GET /info", &d("body/RuntimesX"))
+                .is_none()
+        );
+        assert!(
+            list.allows_t("info", "GET /version", &d("body/Runtimes"))
+                .is_none()
+        );
+        assert!(
+            list.allows_t("version too new", "GET /info", &d("message"))
+                .is_some()
+        );
+        assert!(list.allows_t("other", "GET /info", &d("message")).is_none());
+        let list: AllowList = toml::from_str(
+            r#"
+            [[allow]]
+            scenarios = ["a", "* malformed JSON"]
+            at = "status"
+            reason = "r"
+            "#,
+        )
+        .unwrap();
+        assert!(
+            list.allows_t("create with malformed JSON", "x", &d("status"))
+                .is_some()
+        );
+        assert!(list.allows_t("a", "x", &d("status")).is_some());
+        assert!(list.allows_t("b", "x", &d("status")).is_none());
     }
 }

@@ -27,13 +27,45 @@ pub struct Expect<'a> {
     pub values: &'a [String],
     /// JSON pointers whose values must match before normalisation.
     pub exact: &'a [String],
+    /// Sort a list body by this pointer into its elements first.
+    pub sort_by: Option<&'a str>,
+}
+
+/// `v` sorted by `key` into each element, when it is a list.
+fn sorted(v: &Value, key: &str) -> Value {
+    match v {
+        Value::Array(a) => {
+            let mut a = a.clone();
+            a.sort_by_key(|e| e.pointer(key).map(Value::to_string).unwrap_or_default());
+            Value::Array(a)
+        }
+        other => other.clone(),
+    }
 }
 
 /// The differences between dockerd's answer (`d`) and berth's (`b`).
 pub fn compare(d: &Observed, b: &Observed, expect: &Expect<'_>) -> Vec<Diff> {
+    if let Some(key) = expect.sort_by {
+        let order = |o: &Observed| Observed {
+            body: sorted(&o.body, key),
+            raw: sorted(&o.raw, key),
+            ..o.clone()
+        };
+        return compare(
+            &order(d),
+            &order(b),
+            &Expect {
+                sort_by: None,
+                ..expect.clone()
+            },
+        );
+    }
     let mut out = Vec::new();
     if d.status != b.status {
-        out.push(diff("status", format!("dockerd {}, berth {}", d.status, b.status)));
+        out.push(diff(
+            "status",
+            format!("dockerd {}, berth {}", d.status, b.status),
+        ));
     }
     if d.status >= 400 || b.status >= 400 {
         if d.message != b.message && d.status >= 400 && b.status >= 400 {
@@ -191,8 +223,18 @@ fn order_note(d: &[&String], b: &[&String]) -> String {
     let i = d.iter().zip(b).position(|(x, y)| x != y).unwrap_or(0);
     format!(
         "key order: dockerd ..{}.., berth ..{}..",
-        d[i..].iter().take(3).map(|s| s.as_str()).collect::<Vec<_>>().join(","),
-        b[i..].iter().take(3).map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+        d[i..]
+            .iter()
+            .take(3)
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        b[i..]
+            .iter()
+            .take(3)
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     )
 }
 
@@ -220,14 +262,20 @@ mod tests {
     #[test]
     fn shapes_compare_keys_types_nulls_and_order() {
         let d = obs(200, json!({"A": 1, "B": null, "C": [], "D": {"x": "s"}}));
-        let b = obs(200, json!({"A": "1", "B": [], "D": {"x": "t", "y": 1}, "C": [1]}));
+        let b = obs(
+            200,
+            json!({"A": "1", "B": [], "D": {"x": "t", "y": 1}, "C": [1]}),
+        );
         let diffs = compare(&d, &b, &Expect::default());
         let at = |p: &str| diffs.iter().filter(|d| d.at == p).count();
         assert_eq!(at("body/A"), 1, "{diffs:?}");
         assert_eq!(at("body/B"), 1, "{diffs:?}");
         assert_eq!(at("body/C"), 1, "{diffs:?}");
         assert_eq!(at("body/D"), 1, "{diffs:?}");
-        assert!(diffs.iter().any(|d| d.what.starts_with("key order")), "{diffs:?}");
+        assert!(
+            diffs.iter().any(|d| d.what.starts_with("key order")),
+            "{diffs:?}"
+        );
         assert!(!diffs.iter().any(|d| d.at == "body/D/x"));
     }
 
@@ -252,6 +300,7 @@ mod tests {
             &Expect {
                 values: &values,
                 exact: &[],
+                sort_by: None,
             },
         );
         assert_eq!(diffs.len(), 1);

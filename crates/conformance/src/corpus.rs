@@ -73,6 +73,10 @@ pub struct Step {
     /// Send a body kept by an earlier step (`keep_body`) of the same daemon.
     #[serde(default)]
     pub send_body: Option<String>,
+    /// Sort a list answer by this pointer into each element (`""`: the whole element)
+    /// before comparing, for lists whose order dockerd does not define.
+    #[serde(default)]
+    pub sort_by: Option<String>,
     /// Read a streaming answer for this many seconds, then cut it.
     #[serde(default)]
     pub read_for: Option<f64>,

@@ -166,7 +166,9 @@ fn matches(pattern: &str, segs: &[&str]) -> Option<usize> {
             (Some(p), Some(s)) if p.starts_with('{') && p.ends_with("*}") => {
                 // One or more segments; try the longest first so a trailing literal
                 // (`/json`) still matches the last one.
-                (1..=segs.len()).rev().find_map(|n| go(&pat[1..], &segs[n..]))
+                (1..=segs.len())
+                    .rev()
+                    .find_map(|n| go(&pat[1..], &segs[n..]))
                     .filter(|_| !s.is_empty())
             }
             (Some(p), Some(s)) if p.starts_with('{') => {
@@ -185,7 +187,10 @@ mod tests {
 
     #[test]
     fn paths_map_to_their_endpoint() {
-        assert_eq!(classify("GET", "/containers/json?all=1"), "GET /containers/json");
+        assert_eq!(
+            classify("GET", "/containers/json?all=1"),
+            "GET /containers/json"
+        );
         assert_eq!(
             classify("GET", "/containers/{c1}/json"),
             "GET /containers/{id}/json"

@@ -104,6 +104,7 @@ fn setup(req: &str, body: Option<String>, capture: Option<(String, String)>) -> 
         compare: false,
         values: Vec::new(),
         exact: Vec::new(),
+        sort_by: None,
         keep_body: None,
         send_body: None,
         read_for: None,

@@ -106,7 +106,11 @@ pub fn send(sock: &Path, req: &Request, deadline: Duration) -> Result<Response, 
 }
 
 fn head(req: &Request) -> Vec<u8> {
-    let has = |name: &str| req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    let has = |name: &str| {
+        req.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    };
     let mut h = format!("{} {} HTTP/1.1\r\nHost: docker\r\n", req.method, req.target);
     if !has("connection") {
         h.push_str("Connection: close\r\n");

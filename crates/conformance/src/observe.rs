@@ -90,7 +90,10 @@ impl Normaliser {
             ),
             (re(&MAC, r"\b([0-9a-f]{2}:){5}[0-9a-f]{2}\b"), "<mac>"),
             (
-                re(&IPV4, r"\b(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\b"),
+                re(
+                    &IPV4,
+                    r"\b(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\b",
+                ),
                 "<ip>",
             ),
             (
@@ -126,14 +129,15 @@ impl Normaliser {
     pub fn observe(&self, r: &Response, stat_header: Option<&str>) -> Observed {
         let media_type = r.media_type();
         let (kind, raw) = read_body(&media_type, &r.body);
-        let message = (r.status >= 400).then(|| match &raw {
-            Value::Object(m) => m
+        // An error's message: `{"message": ...}`, or the body as text whatever its media
+        // type (dockerd writes some errors of hijacked endpoints as a raw stream).
+        let message = (r.status >= 400).then(|| match serde_json::from_slice::<Value>(&r.body) {
+            Ok(Value::Object(m)) => m
                 .get("message")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            Value::String(s) => s.trim_end().to_owned(),
-            _ => String::new(),
+            _ => String::from_utf8_lossy(&r.body).trim_end().to_owned(),
         });
         let stat = stat_header.map(|h| {
             r.header(h)
@@ -153,14 +157,27 @@ impl Normaliser {
     }
 }
 
+/// A tar archive has `ustar` at offset 257 of its first header.
+fn looks_like_tar(body: &[u8]) -> bool {
+    body.get(257..262) == Some(b"ustar")
+}
+
+/// Docker's multiplexed framing: a stream byte (0-2), three zeros, a length.
+fn looks_framed(body: &[u8]) -> bool {
+    body.len() >= 8 && body[0] <= 2 && body[1..4] == [0, 0, 0]
+}
+
+/// Reads a body by what it is, not only by what the media type says (dockerd 20.10 sends
+/// some without one: logs, export).
 fn read_body(media_type: &str, body: &[u8]) -> (BodyKind, Value) {
     if body.is_empty() {
         return (BodyKind::Empty, Value::Null);
     }
-    if media_type == "application/x-tar" {
+    let untyped = matches!(media_type, "" | "application/octet-stream" | "text/plain");
+    if media_type == "application/x-tar" || (untyped && looks_like_tar(body)) {
         return (BodyKind::Tar, tar_entries(body));
     }
-    if media_type.starts_with("application/vnd.docker") {
+    if media_type.starts_with("application/vnd.docker") || (untyped && looks_framed(body)) {
         return (BodyKind::Stream, stream(body));
     }
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
@@ -214,8 +231,7 @@ fn stream(body: &[u8]) -> Value {
     let mut out = String::new();
     let mut err = String::new();
     let mut rest = body;
-    let framed = body.len() >= 8 && body[0] <= 2 && body[1..4] == [0, 0, 0];
-    if !framed {
+    if !looks_framed(body) {
         return serde_json::json!({"framing": "raw", "data": String::from_utf8_lossy(body)});
     }
     while rest.len() >= 8 {
@@ -242,7 +258,10 @@ mod tests {
             roots: vec!["/tmp/berth-d-x".into()],
         };
         let id = "a".repeat(64);
-        assert_eq!(n.string(&format!("No such container: {id}")), "No such container: <id>");
+        assert_eq!(
+            n.string(&format!("No such container: {id}")),
+            "No such container: <id>"
+        );
         assert_eq!(n.string(&format!("sha256:{id}")), "sha256:<id>");
         assert_eq!(n.string("0123456789ab"), "<id>");
         assert_eq!(n.string("2024-01-02T03:04:05.123456789Z"), "<time>");

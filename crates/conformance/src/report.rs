@@ -143,12 +143,18 @@ mod tests {
             ScenarioResult {
                 name: "a".into(),
                 file: "f".into(),
-                steps: vec![step("GET /info", false, false), step("GET /info", true, false)],
+                steps: vec![
+                    step("GET /info", false, false),
+                    step("GET /info", true, false),
+                ],
             },
             ScenarioResult {
                 name: "b".into(),
                 file: "f".into(),
-                steps: vec![step("GET /info", false, false), step("POST /build", true, true)],
+                steps: vec![
+                    step("GET /info", false, false),
+                    step("POST /build", true, true),
+                ],
             },
         ];
         let rows = rows(&results);

@@ -81,18 +81,24 @@ pub fn run(
     opts: &Options,
 ) -> Vec<ScenarioResult> {
     let mut out = Vec::new();
+    let fixture = |t: &Target| {
+        get_json(
+            t,
+            &versioned(&format!("/images/{IMAGE}/json"), &opts.version),
+        )["Id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (docker_image, berth_image) = (fixture(docker), fixture(berth));
     for (i, s) in corpus.scenarios.iter().enumerate() {
-        if opts
-            .only
-            .as_deref()
-            .is_some_and(|o| !s.name.contains(o))
-        {
+        if opts.only.as_deref().is_some_and(|o| !s.name.contains(o)) {
             continue;
         }
         let prefix = format!("cf{i}-");
         let (d, b) = std::thread::scope(|scope| {
-            let d = scope.spawn(|| play(docker, s, &prefix, opts));
-            let b = scope.spawn(|| play(berth, s, &prefix, opts));
+            let d = scope.spawn(|| play(docker, s, &prefix, opts, &docker_image));
+            let b = scope.spawn(|| play(berth, s, &prefix, opts, &berth_image));
             (join(d), join(b))
         });
         out.push(judge(s, &prefix, &d, &b, allow));
@@ -106,13 +112,7 @@ fn join(h: std::thread::ScopedJoinHandle<'_, Played>) -> Played {
     })
 }
 
-fn judge(
-    s: &Scenario,
-    prefix: &str,
-    d: &Played,
-    b: &Played,
-    allow: &AllowList,
-) -> ScenarioResult {
+fn judge(s: &Scenario, prefix: &str, d: &Played, b: &Played, allow: &AllowList) -> ScenarioResult {
     // Pointers may name scenario objects (`/Networks/{n1}`): the same on both daemons.
     let mut names = Vars {
         prefix: prefix.to_owned(),
@@ -148,6 +148,7 @@ fn judge(
                         &Expect {
                             values: &pointers(&step.values),
                             exact: &pointers(&step.exact),
+                            sort_by: step.sort_by.as_deref(),
                         },
                     ),
                     unrouted,
@@ -158,7 +159,7 @@ fn judge(
         };
         let (mut diffs, mut allowed) = (Vec::new(), Vec::new());
         for x in raw {
-            match allow.allows(&s.name, &endpoint, &x) {
+            match allow.allows(&s.name, &endpoint, &step.req, &x) {
                 Some(a) => allowed.push((x, a.reason.clone())),
                 None => diffs.push(x),
             }
@@ -202,7 +203,7 @@ fn now() -> u64 {
 
 impl Vars {
     /// Substitutes `{name}` (a scenario name: `<prefix>name`), `{name.field}` (captured),
-    /// `{p}` (the prefix), `{start}` and `{now}` (unix seconds).
+    /// `{p}` (the prefix), `{start}` (unix seconds) and `{soon}` (a second from now).
     fn subst(&mut self, s: &str) -> Result<String, String> {
         static VAR: OnceLock<Regex> = OnceLock::new();
         let re = VAR.get_or_init(|| {
@@ -218,7 +219,8 @@ impl Vars {
             let value = match key {
                 "p" => self.prefix.clone(),
                 "start" => self.start.to_string(),
-                "now" => now().to_string(),
+                // The end of the current second: an `until` that takes in every event so far.
+                "soon" => (now() + 1).to_string(),
                 _ if key.contains('.') => self
                     .map
                     .get(key)
@@ -237,7 +239,7 @@ impl Vars {
     }
 }
 
-fn play(t: &Target, s: &Scenario, prefix: &str, opts: &Options) -> Played {
+fn play(t: &Target, s: &Scenario, prefix: &str, opts: &Options, image_id: &str) -> Played {
     let norm = Normaliser {
         roots: t.roots.clone(),
     };
@@ -278,7 +280,7 @@ fn play(t: &Target, s: &Scenario, prefix: &str, opts: &Options) -> Played {
             }
         }
     }
-    cleanup(t, opts);
+    cleanup(t, opts, image_id);
     Played { answers }
 }
 
@@ -303,7 +305,9 @@ fn exec(
         .map(|(k, v)| Ok((k.clone(), vars.subst(v)?)))
         .collect::<Result<_, String>>()?;
     if let Some(ct) = content_type
-        && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        && !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
     {
         headers.push(("Content-Type".into(), ct.into()));
     }
@@ -448,12 +452,12 @@ fn strings<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a str> {
 }
 
 /// Leaves the daemon as the driver made it: busybox only, no containers, volumes or
-/// user-defined networks.
-fn cleanup(t: &Target, opts: &Options) {
+/// user-defined networks. A scenario that untagged busybox gets it tagged back (from
+/// `image_id`), so the next one starts from the same state.
+fn cleanup(t: &Target, opts: &Options, image_id: &str) {
     let v = |p: &str| versioned(p, &opts.version);
-    let list = |p: &str| -> Vec<Value> {
-        get_json(t, &v(p)).as_array().cloned().unwrap_or_default()
-    };
+    let list =
+        |p: &str| -> Vec<Value> { get_json(t, &v(p)).as_array().cloned().unwrap_or_default() };
     for c in list("/containers/json?all=1") {
         if let Some(id) = c["Id"].as_str() {
             delete(t, &v(&format!("/containers/{id}?force=1&v=1")));
@@ -473,13 +477,23 @@ fn cleanup(t: &Target, opts: &Options) {
             delete(t, &v(&format!("/volumes/{name}?force=1")));
         }
     }
+    if get_json(t, &v(&format!("/images/{IMAGE}/json")))["Id"].as_str() != Some(image_id) {
+        let (repo, tag) = IMAGE.split_once(':').unwrap_or((IMAGE, "latest"));
+        let req = Request {
+            method: "POST".into(),
+            target: v(&format!("/images/{image_id}/tag?repo={repo}&tag={tag}")),
+            ..Request::default()
+        };
+        let _ = http::send(&t.socket, &req, Duration::from_secs(30));
+    }
     for img in list("/images/json") {
         let tags: Vec<&str> = strings(&img, "RepoTags").collect();
-        if tags.contains(&IMAGE) {
+        let id = img["Id"].as_str().unwrap_or_default();
+        if tags.contains(&IMAGE) || id == image_id {
             for tag in tags.iter().filter(|t| **t != IMAGE) {
                 delete(t, &v(&format!("/images/{tag}")));
             }
-        } else if let Some(id) = img["Id"].as_str() {
+        } else if !id.is_empty() {
             delete(t, &v(&format!("/images/{id}?force=1")));
         }
     }
@@ -499,10 +513,14 @@ mod tests {
         };
         v.map.insert("c1.id".into(), "abc".into());
         assert_eq!(
-            v.subst("/containers/{c1}/json?x={c1.id}&t={start}").unwrap(),
+            v.subst("/containers/{c1}/json?x={c1.id}&t={start}")
+                .unwrap(),
             "/containers/cf3-c1/json?x=abc&t=42"
         );
-        assert_eq!(v.subst(r#"{"Name":"{p}a b"}"#).unwrap(), r#"{"Name":"cf3-a b"}"#);
+        assert_eq!(
+            v.subst(r#"{"Name":"{p}a b"}"#).unwrap(),
+            r#"{"Name":"cf3-a b"}"#
+        );
         assert!(v.subst("{nope.id}").is_err());
     }
 
