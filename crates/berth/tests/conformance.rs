@@ -52,7 +52,8 @@ fn berth_answers_as_dockerd_does() {
     let corpus = Corpus::load(&berth_conformance::corpus_dir()).unwrap();
     let allow = AllowList::load(&berth_conformance::allow_file()).unwrap();
     let bridge = Bridge::new();
-    let docker = Dockerd::start_with(&["--bridge", &bridge.0, "--iptables=false", "--ip-masq=false"]);
+    let docker =
+        Dockerd::start_with(&["--bridge", &bridge.0, "--iptables=false", "--ip-masq=false"]);
     let berth = Daemon::start();
     berth.import_busybox();
     let dockerd = Target {
