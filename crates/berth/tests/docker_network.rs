@@ -251,6 +251,27 @@ fn none_host_and_links() {
     let o = d.run(&["run", "--rm", "--network", "nosuchnet", "busybox", "true"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+
+    // Each predefined network listed once, inspectable by the id listed, and not removable.
+    let listed = d.ok(&["network", "ls", "--format", "{{.Name}} {{.ID}}"]);
+    let mut names: Vec<&str> = listed
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["bridge", "host", "none"], "{listed}");
+    for line in listed.lines() {
+        let (name, id) = line.split_once(' ').unwrap();
+        assert_eq!(d.ok(&["network", "inspect", "-f", "{{.Name}}", id]), name);
+        let o = d.run(&["network", "rm", id]);
+        assert!(
+            stderr(&o).contains(&format!(
+                "{name} is a pre-defined network and cannot be removed"
+            )),
+            "{}",
+            stderr(&o)
+        );
+    }
 }
 
 /// A stub resolver on 127.0.0.77:53 answering every A query with 10.9.8.7.

@@ -24,25 +24,6 @@ fn names(engine: &Engine) -> HashMap<String, String> {
         .collect()
 }
 
-/// The pseudo-networks every Docker host lists.
-fn builtin(name: &str) -> Option<Value> {
-    let driver = match name {
-        "host" => "host",
-        "none" => "null",
-        _ => return None,
-    };
-    Some(json!({
-        "Name": name, "Id": format!("{:0>64}", hex_of(name)), "Created": crate::views::ZERO_TIME, "Scope": "local",
-        "Driver": driver, "EnableIPv6": false, "IPAM": {"Driver": "default", "Options": null, "Config": []},
-        "Internal": false, "Attachable": false, "Ingress": false, "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
-        "Containers": {}, "Options": {}, "Labels": {},
-    }))
-}
-
-fn hex_of(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
 pub(super) async fn list(
     State(engine): State<Engine>,
     version: crate::version::ApiVersion,
@@ -56,7 +37,6 @@ pub(super) async fn list(
         .iter()
         .map(|n| view::inspect(n, &names, version))
         .collect();
-    out.extend(["host", "none"].iter().filter_map(|n| builtin(n)));
     out.retain(|n| {
         let s = |k: &str| n[k].as_str().unwrap_or_default().to_owned();
         f.get("name")
@@ -78,9 +58,6 @@ pub(super) async fn inspect(
     Path(id): Path<String>,
     version: crate::version::ApiVersion,
 ) -> ApiResult<Json<Value>> {
-    if let Some(b) = builtin(&id) {
-        return Ok(Json(b));
-    }
     let n = engine.network().get(&id)?;
     Ok(Json(view::inspect(&n, &names(&engine), version)))
 }
@@ -176,13 +153,13 @@ pub(super) async fn remove(
     State(engine): State<Engine>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if builtin(&id).is_some() || id == "bridge" {
+    let n = engine.network().get(&id)?;
+    if matches!(n.name.as_str(), "host" | "none" | "bridge") {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            format!("{id} is a pre-defined network and cannot be removed"),
+            format!("{} is a pre-defined network and cannot be removed", n.name),
         ));
     }
-    let n = engine.network().get(&id)?;
     engine.network().remove_network(&id).await?;
     engine.events().publish(
         "network",
