@@ -9,5 +9,8 @@ export CARGO_TERM_COLOR=never RUST_BACKTRACE=1
 echo "== fmt";    cargo fmt --all -- --check
 echo "== clippy"; cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== build";  cargo build --workspace --all-targets --locked
-echo "== tests";  cargo test --workspace --locked -- --test-threads="${BERTH_TEST_THREADS:-4}"
+# The differential harness first, on its own so its same/different table is printed.
+echo "== conformance"; cargo test -p berth --locked --test conformance -- --nocapture
+echo "== tests";  cargo test --workspace --locked -- --test-threads="${BERTH_TEST_THREADS:-4}" \
+    --skip berth_answers_as_dockerd_does
 echo "== all tests passed"

@@ -17,7 +17,7 @@ use std::future::Future;
 pub use error::{ApiError, status_of};
 pub use server::{Listen, ServeError};
 pub use tls::{TlsError, TlsFiles};
-pub use version::{API_VERSION, MIN_API_VERSION};
+pub use version::{API_VERSION, ApiVersion, MIN_API_VERSION};
 
 /// Serves the API for `engine` on `listeners` until `shutdown` completes.
 pub async fn serve(

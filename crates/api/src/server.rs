@@ -145,8 +145,13 @@ where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let req = crate::version::strip_prefix(req.map(axum::body::Body::new));
-        router.clone().oneshot(req)
+        let router = router.clone();
+        async move {
+            match crate::version::route(req.map(axum::body::Body::new)) {
+                Ok(req) => router.oneshot(req).await,
+                Err(refused) => Ok(axum::response::IntoResponse::into_response(refused)),
+            }
+        }
     });
     tokio::spawn(async move {
         let conn = hyper::server::conn::http1::Builder::new()

@@ -130,17 +130,27 @@ pub(crate) fn hijack_then<F>(req: &mut Request<Body>, tty: bool, make: F) -> Res
 where
     F: Future<Output = Result<Session, String>> + Send + 'static,
 {
-    let content_type = if tty { RAW } else { MULTIPLEXED };
-    if !req.headers().contains_key(header::UPGRADE) {
+    let upgrade = req.headers().contains_key(header::UPGRADE);
+    let content_type = stream_type(req, upgrade, tty);
+    if !upgrade {
+        // Without an upgrade, the request body is the process's stdin (dockerd hijacks the
+        // connection either way).
+        let mut input = Some(std::mem::take(req.body_mut()));
         let body = futures_util::stream::once(make).flat_map(move |s| match s {
-            Ok(session) => futures_util::stream::unfold(session.output, move |mut rx| async move {
-                rx.recv()
-                    .await
-                    .map(|o| (Ok::<_, std::io::Error>(encode(&o, tty)), rx))
-            })
-            .boxed(),
+            Ok(mut session) => {
+                if let (Some(tx), Some(input)) = (session.stdin.take(), input.take()) {
+                    tokio::spawn(feed(input, tx));
+                }
+                futures_util::stream::unfold(session.output, move |mut rx| async move {
+                    rx.recv()
+                        .await
+                        .map(|o| (Ok::<_, std::io::Error>(encode(&o, tty)), rx))
+                })
+                .boxed()
+            }
             Err(e) => {
-                futures_util::stream::once(async move { Err(std::io::Error::other(e)) }).boxed()
+                futures_util::stream::once(async move { Ok::<_, std::io::Error>(failure(&e, tty)) })
+                    .boxed()
             }
         });
         return Response::builder()
@@ -162,12 +172,44 @@ where
             Ok(session) => pump(io, session).await,
             Err(e) => {
                 let mut io = io;
-                let _ = io.write_all(format!("{e}\r\n").as_bytes()).await;
+                let _ = io.write_all(&failure(&e, tty)).await;
                 let _ = io.shutdown().await;
             }
         }
     });
     switching_protocols(content_type)
+}
+
+/// Copies a request body to a process's stdin, then closes it.
+async fn feed(body: Body, tx: mpsc::Sender<Bytes>) {
+    let mut chunks = body.into_data_stream();
+    while let Some(Ok(chunk)) = chunks.next().await {
+        if tx.send(chunk).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A process that could not start, told in the stream as dockerd tells it: its error on
+/// stdout, framed like the output would have been.
+fn failure(e: &str, tty: bool) -> Bytes {
+    encode(&Output::Stdout(Bytes::from(format!("{e}\r\n"))), tty)
+}
+
+/// The media type of a hijacked stream, as dockerd names it: multiplexed only for an
+/// upgraded connection without a TTY at API 1.42 and later, raw otherwise (the framing
+/// itself does not change with it).
+fn stream_type(req: &Request<Body>, upgrade: bool, tty: bool) -> &'static str {
+    let v = req
+        .extensions()
+        .get::<crate::version::ApiVersion>()
+        .copied()
+        .unwrap_or_default();
+    if upgrade && !tty && v.at_least(1, 42) {
+        MULTIPLEXED
+    } else {
+        RAW
+    }
 }
 
 fn switching_protocols(content_type: &'static str) -> Response {

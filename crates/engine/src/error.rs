@@ -27,10 +27,23 @@ pub enum EngineError {
     NotPaused(String),
     #[error("Container {0} is already paused")]
     AlreadyPaused(String),
+    /// `rm` without force of a container that is running, paused or restarting.
     #[error(
-        "cannot remove container \"/{0}\": container is running: stop the container before removing or force remove"
+        "You cannot remove a {state} container {id}. {hint} before attempting removal or force remove"
     )]
-    RemoveRunning(String),
+    RemoveLive {
+        state: &'static str,
+        id: String,
+        hint: &'static str,
+    },
+    #[error("Conflict, cannot remove the default link name of the container")]
+    DefaultLink,
+    /// The image exists, but not for the platform asked for.
+    #[error("{0}")]
+    PlatformMismatch(String),
+    /// An option berth cannot honour, which dockerd refuses without a class (a 500).
+    #[error("{0}")]
+    Refused(String),
     #[error("container {id}: {source}")]
     State {
         id: String,
@@ -81,20 +94,25 @@ impl EngineError {
 impl HasKind for EngineError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::NoSuchContainer(_) | Self::NoSuchImage(_) | Self::NoSuchExec(_) => {
-                ErrorKind::NotFound
-            }
+            Self::NoSuchContainer(_)
+            | Self::NoSuchImage(_)
+            | Self::NoSuchExec(_)
+            | Self::PlatformMismatch(_) => ErrorKind::NotFound,
             Self::NameInUse { .. }
             | Self::NotRunning(_)
             | Self::Paused(_)
             | Self::NotPaused(_)
             | Self::AlreadyPaused(_)
-            | Self::RemoveRunning(_)
+            | Self::RemoveLive { .. }
             | Self::Conflict(_) => ErrorKind::Conflict,
             Self::State { source, .. } => source.kind(),
             Self::InvalidName(_) | Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Self::NotImplemented(_) => ErrorKind::NotImplemented,
-            Self::StartFailed { .. } | Self::Internal { .. } => ErrorKind::Internal,
+            // dockerd raises it without a class: a 500.
+            Self::DefaultLink
+            | Self::Refused(_)
+            | Self::StartFailed { .. }
+            | Self::Internal { .. } => ErrorKind::Internal,
             Self::Library { kind, .. } => *kind,
         }
     }

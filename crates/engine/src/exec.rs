@@ -39,6 +39,9 @@ pub struct ExecState {
     pub started: bool,
 }
 
+/// The exit code dockerd records for an exec whose process could not be started.
+const EXEC_FAILED: i32 = 126;
+
 #[derive(Debug)]
 pub struct ExecInstance {
     pub id: String,
@@ -285,6 +288,7 @@ impl Engine {
                 s.exit_code = Some(code);
             });
             let _ = inst.done.send(true);
+            self.drop_exec_id(&inst);
             if let Ok(rec) = self.container(&inst.container_id) {
                 self.container_event(
                     &rec,
@@ -292,6 +296,21 @@ impl Engine {
                     &[("execID", id.to_owned()), ("exitCode", code.to_string())],
                 );
             }
+        }
+    }
+
+    /// An exec that could not start: dockerd's exit code 126, whatever the cause.
+    pub(crate) fn on_exec_failed(&self, inst: &ExecInstance) {
+        inst.set(|s| s.exit_code = Some(EXEC_FAILED));
+        let _ = inst.done.send(true);
+        self.drop_exec_id(inst);
+    }
+
+    /// A container's `ExecIDs` lists its execs until they end, as dockerd's does (the exec
+    /// itself stays inspectable).
+    fn drop_exec_id(&self, inst: &ExecInstance) {
+        if let Ok(ctr) = self.lookup(&inst.container_id) {
+            ctr.update(|r| r.exec_ids.retain(|x| *x != inst.id));
         }
     }
 
@@ -349,8 +368,7 @@ async fn exec_reader(
                         }
                     }
                     Ok(Event::ExecFailed { message, code, .. }) => {
-                        inst.set(|s| s.exit_code = Some(code));
-                        let _ = inst.done.send(true);
+                        engine.on_exec_failed(&inst);
                         if let Some(tx) = started.take() {
                             let _ = tx.send(Err(EngineError::StartFailed { message, code }));
                         }

@@ -9,6 +9,7 @@
 mod attach;
 pub mod config;
 pub mod container;
+pub mod diff;
 pub mod distribution;
 mod engine;
 pub mod error;

@@ -85,3 +85,41 @@ pub(crate) fn env(engine: &Engine, rec: &ContainerRecord) -> Result<Vec<String>>
     }
     Ok(env)
 }
+
+impl Engine {
+    /// `docker rm --link parent/alias`: removes the link `alias` of container `parent`
+    /// (its `/etc/hosts` keeps the old entry until the container restarts, as with dockerd).
+    pub(crate) async fn remove_link(&self, key: &str) -> Result<()> {
+        let name = key.trim_start_matches('/');
+        let Some((parent, alias)) = name.rsplit_once('/') else {
+            // The container's own name is its "default link", which dockerd refuses to drop.
+            self.lookup(name)?;
+            return Err(EngineError::DefaultLink);
+        };
+        // dockerd names the whole link in its not-found error.
+        let ctr = match self.lookup(parent) {
+            Err(EngineError::NoSuchContainer(_)) => {
+                return Err(EngineError::NoSuchContainer(name.to_owned()));
+            }
+            other => other?,
+        };
+        let _guard = ctr.lifecycle.lock().await;
+        let is_it = |l: &String| {
+            let a = l.split_once(':').map_or(l.as_str(), |(_, a)| a);
+            a.rsplit('/').next() == Some(alias)
+        };
+        let rec = ctr.update(|r| {
+            let before = r.host_config.links.as_ref().map_or(0, Vec::len);
+            if let Some(links) = &mut r.host_config.links {
+                links.retain(|l| !is_it(l));
+            }
+            for e in r.net.networks.values_mut() {
+                e.links.retain(|l| !is_it(l));
+            }
+            let after = r.host_config.links.as_ref().map_or(0, Vec::len);
+            (before != after).then(|| r.clone())
+        });
+        let rec = rec.ok_or_else(|| EngineError::NoSuchContainer(name.to_owned()))?;
+        crate::store::save(&self.inner.cfg.containers_dir(), &rec)
+    }
+}

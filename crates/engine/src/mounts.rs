@@ -2,7 +2,7 @@
 //! VOLUMEs, resolved at create (volumes are created then, as Docker does).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bollard_stubs::models::{ContainerConfig, HostConfig, Mount, MountType};
 
@@ -16,6 +16,18 @@ const PROPAGATIONS: [&str; 6] = [
 
 fn invalid(spec: &str) -> EngineError {
     EngineError::InvalidArgument(format!("invalid volume specification: '{spec}'"))
+}
+
+/// A bind's propagation when none is asked for: `rprivate`, but `rslave` for a source that
+/// holds the daemon's data root, as dockerd does, so the daemon's own later mounts there
+/// (other containers' root filesystems) reach the container as they come and go instead of
+/// being pinned in it.
+fn default_propagation(engine: &Engine, src: &Path) -> String {
+    if engine.config().data_root.starts_with(src) {
+        "rslave".into()
+    } else {
+        "rprivate".into()
+    }
 }
 
 /// Parses one `-v` entry (`src:dst[:opts]`, with `src` a host path or a volume name).
@@ -51,7 +63,7 @@ fn parse_bind(engine: &Engine, spec: &str) -> Result<MountRecord> {
             rw,
             mode: opts.to_owned(),
             propagation: if propagation.is_empty() {
-                "rprivate".into()
+                default_propagation(engine, Path::new(src))
             } else {
                 propagation
             },
@@ -91,7 +103,7 @@ fn from_mount(engine: &Engine, m: &Mount) -> Result<MountRecord> {
     match m.typ {
         Some(MountType::BIND) => {
             let src = m.source.clone().unwrap_or_default();
-            if !std::path::Path::new(&src).exists() {
+            if !Path::new(&src).exists() {
                 return Err(EngineError::InvalidArgument(format!(
                     "invalid mount config for type \"bind\": bind source path does not exist: {src}"
                 )));
@@ -101,7 +113,8 @@ fn from_mount(engine: &Engine, m: &Mount) -> Result<MountRecord> {
                 .as_ref()
                 .and_then(|b| b.propagation)
                 .map(|p| p.to_string())
-                .filter(|p| !p.is_empty());
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| default_propagation(engine, Path::new(&src)));
             Ok(MountRecord {
                 kind: "bind".into(),
                 name: None,
@@ -109,7 +122,7 @@ fn from_mount(engine: &Engine, m: &Mount) -> Result<MountRecord> {
                 destination: target,
                 rw,
                 mode: String::new(),
-                propagation: propagation.unwrap_or_else(|| "rprivate".into()),
+                propagation,
                 tmpfs_options: None,
             })
         }

@@ -1,11 +1,14 @@
 //! Mounting a container's root filesystem: the image store describes the overlay (it never
 //! mounts anything itself); the engine mounts it at `<exec-root>/containers/<id>/rootfs`.
 
-use std::path::PathBuf;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount as sys_mount, umount2};
+use nix::sys::stat::Mode;
 
-use crate::container::record::ContainerRecord;
+use crate::container::record::{ContainerRecord, MountRecord};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 
@@ -54,7 +57,7 @@ impl Engine {
     pub async fn with_rootfs<T: Send + 'static>(
         &self,
         key: &str,
-        f: impl FnOnce(&std::path::Path) -> T + Send + 'static,
+        f: impl FnOnce(&Path) -> T + Send + 'static,
     ) -> Result<T> {
         let ctr = self.lookup(key)?;
         let _guard = ctr.lifecycle.lock().await;
@@ -73,4 +76,91 @@ impl Engine {
         }
         out
     }
+
+    /// Runs `f` on the container's filesystem as its processes see it, volumes and bind
+    /// mounts included (`docker cp` both ways, and its stat): while it runs, its own root
+    /// (`/proc/<pid>/root`, which shows its mounts); else the rootfs with the volumes and
+    /// binds mounted in, in a private mount tree that goes away with `f`.
+    pub async fn with_container_fs<T: Send + 'static>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&Path) -> T + Send + 'static,
+    ) -> Result<T> {
+        let ctr = self.lookup(key)?;
+        let _guard = ctr.lifecycle.lock().await;
+        let rec = ctr.snapshot();
+        if rec.is_running() && rec.state.pid > 0 {
+            let root = PathBuf::from(format!("/proc/{}/root", rec.state.pid));
+            return tokio::task::spawn_blocking(move || f(&root))
+                .await
+                .map_err(|e| EngineError::internal(format!("reading container {}", rec.id), e));
+        }
+        let target = mount(self, &rec).await?;
+        let t2 = target.clone();
+        let mounts = rec.mounts.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            mount_in(&t2, &mounts)?;
+            Ok::<_, EngineError>(f(&t2))
+        })
+        .await
+        .map_err(|e| EngineError::internal(format!("reading container {}", rec.id), e));
+        // Detaching the rootfs detaches the mounts made beneath it too.
+        unmount(self, &rec.id);
+        out?
+    }
+}
+
+/// Mounts a stopped container's volumes and binds inside its mounted rootfs `root`, shallow
+/// destinations first, each resolved inside the root (a symlink in the image cannot send a
+/// mount elsewhere). The rootfs mount is made private first, so nothing propagates out.
+fn mount_in(root: &Path, mounts: &[MountRecord]) -> Result<()> {
+    let fail = |what: String| move |e: nix::Error| EngineError::internal(what, e);
+    sys_mount(
+        None::<&str>,
+        root,
+        None::<&str>,
+        MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(fail(format!("making {} private", root.display())))?;
+    let root_fd: OwnedFd = std::fs::File::open(root)
+        .map_err(|e| EngineError::internal(format!("opening {}", root.display()), e))?
+        .into();
+    let mut binds: Vec<&MountRecord> = mounts
+        .iter()
+        .filter(|m| matches!(m.kind.as_str(), "bind" | "volume"))
+        .collect();
+    binds.sort_by_key(|m| m.destination.matches('/').count());
+    for m in binds {
+        let dest = Path::new(&m.destination);
+        let what = || format!("mounting {} on {}", m.source.display(), m.destination);
+        let at = if m.source.is_dir() {
+            berth_fsutil::mkdir_all_in_root(root_fd.as_fd(), dest, Mode::from_bits_truncate(0o755))
+        } else {
+            berth_fsutil::touch_in_root(root_fd.as_fd(), dest)
+        }
+        .map_err(fail(what()))?;
+        sys_mount(
+            Some(m.source.as_path()),
+            &berth_fsutil::fd_path(at.as_fd()),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(fail(what()))?;
+        if !m.rw {
+            // The fd above names the directory under the new mount: resolve again for its root.
+            let top = berth_fsutil::open_in_root(root_fd.as_fd(), dest, OFlag::O_PATH)
+                .map_err(fail(what()))?;
+            sys_mount(
+                None::<&str>,
+                &berth_fsutil::fd_path(top.as_fd()),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(fail(what()))?;
+        }
+    }
+    Ok(())
 }

@@ -20,13 +20,16 @@ pub enum VolumeError {
     #[error("get {0}: no such volume")]
     NotFound(String),
     #[error(
-        "volume name {0:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed"
+        "create {0}: {0:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
     )]
     InvalidName(String),
     #[error("remove {name}: volume is in use - [{users}]")]
     InUse { name: String, users: String },
-    #[error("volume driver {0:?} is not supported; berth has the local driver")]
-    Driver(String),
+    /// Any driver but `local` would be a plugin, and berth has none.
+    #[error(
+        "create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found"
+    )]
+    Driver { name: String, driver: String },
     #[error("local volume option {0:?} is not supported")]
     Option(String),
     #[error("{what} {}", path.display())]
@@ -41,10 +44,9 @@ pub enum VolumeError {
 impl HasKind for VolumeError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::NotFound(_) | Self::Driver { .. } => ErrorKind::NotFound,
             Self::InvalidName(_) | Self::Option(_) => ErrorKind::InvalidArgument,
             Self::InUse { .. } => ErrorKind::Conflict,
-            Self::Driver(_) => ErrorKind::NotImplemented,
             Self::Io { .. } => ErrorKind::Internal,
         }
     }
@@ -133,7 +135,10 @@ impl VolumeStore {
         options: HashMap<String, String>,
     ) -> Result<Volume> {
         if let Some(d) = driver.filter(|d| !d.is_empty() && *d != "local") {
-            return Err(VolumeError::Driver(d.to_owned()));
+            return Err(VolumeError::Driver {
+                name: name.unwrap_or_default().to_owned(),
+                driver: d.to_owned(),
+            });
         }
         if let Some(k) = options.keys().next() {
             return Err(VolumeError::Option(k.clone()));

@@ -9,6 +9,9 @@ use berth_errdefs::{ErrorKind, HasKind};
 pub enum ImageError {
     #[error("No such image: {0}")]
     NotFound(String),
+    /// A path the archive API was asked for is not in the container.
+    #[error("Could not find the file {} in container", .0.display())]
+    NoSuchPath(PathBuf),
     #[error("invalid reference format: {reference:?}: {why}")]
     InvalidReference {
         reference: String,
@@ -68,7 +71,7 @@ impl ImageError {
 impl HasKind for ImageError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::NotFound(_) | Self::NoSuchPath(_) => ErrorKind::NotFound,
             Self::InvalidReference { .. }
             | Self::Invalid { .. }
             | Self::DigestMismatch { .. }

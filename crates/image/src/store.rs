@@ -213,6 +213,13 @@ impl ImageStore {
         self.root.join("layers").join(chain.hex())
     }
 
+    /// The directory holding a layer's files (`GraphDriver.Data` of image inspect).
+    pub fn layer_files(&self, chain: &str) -> Option<PathBuf> {
+        let d = Digest::parse(chain).ok()?;
+        let dir = self.layer_dir(&d).join("diff");
+        dir.exists().then_some(dir)
+    }
+
     pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
         self.root.join("containers").join(id)
     }

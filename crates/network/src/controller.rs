@@ -57,6 +57,9 @@ pub struct NetworkInfo {
     pub created: chrono::DateTime<chrono::Utc>,
     pub endpoints: Vec<EndpointRecord>,
     pub bridge: Option<String>,
+    /// Whether IPAM shows the gateway (dockerd leaves it out when the subnet was given
+    /// without one).
+    pub show_gateway: bool,
 }
 
 /// Options of `network create`.
@@ -300,6 +303,7 @@ impl NetworkController {
             created: chrono::Utc::now(),
             default: true,
             allocations: Allocations::default(),
+            subnet_only: false,
         });
         rec.subnet = subnet;
         rec.gateway = gateway;

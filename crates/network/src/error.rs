@@ -13,6 +13,15 @@ pub enum NetError {
     BadSubnet(String, &'static str),
     #[error("Pool overlaps with other one on this address space")]
     Overlap,
+    /// Not `address/prefix` (dockerd's wording).
+    #[error("Invalid subnet {0} : invalid CIDR address: {0}")]
+    InvalidCidr(String),
+    /// A driver that would be a plugin: berth has none.
+    #[error("plugin {0:?} not found")]
+    NoDriver(String),
+    /// A driver Docker has built in that berth does not implement.
+    #[error("network driver {0:?} is not supported by berth (bridge is)")]
+    UnsupportedDriver(String),
     #[error("no available IPv4 subnet for network {0}")]
     NoSubnet(String),
     #[error("no available IP addresses in network {0}")]
@@ -62,15 +71,18 @@ impl NetError {
 impl HasKind for NetError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::NotFound(_) | Self::NotAttached { .. } => ErrorKind::NotFound,
+            Self::NotFound(_) | Self::NotAttached { .. } | Self::NoDriver(_) => ErrorKind::NotFound,
+            Self::UnsupportedDriver(_) => ErrorKind::NotImplemented,
             Self::Exists(_)
-            | Self::Overlap
             | Self::AddressInUse
             | Self::PortAllocated { .. }
             | Self::ActiveEndpoints { .. }
             | Self::AlreadyAttached { .. } => ErrorKind::Conflict,
-            Self::Predefined(_) => ErrorKind::Forbidden,
-            Self::BadSubnet(..) | Self::Invalid(_) => ErrorKind::InvalidArgument,
+            // dockerd's class for an overlapping pool.
+            Self::Predefined(_) | Self::Overlap => ErrorKind::Forbidden,
+            Self::BadSubnet(..) | Self::InvalidCidr(_) | Self::Invalid(_) => {
+                ErrorKind::InvalidArgument
+            }
             _ => ErrorKind::Internal,
         }
     }

@@ -20,15 +20,16 @@ impl Subnet {
     pub fn parse(s: &str, allow_host_bits: bool) -> Result<Self> {
         let (a, p) = s
             .split_once('/')
-            .ok_or_else(|| NetError::BadSubnet(s.to_owned(), "expected address/prefix"))?;
-        let addr: Ipv4Addr = a
-            .parse()
-            .map_err(|_| NetError::BadSubnet(s.to_owned(), "invalid address"))?;
+            .ok_or_else(|| NetError::InvalidCidr(s.to_owned()))?;
+        let addr: Ipv4Addr = a.parse().map_err(|_| NetError::InvalidCidr(s.to_owned()))?;
         let prefix: u8 = p
             .parse()
             .ok()
-            .filter(|p| *p <= 30)
-            .ok_or_else(|| NetError::BadSubnet(s.to_owned(), "prefix must be 0..30"))?;
+            .filter(|p| *p <= 32)
+            .ok_or_else(|| NetError::InvalidCidr(s.to_owned()))?;
+        if prefix > 30 {
+            return Err(NetError::BadSubnet(s.to_owned(), "prefix must be 0..30"));
+        }
         let net = Self { addr, prefix };
         if !allow_host_bits && net.network() != addr {
             return Err(NetError::BadSubnet(s.to_owned(), "host bits are set"));

@@ -28,6 +28,7 @@ fn predefined() -> Vec<NetworkInfo> {
             created: chrono::DateTime::UNIX_EPOCH,
             endpoints: Vec::new(),
             bridge: None,
+            show_gateway: false,
         })
         .collect()
 }
@@ -41,6 +42,24 @@ impl NetworkController {
             .filter(|e| e.network_id == n.id)
             .cloned()
             .collect();
+        let mut options = n.options.clone();
+        if n.default {
+            // The default bridge's settings, listed as dockerd lists its own.
+            for (k, v) in [
+                ("com.docker.network.bridge.enable_icc", n.icc.to_string()),
+                (
+                    "com.docker.network.bridge.enable_ip_masquerade",
+                    "true".into(),
+                ),
+                (
+                    "com.docker.network.bridge.host_binding_ipv4",
+                    "0.0.0.0".into(),
+                ),
+                ("com.docker.network.driver.mtu", n.mtu.to_string()),
+            ] {
+                options.entry(k.to_owned()).or_insert(v);
+            }
+        }
         NetworkInfo {
             id: n.id.clone(),
             name: n.name.clone(),
@@ -49,10 +68,11 @@ impl NetworkController {
             gateway: Some(n.gateway.to_string()),
             internal: n.internal,
             labels: n.labels.clone(),
-            options: n.options.clone(),
+            options,
             created: n.created,
             endpoints,
             bridge: Some(n.bridge.clone()),
+            show_gateway: !n.subnet_only,
         }
     }
 
@@ -85,22 +105,15 @@ impl NetworkController {
         let _serial = self.ops.lock().await;
         match req.driver.as_deref() {
             None | Some("" | "bridge") => {}
-            Some(d) => {
-                return Err(NetError::Invalid(format!(
-                    "network driver {d:?} is not supported: berth has the bridge driver"
-                )));
+            Some(d @ ("overlay" | "macvlan" | "ipvlan" | "host" | "null")) => {
+                return Err(NetError::UnsupportedDriver(d.to_owned()));
             }
+            Some(d) => return Err(NetError::NoDriver(d.to_owned())),
         }
-        if req.name.is_empty()
-            || !req
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            return Err(NetError::Invalid(format!(
-                "invalid network name {:?}",
-                req.name
-            )));
+        // dockerd takes any name but an empty one (spaces, dots, `:` and non-ASCII
+        // included); nothing berth derives from a network (bridge, table) uses the name.
+        if req.name.is_empty() || req.name.contains('\0') {
+            return Err(NetError::Invalid(format!("invalid name: {}", req.name)));
         }
         if self.lock().networks.values().any(|n| n.name == req.name)
             || ["host", "none"].contains(&req.name.as_str())
@@ -167,6 +180,7 @@ impl NetworkController {
             created: chrono::Utc::now(),
             default: false,
             allocations,
+            subnet_only: req.subnet.is_some() && req.gateway.is_none(),
         };
         link::ensure_bridge(&self.host, &rec.bridge, gateway, subnet, mtu).await?;
         drop(subnet_lock);
@@ -212,11 +226,21 @@ impl NetworkController {
 
     /// `docker network prune`: user networks without endpoints.
     pub async fn prune(&self) -> Result<Vec<String>> {
+        self.prune_where(|_, _| true).await
+    }
+
+    /// `docker network prune --filter ...`: the unused networks whose labels and creation
+    /// time `pick` accepts.
+    pub async fn prune_where(
+        &self,
+        pick: impl Fn(&HashMap<String, String>, chrono::DateTime<chrono::Utc>) -> bool,
+    ) -> Result<Vec<String>> {
         let unused: Vec<(String, String)> = {
             let s = self.lock();
             s.networks
                 .values()
                 .filter(|n| !n.default && !s.endpoints.iter().any(|e| e.network_id == n.id))
+                .filter(|n| pick(&n.labels, n.created))
                 .map(|n| (n.id.clone(), n.name.clone()))
                 .collect()
         };

@@ -29,6 +29,9 @@ pub(crate) struct NetworkRecord {
     /// The default `bridge` network (no DNS, links allowed).
     pub default: bool,
     pub allocations: Allocations,
+    /// Created with a subnet and no gateway: IPAM lists the subnet alone, as dockerd does.
+    #[serde(default)]
+    pub subnet_only: bool,
 }
 
 /// A container's attachment to a network.

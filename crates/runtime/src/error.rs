@@ -116,9 +116,20 @@ impl HasKind for RuntimeError {
                 ErrorKind::NotFound
             }
             Self::Exists(_) | Self::BadState { .. } => ErrorKind::Conflict,
-            // Errors from init about the user's program map to Docker's 126/127 classes.
-            Self::Init(e) if e.step.starts_with("exec:") => ErrorKind::InvalidArgument,
+            // The user's program could not run: a bad request, as Docker classes it.
+            Self::Init(e) if e.program_errno.is_some() => ErrorKind::InvalidArgument,
             _ => ErrorKind::Internal,
+        }
+    }
+}
+
+impl RuntimeError {
+    /// Docker's exit code when the user's program could not be started (127: not found,
+    /// 126: not executable), from the failure's errno as init reported it.
+    pub fn program_exit_code(&self) -> Option<i32> {
+        match self {
+            Self::Init(e) => e.program_exit_code(),
+            _ => None,
         }
     }
 }

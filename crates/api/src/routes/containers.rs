@@ -12,19 +12,40 @@ use berth_engine::{CreateOptions, Engine, RemoveOptions, WaitCondition};
 use bollard_stubs::models::{ContainerCreateBody, ContainerUpdateBody};
 use serde_json::{Value, json};
 
-use super::{Query, filters, flag, int, json_body};
+use super::{Query, flag, int, json_body};
 use crate::error::{ApiError, ApiResult};
+use crate::version::ApiVersion;
 use crate::views::container as view;
 
 pub(super) async fn create(
     State(engine): State<Engine>,
+    version: ApiVersion,
     q: Query,
     body: Bytes,
 ) -> ApiResult<Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "invalid JSON: got EOF while reading request body",
+        ));
+    }
+    let raw: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let config_keys = raw.as_object().is_some_and(|m| {
+        m.keys()
+            .any(|k| !matches!(k.as_str(), "HostConfig" | "NetworkingConfig"))
+    });
+    if raw.is_object() && !config_keys {
+        return Err(ApiError::bad_request(
+            "Config cannot be empty in order to create a container",
+        ));
+    }
     let body: ContainerCreateBody = json_body(&body)?;
     let opts = CreateOptions {
         name: q.get("name").cloned(),
-        platform: q.get("platform").cloned(),
+        // `platform` arrived with API 1.41; dockerd ignores it from older clients.
+        platform: q
+            .get("platform")
+            .cloned()
+            .filter(|_| version.at_least(1, 41)),
     };
     let (id, warnings) = engine.create(opts, body).await?;
     Ok((
@@ -43,12 +64,13 @@ fn size_of(engine: &Engine, rec: &ContainerRecord) -> (u64, u64) {
 pub(super) async fn inspect(
     State(engine): State<Engine>,
     Path(id): Path<String>,
+    version: ApiVersion,
     q: Query,
 ) -> ApiResult<Json<Value>> {
     let rec = engine.container(&id)?;
     let upper = engine.images().upper_dir(&rec.id).display().to_string();
     let size = flag(&q, "size").then(|| size_of(&engine, &rec));
-    Ok(Json(view::inspect(&rec, &upper, size)))
+    Ok(Json(view::inspect(&rec, &upper, size, version)))
 }
 
 fn matches(rec: &ContainerRecord, f: &HashMap<String, Vec<String>>, engine: &Engine) -> bool {
@@ -91,8 +113,22 @@ fn matches(rec: &ContainerRecord, f: &HashMap<String, Vec<String>>, engine: &Eng
         && berth_engine::filters::labels_match(f, rec.config.labels.as_ref())
 }
 
-pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Vec<Value>>> {
-    let f = filters(&q)?;
+pub(super) async fn list(
+    State(engine): State<Engine>,
+    version: ApiVersion,
+    q: Query,
+) -> ApiResult<Json<Vec<Value>>> {
+    let f = super::filters_of(&q, super::known::CONTAINERS)?;
+    if let Some(bad) = f.get("status").into_iter().flatten().find(|s| {
+        !matches!(
+            s.as_str(),
+            "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
+        )
+    }) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid filter 'status={bad}'"
+        )));
+    }
     let all = flag(&q, "all");
     let limit: Option<i64> = int(&q, "limit")?;
     let mut recs: Vec<ContainerRecord> = engine
@@ -113,7 +149,7 @@ pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Js
     let size = flag(&q, "size");
     Ok(Json(
         recs.iter()
-            .map(|r| view::summary(r, size.then(|| size_of(&engine, r))))
+            .map(|r| view::summary(r, size.then(|| size_of(&engine, r)), version))
             .collect(),
     ))
 }
@@ -121,7 +157,14 @@ pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Js
 pub(super) async fn start(
     State(engine): State<Engine>,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> ApiResult<StatusCode> {
+    // A host config in the start body went away with API 1.24; `{}` and `null` are allowed.
+    if body.len() > 7 {
+        return Err(ApiError::bad_request(
+            "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24",
+        ));
+    }
     let rec = engine.container(&id)?;
     if rec.is_running() {
         return Ok(StatusCode::NOT_MODIFIED);
@@ -137,19 +180,21 @@ fn timeout(q: &HashMap<String, String>) -> ApiResult<Option<i64>> {
     }
 }
 
+/// `signal=` of stop and restart, which dockerd honours from API 1.42 on.
+fn stop_signal(q: &HashMap<String, String>, version: ApiVersion) -> Option<&str> {
+    q.get("signal")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty() && version.at_least(1, 42))
+}
+
 pub(super) async fn stop(
     State(engine): State<Engine>,
     Path(id): Path<String>,
+    version: ApiVersion,
     q: Query,
 ) -> ApiResult<StatusCode> {
     let stopped = engine
-        .stop(
-            &id,
-            timeout(&q)?,
-            q.get("signal")
-                .map(String::as_str)
-                .filter(|s| !s.is_empty()),
-        )
+        .stop(&id, timeout(&q)?, stop_signal(&q, version))
         .await?;
     Ok(if stopped {
         StatusCode::NO_CONTENT
@@ -161,16 +206,11 @@ pub(super) async fn stop(
 pub(super) async fn restart(
     State(engine): State<Engine>,
     Path(id): Path<String>,
+    version: ApiVersion,
     q: Query,
 ) -> ApiResult<StatusCode> {
     engine
-        .restart(
-            &id,
-            timeout(&q)?,
-            q.get("signal")
-                .map(String::as_str)
-                .filter(|s| !s.is_empty()),
-        )
+        .restart(&id, timeout(&q)?, stop_signal(&q, version))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -187,7 +227,13 @@ pub(super) async fn kill(
                 .map(String::as_str)
                 .filter(|s| !s.is_empty()),
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            // dockerd names the container as asked for, keeping the error's class.
+            let mut a = ApiError::from(e);
+            a.message = format!("Cannot kill container: {id}: {}", a.message);
+            a
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -222,8 +268,8 @@ pub(super) async fn wait(
     let (tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
     tokio::spawn(async move {
         let body = match engine.wait(&id, cond).await {
-            Ok(code) => json!({"StatusCode": code, "Error": null}),
-            Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+            Ok(code) => json!({"Error": null, "StatusCode": code}),
+            Err(e) => json!({"Error": {"Message": e.to_string()}, "StatusCode": -1}),
         };
         let _ = tx.send(Bytes::from(format!("{body}\n")));
     });
@@ -251,6 +297,26 @@ pub(super) async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `DELETE /containers/{parent}/{alias}`: a link when `link=1`, else a container whose name
+/// no container has (dockerd looks the whole path up as one name).
+pub(super) async fn remove_link(
+    State(engine): State<Engine>,
+    Path((id, alias)): Path<(String, String)>,
+    q: Query,
+) -> ApiResult<StatusCode> {
+    let name = format!("{id}/{alias}");
+    if !flag(&q, "link") {
+        return Err(berth_engine::EngineError::NoSuchContainer(name).into());
+    }
+    let opts = RemoveOptions {
+        force: false,
+        volumes: false,
+        link: true,
+    };
+    engine.remove(&name, opts).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub(super) async fn rename(
     State(engine): State<Engine>,
     Path(id): Path<String>,
@@ -259,8 +325,15 @@ pub(super) async fn rename(
     let name = q
         .get("name")
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::bad_request("name is required"))?;
-    engine.rename(&id, name).await?;
+        .ok_or_else(|| ApiError::bad_request("Neither old nor new names may be empty"))?;
+    engine.rename(&id, name).await.map_err(|e| match e {
+        e @ berth_engine::EngineError::NameInUse { .. } => {
+            let mut a = ApiError::from(e);
+            a.message = format!("Error when allocating new name: {}", a.message);
+            a
+        }
+        other => other.into(),
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -271,7 +344,9 @@ pub(super) async fn update(
 ) -> ApiResult<Json<Value>> {
     let body: ContainerUpdateBody = json_body(&body)?;
     let warnings = engine.update(&id, body).await?;
-    Ok(Json(json!({"Warnings": warnings})))
+    Ok(Json(json!({
+        "Warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) },
+    })))
 }
 
 pub(super) async fn top(
@@ -287,7 +362,7 @@ pub(super) async fn top(
                 .filter(|s| !s.is_empty()),
         )
         .await?;
-    Ok(Json(json!({"Titles": t.titles, "Processes": t.processes})))
+    Ok(Json(json!({"Processes": t.processes, "Titles": t.titles})))
 }
 
 pub(super) async fn resize(
@@ -306,31 +381,7 @@ fn stats_json(
     s: Option<&berth_runtime::cgroups::Stats>,
     ncpu: usize,
 ) -> Value {
-    let now = crate::views::rfc3339(&chrono::Utc::now());
-    let Some(s) = s else {
-        return json!({"read": crate::views::ZERO_TIME, "id": rec.id, "name": format!("/{}", rec.name),
-            "memory_stats": {}, "cpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
-            "precpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}}, "pids_stats": {}, "blkio_stats": {}});
-    };
-    let system = system_cpu_ns();
-    json!({
-        "read": now,
-        "preread": crate::views::ZERO_TIME,
-        "id": rec.id,
-        "name": format!("/{}", rec.name),
-        "num_procs": 0,
-        "pids_stats": {"current": s.pids.current, "limit": s.pids.limit},
-        "cpu_stats": {
-            "cpu_usage": {"total_usage": s.cpu.total_usage, "percpu_usage": s.cpu.percpu_usage, "usage_in_kernelmode": s.cpu.usage_in_kernelmode, "usage_in_usermode": s.cpu.usage_in_usermode},
-            "system_cpu_usage": system,
-            "online_cpus": ncpu,
-            "throttling_data": {"periods": s.cpu.throttling_periods, "throttled_periods": s.cpu.throttled_periods, "throttled_time": s.cpu.throttled_time},
-        },
-        "precpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
-        "memory_stats": {"usage": s.memory.usage, "max_usage": s.memory.max_usage, "failcnt": s.memory.failcnt, "limit": s.memory.limit, "stats": s.memory.stats},
-        "blkio_stats": {"io_service_bytes_recursive": s.io_service_bytes.iter().map(|e| json!({"major": e.major, "minor": e.minor, "op": e.op, "value": e.value})).collect::<Vec<_>>()},
-        "networks": {},
-    })
+    crate::views::stats::sample(rec, s, system_cpu_ns(), ncpu)
 }
 
 fn system_cpu_ns() -> u64 {
@@ -352,6 +403,7 @@ fn system_cpu_ns() -> u64 {
 pub(super) async fn stats(
     State(engine): State<Engine>,
     Path(id): Path<String>,
+    version: ApiVersion,
     q: Query,
 ) -> ApiResult<Response> {
     let rec = engine.container(&id)?;
@@ -359,7 +411,8 @@ pub(super) async fn stats(
     let stream = q
         .get("stream")
         .is_none_or(|v| matches!(v.as_str(), "1" | "true" | "True"));
-    let one_shot = flag(&q, "one-shot");
+    // `one-shot` arrived with API 1.41.
+    let one_shot = version.at_least(1, 41) && flag(&q, "one-shot");
     if !stream {
         let s = engine.stats(&id)?;
         let mut v = stats_json(&rec, s.as_ref(), ncpu);
@@ -394,14 +447,14 @@ pub(super) async fn stats(
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     });
+    // dockerd names no media type for the stream (only for one sample).
     Ok(Response::builder()
-        .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from_stream(super::system::tokio_stream_from(rx)))
         .unwrap_or_default())
 }
 
 pub(super) async fn prune(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Value>> {
-    let f = filters(&q)?;
+    let f = super::filters_of(&q, super::known::PRUNE)?;
     let p = engine.prune_containers(&f).await?;
     Ok(Json(
         json!({"ContainersDeleted": p.deleted, "SpaceReclaimed": p.space_reclaimed}),

@@ -56,6 +56,9 @@ pub(super) async fn create(
 #[serde(rename_all = "PascalCase", default)]
 struct ExecStartBody {
     detach: bool,
+    /// The output framing (raw with a TTY, multiplexed without): the start request's, the
+    /// process's terminal being the create request's.
+    tty: bool,
 }
 
 pub(super) async fn start(
@@ -93,7 +96,7 @@ pub(super) async fn start(
         .as_deref()
         .and_then(stream::detach_keys)
         .unwrap_or_else(|| vec![16, 17]);
-    let tty = inst.config.tty;
+    let tty = b.tty;
     let mut req = Request::from_parts(parts, Body::empty());
     let start = async move {
         let s = engine
@@ -103,7 +106,7 @@ pub(super) async fn start(
         Ok(Session {
             output: s.output,
             stdin: s.stdin,
-            tty: s.tty,
+            tty,
             detach_keys: keys,
         })
     };
@@ -128,17 +131,21 @@ pub(super) async fn inspect(
     let inst = engine.exec_get(&id)?;
     let st = inst.state();
     let c = &inst.config;
+    let mut process = json!({
+        "tty": c.tty,
+        "entrypoint": c.cmd.first().cloned().unwrap_or_default(),
+        "arguments": c.cmd.iter().skip(1).collect::<Vec<_>>(),
+        "privileged": c.privileged,
+    });
+    // dockerd leaves `user` out when the exec runs as the container's user.
+    if let Some(u) = c.user.as_ref().filter(|u| !u.is_empty()) {
+        process["user"] = json!(u);
+    }
     Ok(Json(json!({
         "ID": inst.id,
         "Running": st.running,
         "ExitCode": st.exit_code,
-        "ProcessConfig": {
-            "tty": c.tty,
-            "entrypoint": c.cmd.first().cloned().unwrap_or_default(),
-            "arguments": c.cmd.iter().skip(1).collect::<Vec<_>>(),
-            "privileged": c.privileged,
-            "user": c.user.clone().unwrap_or_default(),
-        },
+        "ProcessConfig": process,
         "OpenStdin": c.attach_stdin,
         "OpenStderr": c.attach_stderr,
         "OpenStdout": c.attach_stdout,

@@ -12,8 +12,9 @@ use berth_image::{CommitOptions, ImportOptions, Removed};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::{Query, filters, flag, json_body};
+use super::{Query, flag, json_body};
 use crate::error::{ApiError, ApiResult};
+use crate::version::ApiVersion;
 use crate::views::image as view;
 
 /// The request body as a blocking reader for the stores, which read synchronously: the
@@ -92,7 +93,17 @@ pub(super) async fn load(
     let loaded =
         tokio::task::spawn_blocking(move || e2.images().load(reader).map_err(ApiError::from))
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    // dockerd has answered 200 by the time it reads the archive: a bad one is an error in
+    // the message stream, which is where clients (`docker load`, docker-py) look for it.
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            return Ok(json_lines(&[
+                json!({"errorDetail": {"message": e.message}, "error": e.message}),
+            ]));
+        }
+    };
     let mut lines = Vec::new();
     for l in &loaded {
         engine
@@ -111,10 +122,7 @@ pub(super) async fn load(
 
 fn save_body(engine: &Engine, names: Vec<String>) -> ApiResult<Response> {
     for n in &names {
-        engine
-            .images()
-            .lookup(n)
-            .map_err(|_| ApiError::not_found(format!("No such image: {n}")))?;
+        engine.images().lookup(n).map_err(|e| not_found_as(&e, n))?;
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let e2 = engine.clone();
@@ -132,14 +140,20 @@ fn save_body(engine: &Engine, names: Vec<String>) -> ApiResult<Response> {
 
 /// `GET /images/get?names=a&names=b`.
 pub(super) async fn save_many(State(engine): State<Engine>, uri: http::Uri) -> ApiResult<Response> {
-    let names: Vec<String> = uri
-        .query()
+    let names = query_all(&uri, "names");
+    save_body(&engine, names)
+}
+
+/// Every value of a repeated query parameter (`names=a&names=b`), which [`Query`] keeps
+/// only one of.
+pub(super) fn query_all(uri: &http::Uri, key: &str) -> Vec<String> {
+    let prefix = format!("{key}=");
+    uri.query()
         .unwrap_or("")
         .split('&')
-        .filter_map(|kv| kv.strip_prefix("names="))
+        .filter_map(|kv| kv.strip_prefix(prefix.as_str()))
         .map(percent_decode)
-        .collect();
-    save_body(&engine, names)
+        .collect()
 }
 
 fn percent_decode(s: &str) -> String {
@@ -164,6 +178,30 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// An image lookup's failure: "No such image" in the words the client used when the image
+/// is not there; any other failure (I/O, a corrupt record) keeps its own class and message.
+fn not_found_as(e: &berth_image::ImageError, name: &str) -> ApiError {
+    match e {
+        berth_image::ImageError::NotFound(_) => {
+            ApiError::not_found(format!("No such image: {}", with_tag(name)))
+        }
+        other => ApiError::from_lib(other),
+    }
+}
+
+/// A name as dockerd spells it in errors: `busybox` is `busybox:latest`; ids and digests
+/// stay as they are.
+fn with_tag(name: &str) -> String {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let is_id = name.starts_with("sha256:")
+        || (name.len() >= 12 && name.bytes().all(|b| b.is_ascii_hexdigit()));
+    if is_id || name.contains('@') || last.contains(':') {
+        name.to_owned()
+    } else {
+        format!("{name}:latest")
+    }
+}
+
 fn containers_using(engine: &Engine) -> HashMap<String, usize> {
     let mut m = HashMap::new();
     for c in engine.containers() {
@@ -173,8 +211,12 @@ fn containers_using(engine: &Engine) -> HashMap<String, usize> {
 }
 
 /// `GET /images/json`.
-pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Vec<Value>>> {
-    let f = filters(&q)?;
+pub(super) async fn list(
+    State(engine): State<Engine>,
+    version: ApiVersion,
+    q: Query,
+) -> ApiResult<Json<Vec<Value>>> {
+    let f = super::filters_of(&q, super::known::IMAGES)?;
     let users = containers_using(&engine);
     let mut images = engine.images().list();
     images.retain(|i| {
@@ -200,7 +242,7 @@ pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Js
     Ok(Json(
         images
             .iter()
-            .map(|i| view::summary(i, users.get(&i.id).copied().unwrap_or(0), 0))
+            .map(|i| view::summary(i, users.get(&i.id).copied().unwrap_or(0), 0, version))
             .collect(),
     ))
 }
@@ -227,24 +269,32 @@ fn glob(p: &str, s: &str) -> bool {
 pub(super) async fn by_name(
     State(engine): State<Engine>,
     Path(path): Path<String>,
+    version: ApiVersion,
 ) -> ApiResult<Response> {
     if let Some(name) = path.strip_suffix("/json") {
         let info = engine
             .images()
             .inspect(name)
-            .map_err(|_| ApiError::not_found(format!("No such image: {name}")))?;
-        return Ok(Json(view::inspect(&info)).into_response());
+            .map_err(|e| not_found_as(&e, name))?;
+        let layer_files = |chain: &str| {
+            engine
+                .images()
+                .layer_files(chain)
+                .map(|p| p.display().to_string())
+        };
+        return Ok(Json(view::inspect(&info, version, &layer_files)).into_response());
     }
     if let Some(name) = path.strip_suffix("/history") {
         let rows = engine
             .images()
             .history(name)
-            .map_err(|_| ApiError::not_found(format!("No such image: {name}")))?;
+            .map_err(|e| not_found_as(&e, name))?;
         let out: Vec<Value> = rows
             .iter()
             .map(|r| {
                 let created = r.created.as_deref().and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()).map_or(0, |t| t.timestamp());
-                json!({"Id": r.id, "Created": created, "CreatedBy": r.created_by, "Tags": if r.tags.is_empty() { Value::Null } else { json!(r.tags) }, "Size": r.size, "Comment": r.comment})
+                // dockerd's (alphabetical) key order.
+                json!({"Comment": r.comment, "Created": created, "CreatedBy": r.created_by, "Id": r.id, "Size": r.size, "Tags": if r.tags.is_empty() { Value::Null } else { json!(r.tags) }})
             })
             .collect();
         return Ok(Json(out).into_response());
@@ -252,9 +302,7 @@ pub(super) async fn by_name(
     if let Some(name) = path.strip_suffix("/get") {
         return save_body(&engine, vec![name.to_owned()]);
     }
-    Err(ApiError::not_found(format!(
-        "page not found: /images/{path}"
-    )))
+    Err(ApiError::not_found("page not found"))
 }
 
 /// POST `/images/{name}/tag`, `/images/{name}/push`.
@@ -272,7 +320,13 @@ pub(super) async fn by_name_post(
             Some(t) => format!("{repo}:{t}"),
             None => repo.clone(),
         };
-        engine.images().tag(name, &target)?;
+        engine.images().tag(name, &target).map_err(|e| match e {
+            // dockerd's wording, without the quoted reference.
+            berth_image::ImageError::InvalidReference { why, .. } => {
+                ApiError::bad_request(format!("invalid reference format: {why}"))
+            }
+            other => not_found_as(&other, name),
+        })?;
         engine.events().publish(
             "image",
             "tag",
@@ -284,9 +338,7 @@ pub(super) async fn by_name_post(
     if let Some(name) = path.strip_suffix("/push") {
         return super::distribution::push(engine, name, &q, &headers).await;
     }
-    Err(ApiError::not_found(format!(
-        "page not found: /images/{path}"
-    )))
+    Err(ApiError::not_found("page not found"))
 }
 
 /// A container using image `id`, and whether it runs (what rmi and prune refuse on).
@@ -316,7 +368,10 @@ pub(super) async fn remove(
 ) -> ApiResult<Json<Vec<Value>>> {
     let containers = engine.containers();
     let in_use = |id: &str| container_using(&containers, id);
-    let removed = engine.images().delete(&name, flag(&q, "force"), &in_use)?;
+    let removed = engine
+        .images()
+        .delete(&name, flag(&q, "force"), &in_use)
+        .map_err(|e| not_found_as(&e, &name))?;
     Ok(Json(
         removed
             .iter()
@@ -334,7 +389,7 @@ pub(super) async fn remove(
 
 /// `POST /images/prune`.
 pub(super) async fn prune(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Value>> {
-    let f = filters(&q)?;
+    let f = super::filters_of(&q, super::known::PRUNE_IMAGES)?;
     let all = f
         .get("dangling")
         .is_some_and(|v| v.iter().any(|d| d == "false" || d == "0"));
@@ -342,15 +397,17 @@ pub(super) async fn prune(State(engine): State<Engine>, q: Query) -> ApiResult<J
     let in_use = |id: &str| container_using(&containers, id);
     let (removed, space) = engine.images().prune(all, &in_use)?;
     let deleted: Vec<Value> = removed.iter().map(removed_json).collect();
-    Ok(Json(
-        json!({"ImagesDeleted": deleted, "SpaceReclaimed": space}),
-    ))
+    Ok(Json(json!({
+        "ImagesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+        "SpaceReclaimed": space,
+    })))
 }
 
 /// `POST /commit?container=...&repo=...&tag=...`.
 pub(super) async fn commit(
     State(engine): State<Engine>,
     q: Query,
+    uri: http::Uri,
     body: Bytes,
 ) -> ApiResult<Response> {
     let key = q
@@ -379,10 +436,13 @@ pub(super) async fn commit(
         reference,
         comment: q.get("comment").cloned().filter(|c| !c.is_empty()),
         author: q.get("author").cloned().filter(|c| !c.is_empty()),
-        changes: q
-            .get("changes")
-            .map(|c| c.lines().map(str::to_owned).collect())
-            .unwrap_or_default(),
+        // `changes` repeats, one Dockerfile instruction each (older clients put several in
+        // one value, a line each).
+        changes: query_all(&uri, "changes")
+            .iter()
+            .flat_map(|c| c.lines().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
         config: Some(config.unwrap_or_else(|| rec.config.clone())),
         created_by: Some(
             format!("{} {}", rec.path, rec.args.join(" "))

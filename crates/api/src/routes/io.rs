@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_engine::logs::LogQuery;
 use berth_engine::monitor::logfile::Stream;
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::{Query, flag, int};
 use crate::error::{ApiError, ApiResult};
 use crate::stream::{self, Session};
+use crate::version::ApiVersion;
 
 /// The query of a request whose body (the upgraded connection) the handler keeps.
 fn qmap(req: &Request) -> HashMap<String, String> {
@@ -55,6 +56,28 @@ pub(super) async fn attach(
     ))
 }
 
+/// `GET /containers/{id}/attach/ws`: attach over a websocket. A request without the
+/// websocket handshake gets dockerd's answer; the websocket transport itself is not
+/// implemented yet.
+pub(super) async fn attach_ws(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let websocket = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !websocket {
+        return Err(ApiError::bad_request("not websocket protocol"));
+    }
+    engine.container(&id)?;
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "berth does not support attaching over a websocket yet; use POST /containers/{id}/attach",
+    ))
+}
+
 fn time_param(q: &HashMap<String, String>, key: &str) -> ApiResult<Option<i64>> {
     match q.get(key).filter(|s| !s.is_empty() && *s != "0") {
         None => Ok(None),
@@ -66,6 +89,7 @@ fn time_param(q: &HashMap<String, String>, key: &str) -> ApiResult<Option<i64>> 
 pub(super) async fn logs(
     State(engine): State<Engine>,
     Path(id): Path<String>,
+    version: ApiVersion,
     q: Query,
 ) -> ApiResult<Response> {
     let rec = engine.container(&id)?;
@@ -119,9 +143,10 @@ pub(super) async fn logs(
         Ok::<_, std::io::Error>(out)
     });
     let mut r = Response::new(Body::from_stream(body));
+    // dockerd names the framing in the media type from API 1.42 on (the framing is the same).
     r.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(if tty {
+        HeaderValue::from_static(if tty || !version.at_least(1, 42) {
             stream::RAW
         } else {
             stream::MULTIPLEXED
@@ -135,8 +160,7 @@ pub(super) async fn changes(
     State(engine): State<Engine>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<Value>>> {
-    let rec = engine.container(&id)?;
-    let changes = engine.images().diff(&rec.id)?;
+    let changes = engine.changes(&id)?;
     Ok(Json(
         changes
             .iter()
@@ -170,21 +194,25 @@ pub(super) async fn export(
     engine.container(&id)?;
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "application/x-tar")
-        .body(pack_body(engine, id, "/".to_owned()))
+        .body(pack_body(engine, id, "/".to_owned(), false))
         .unwrap_or_default())
 }
 
-/// A tar of `path` inside the container's root, packed on a blocking thread as the client
-/// reads it; a failure midway ends the body with an error.
-fn pack_body(engine: Engine, id: String, path: String) -> Body {
+/// A tar of `path` inside the container's root (through its mounts for `docker cp`, the
+/// bare rootfs for `export`), packed on a blocking thread as the client reads it; a failure
+/// midway ends the body with an error.
+fn pack_body(engine: Engine, id: String, path: String, through_mounts: bool) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::spawn(async move {
         let tx2 = tx.clone();
-        let r = engine
-            .with_rootfs(&id, move |root| {
-                berth_image::archive::safe::pack(root, &path, ChannelWriter(tx2)).map(|_| ())
-            })
-            .await;
+        let pack = move |root: &std::path::Path| {
+            berth_image::archive::safe::pack(root, &path, ChannelWriter(tx2)).map(|_| ())
+        };
+        let r = if through_mounts {
+            engine.with_container_fs(&id, pack).await
+        } else {
+            engine.with_rootfs(&id, pack).await
+        };
         let msg = match r {
             Ok(Ok(())) => return,
             Ok(Err(e)) => e.to_string(),
@@ -209,13 +237,23 @@ fn stat_header(st: &berth_image::PathStat) -> ApiResult<HeaderValue> {
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
+/// An archive failure; a missing path names the container as the client did (dockerd's
+/// "Could not find the file /x in container web").
+fn archive_err(e: &berth_image::ImageError, id: &str) -> ApiError {
+    let mut a = ApiError::from_lib(e);
+    if matches!(e, berth_image::ImageError::NoSuchPath(_)) {
+        a.message = format!("{e} {id}");
+    }
+    a
+}
+
 async fn stat(engine: &Engine, id: &str, path: String) -> ApiResult<berth_image::PathStat> {
     engine
-        .with_rootfs(id, move |root| {
+        .with_container_fs(id, move |root| {
             berth_image::archive::safe::stat(root, &path)
         })
         .await?
-        .map_err(ApiError::from)
+        .map_err(|e| archive_err(&e, id))
 }
 
 /// `HEAD /containers/{id}/archive`.
@@ -239,7 +277,7 @@ pub(super) async fn archive_get(
 ) -> ApiResult<Response> {
     let path = path_param(&q)?;
     let st = stat(&engine, &id, path.clone()).await?;
-    let mut r = Response::new(pack_body(engine, id, path));
+    let mut r = Response::new(pack_body(engine, id, path, true));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-tar"),
@@ -263,9 +301,10 @@ pub(super) async fn archive_put(
         .await
         .map_err(|e| ApiError::bad_request(format!("reading the archive: {e}")))?;
     engine
-        .with_rootfs(&id, move |root| {
+        .with_container_fs(&id, move |root| {
             berth_image::archive::safe::unpack(root, &path, std::io::Cursor::new(data)).map(|_| ())
         })
-        .await??;
+        .await?
+        .map_err(|e| archive_err(&e, &id))?;
     Ok(StatusCode::OK)
 }

@@ -14,6 +14,7 @@ mod exec;
 mod images;
 mod io;
 mod networks;
+mod swarm;
 mod system;
 mod volumes;
 
@@ -69,6 +70,46 @@ pub(crate) fn filters(q: &HashMap<String, String>) -> ApiResult<HashMap<String, 
     Ok(out)
 }
 
+/// [`filters`], refusing a filter name the endpoint does not know, as dockerd does.
+pub(crate) fn filters_of(
+    q: &HashMap<String, String>,
+    known: &[&str],
+) -> ApiResult<HashMap<String, Vec<String>>> {
+    let f = filters(q)?;
+    if let Some(bad) = f.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("Invalid filter '{bad}'")));
+    }
+    Ok(f)
+}
+
+/// Filter names each list and prune endpoint accepts (dockerd 20.10's).
+pub(crate) mod known {
+    pub(crate) const CONTAINERS: &[&str] = &[
+        "ancestor",
+        "before",
+        "expose",
+        "exited",
+        "health",
+        "id",
+        "isolation",
+        "is-task",
+        "label",
+        "name",
+        "network",
+        "publish",
+        "since",
+        "status",
+        "volume",
+    ];
+    pub(crate) const IMAGES: &[&str] = &["before", "dangling", "label", "reference", "since"];
+    pub(crate) const VOLUMES: &[&str] = &["dangling", "driver", "label", "name"];
+    pub(crate) const NETWORKS: &[&str] =
+        &["dangling", "driver", "id", "label", "name", "scope", "type"];
+    pub(crate) const PRUNE: &[&str] = &["label", "label!", "until"];
+    pub(crate) const PRUNE_IMAGES: &[&str] = &["dangling", "label", "label!", "until"];
+    pub(crate) const PRUNE_VOLUMES: &[&str] = &["label", "label!", "all"];
+}
+
 /// Parses a JSON body with Docker's error for malformed input.
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -89,7 +130,7 @@ pub(crate) fn router(engine: Engine) -> Router {
         .route(
             "/build/prune",
             post(|| async {
-                axum::Json(serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": 0}))
+                axum::Json(serde_json::json!({"CachesDeleted": null, "SpaceReclaimed": 0}))
             }),
         )
         .route("/containers/json", get(containers::list))
@@ -97,6 +138,8 @@ pub(crate) fn router(engine: Engine) -> Router {
         .route("/containers/prune", post(containers::prune))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}", delete(containers::remove))
+        // `DELETE /containers/parent/alias?link=1` removes a link.
+        .route("/containers/{id}/{alias}", delete(containers::remove_link))
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/restart", post(containers::restart))
@@ -110,6 +153,7 @@ pub(crate) fn router(engine: Engine) -> Router {
         .route("/containers/{id}/stats", get(containers::stats))
         .route("/containers/{id}/resize", post(containers::resize))
         .route("/containers/{id}/attach", post(io::attach))
+        .route("/containers/{id}/attach/ws", get(io::attach_ws))
         .route("/containers/{id}/logs", get(io::logs))
         .route("/containers/{id}/changes", get(io::changes))
         .route("/containers/{id}/export", get(io::export))
@@ -154,10 +198,13 @@ pub(crate) fn router(engine: Engine) -> Router {
         )
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
-        .fallback(fallback)
+        .merge(swarm::routes())
+        .fallback(page_not_found)
+        .method_not_allowed_fallback(page_not_found)
         .with_state(engine)
 }
 
-async fn fallback(uri: http::Uri) -> ApiError {
-    ApiError::not_found(format!("page not found: {}", uri.path()))
+/// Unknown paths and known paths with the wrong method, as dockerd answers both.
+async fn page_not_found() -> ApiError {
+    ApiError::not_found("page not found")
 }

@@ -12,7 +12,7 @@ use berth_network::CreateNetwork;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Query, filters, json_body};
+use super::{Query, json_body};
 use crate::error::{ApiError, ApiResult};
 use crate::views::network as view;
 
@@ -24,14 +24,18 @@ fn names(engine: &Engine) -> HashMap<String, String> {
         .collect()
 }
 
-pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Vec<Value>>> {
-    let f = filters(&q)?;
+pub(super) async fn list(
+    State(engine): State<Engine>,
+    version: crate::version::ApiVersion,
+    q: Query,
+) -> ApiResult<Json<Vec<Value>>> {
+    let f = super::filters_of(&q, super::known::NETWORKS)?;
     let names = names(&engine);
     let mut out: Vec<Value> = engine
         .network()
         .list()
         .iter()
-        .map(|n| view::inspect(n, &names))
+        .map(|n| view::inspect(n, &names, version))
         .collect();
     out.retain(|n| {
         let s = |k: &str| n[k].as_str().unwrap_or_default().to_owned();
@@ -52,9 +56,10 @@ pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Js
 pub(super) async fn inspect(
     State(engine): State<Engine>,
     Path(id): Path<String>,
+    version: crate::version::ApiVersion,
 ) -> ApiResult<Json<Value>> {
     let n = engine.network().get(&id)?;
-    Ok(Json(view::inspect(&n, &names(&engine))))
+    Ok(Json(view::inspect(&n, &names(&engine), version)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,6 +73,8 @@ struct CreateBody {
     options: Option<HashMap<String, String>>,
     labels: Option<HashMap<String, String>>,
     check_duplicate: Option<bool>,
+    #[serde(rename = "EnableIPv6")]
+    enable_ipv6: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,7 +93,7 @@ struct IpamConfig {
 pub(super) async fn create(State(engine): State<Engine>, body: Bytes) -> ApiResult<Response> {
     let b: CreateBody = json_body(&body)?;
     if b.name.is_empty() {
-        return Err(ApiError::bad_request("network name is required"));
+        return Err(ApiError::bad_request("invalid name: "));
     }
     if matches!(b.name.as_str(), "host" | "none" | "bridge")
         && engine.network().get(&b.name).is_ok()
@@ -97,11 +104,24 @@ pub(super) async fn create(State(engine): State<Engine>, body: Bytes) -> ApiResu
             format!("{} is a pre-defined network and cannot be created", b.name),
         ));
     }
-    let cfg = b
-        .ipam
-        .and_then(|i| i.config)
-        .and_then(|c| c.into_iter().next())
-        .unwrap_or_default();
+    let configs = b.ipam.and_then(|i| i.config).unwrap_or_default();
+    // IPv6 is not implemented yet: refuse it rather than make a v4-only network.
+    let v6 = configs
+        .iter()
+        .any(|c| c.subnet.as_deref().is_some_and(|s| s.contains(':')));
+    if b.enable_ipv6 || v6 {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "IPv6 networks are not supported by berth yet",
+        ));
+    }
+    if configs.len() > 1 {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "berth networks have one IPv4 subnet",
+        ));
+    }
+    let cfg = configs.into_iter().next().unwrap_or_default();
     let _ = b.check_duplicate;
     let req = CreateNetwork {
         name: b.name,
@@ -150,9 +170,23 @@ pub(super) async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub(super) async fn prune(State(engine): State<Engine>) -> ApiResult<Json<Value>> {
-    let removed = engine.network().prune().await?;
-    Ok(Json(json!({"NetworksDeleted": removed})))
+pub(super) async fn prune(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Value>> {
+    let f = super::filters_of(&q, super::known::PRUNE)?;
+    let until = f
+        .get("until")
+        .and_then(|v| v.first())
+        .map(|u| berth_engine::filters::parse_time(u))
+        .transpose()?;
+    let removed = engine
+        .network()
+        .prune_where(|labels, created| {
+            berth_engine::filters::labels_match(&f, Some(labels))
+                && until.is_none_or(|u| created.timestamp_nanos_opt().unwrap_or(0) < u)
+        })
+        .await?;
+    Ok(Json(json!({
+        "NetworksDeleted": if removed.is_empty() { Value::Null } else { json!(removed) },
+    })))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -43,9 +43,11 @@ pub(super) async fn version() -> Response {
     let v = env!("CARGO_PKG_VERSION");
     let body = json!({
         "Platform": {"Name": "berth"},
+        // Go writes `Details` (a map) with its keys sorted.
         "Components": [{"Name": "Engine", "Version": v, "Details": {
-            "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": "amd64",
-            "KernelVersion": kernel(), "Experimental": "false",
+            "ApiVersion": API_VERSION, "Arch": "amd64", "BuildTime": "", "Experimental": "false",
+            "GitCommit": "berth", "GoVersion": "rust", "KernelVersion": kernel(),
+            "MinAPIVersion": MIN_API_VERSION, "Os": "linux",
         }}],
         "Version": v,
         "ApiVersion": API_VERSION,
@@ -91,6 +93,8 @@ pub(super) async fn info(State(engine): State<Engine>) -> Json<Value> {
     } else {
         "1"
     };
+    let commit = json!({"ID": "", "Expected": ""});
+    // dockerd's keys, in its order.
     Json(json!({
         "ID": hostname,
         "Containers": containers.len(),
@@ -100,10 +104,11 @@ pub(super) async fn info(State(engine): State<Engine>) -> Json<Value> {
         "Images": engine.images().list().len(),
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["json-file"]},
-        "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true,
-        "CPUShares": true, "CPUSet": true, "PidsLimit": true, "OomKillDisable": false,
-        "IPv4Forwarding": true, "Debug": false, "NFd": 0, "NGoroutines": 0,
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"]},
+        "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false,
+        "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
+        "IPv4Forwarding": true, "BridgeNfIptables": true, "BridgeNfIp6tables": true,
+        "Debug": false, "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
         "SystemTime": super::super::views::rfc3339(&chrono::Utc::now()),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
@@ -111,24 +116,44 @@ pub(super) async fn info(State(engine): State<Engine>) -> Json<Value> {
         "NEventsListener": 0,
         "KernelVersion": kernel(),
         "OperatingSystem": "berth",
+        "OSVersion": "",
         "OSType": "linux",
         "Architecture": "x86_64",
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {
+            "AllowNondistributableArtifactsCIDRs": [],
+            "AllowNondistributableArtifactsHostnames": [],
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+            "IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}},
+            "Mirrors": [],
+        },
         "NCPU": std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         "MemTotal": mem_total(),
-        "IndexServerAddress": "https://index.docker.io/v1/",
+        "GenericResources": null,
         "DockerRootDir": cfg.data_root.display().to_string(),
+        "HttpProxy": "",
+        "HttpsProxy": "",
+        "NoProxy": "",
         "Name": hostname,
         "Labels": [],
         "ExperimentalBuild": false,
         "ServerVersion": env!("CARGO_PKG_VERSION"),
-        "Runtimes": {"berth": {"path": "berth runtime"}},
-        "DefaultRuntime": "berth",
+        // berth's runtime, under Docker's default name too (what `--runtime` and
+        // `HostConfig.Runtime` say).
+        "Runtimes": {"berth": {"path": "berth runtime"}, "runc": {"path": "berth runtime"}},
+        "DefaultRuntime": "runc",
+        "Swarm": {
+            "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false,
+            "Error": "", "RemoteManagers": null,
+        },
         "LiveRestoreEnabled": true,
         "Isolation": "",
         "InitBinary": "docker-init",
+        "ContainerdCommit": commit,
+        "RuncCommit": commit,
+        "InitCommit": commit,
         "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
-        "Warnings": [],
-        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []},
+        "Warnings": null,
     }))
 }
 
@@ -245,7 +270,10 @@ pub(crate) fn tokio_stream_from<T: Send + 'static>(
 }
 
 /// `GET /system/df`.
-pub(super) async fn df(State(engine): State<Engine>) -> ApiResult<Json<Value>> {
+pub(super) async fn df(
+    State(engine): State<Engine>,
+    version: crate::version::ApiVersion,
+) -> ApiResult<Json<Value>> {
     let containers = engine.containers();
     let images = engine.images().list();
     let layer_sizes = engine.images().layer_sizes();
@@ -268,14 +296,19 @@ pub(super) async fn df(State(engine): State<Engine>) -> ApiResult<Json<Value>> {
                 .filter(|l| layer_users.get(l.as_str()).copied().unwrap_or(0) > 1)
                 .map(|l| layer_sizes.get(l).copied().unwrap_or(0))
                 .sum();
-            crate::views::image::summary(i, users.get(i.id.as_str()).copied().unwrap_or(0), shared)
+            crate::views::image::summary(
+                i,
+                users.get(i.id.as_str()).copied().unwrap_or(0),
+                shared,
+                version,
+            )
         })
         .collect();
     let container_rows: Vec<Value> = containers
         .iter()
         .map(|c| {
             let rw = engine.images().container_size(&c.id).unwrap_or(0);
-            crate::views::container::summary(c, Some((rw, rw)))
+            crate::views::container::summary(c, Some((rw, rw)), version)
         })
         .collect();
     let volume_rows: Vec<Value> = engine
@@ -295,6 +328,7 @@ pub(super) async fn df(State(engine): State<Engine>) -> ApiResult<Json<Value>> {
         "Images": image_rows,
         "Containers": container_rows,
         "Volumes": volume_rows,
-        "BuildCache": [],
+        "BuildCache": null,
+        "BuilderSize": 0,
     })))
 }

@@ -11,7 +11,7 @@ use berth_engine::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Query, filters, flag, json_body};
+use super::{Query, flag, json_body};
 use crate::error::{ApiError, ApiResult};
 use crate::views::volume as view;
 
@@ -49,7 +49,7 @@ pub(super) async fn create(State(engine): State<Engine>, body: Bytes) -> ApiResu
 }
 
 pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Value>> {
-    let f = filters(&q)?;
+    let f = super::filters_of(&q, super::known::VOLUMES)?;
     let vols: Vec<Value> = engine
         .volumes()
         .list()
@@ -67,7 +67,7 @@ pub(super) async fn list(State(engine): State<Engine>, q: Query) -> ApiResult<Js
         })
         .map(|v| view::inspect(v, None, 0))
         .collect();
-    Ok(Json(json!({"Volumes": vols, "Warnings": []})))
+    Ok(Json(json!({"Volumes": vols, "Warnings": null})))
 }
 
 pub(super) async fn inspect(
@@ -94,7 +94,7 @@ pub(super) async fn remove(
 
 /// `POST /volumes/prune`: unused anonymous volumes (`all=true` filter: named ones too).
 pub(super) async fn prune(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Value>> {
-    let f = filters(&q)?;
+    let f = super::filters_of(&q, super::known::PRUNE_VOLUMES)?;
     let all = f
         .get("all")
         .is_some_and(|v| v.iter().any(|a| a == "true" || a == "1"));

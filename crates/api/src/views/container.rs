@@ -2,9 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use berth_engine::container::record::{ContainerRecord, MountRecord, PublishedPort};
+use berth_engine::container::record::{
+    ContainerRecord, EndpointRecord, MountRecord, PublishedPort,
+};
 use berth_engine::container::state::Status;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+
+use crate::version::ApiVersion;
 
 use super::{ZERO_TIME, rfc3339};
 
@@ -43,9 +47,13 @@ fn state(rec: &ContainerRecord) -> Value {
     v
 }
 
-/// `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "443/tcp": null}`.
+/// `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "443/tcp": null}`, while the
+/// container runs (dockerd shows `{}` otherwise).
 pub fn port_map(rec: &ContainerRecord) -> Value {
     let mut map: BTreeMap<String, Value> = BTreeMap::new();
+    if !rec.is_running() {
+        return json!(map);
+    }
     if let Some(exposed) = &rec.config.exposed_ports {
         for p in exposed {
             map.insert(p.clone(), Value::Null);
@@ -66,51 +74,106 @@ pub fn port_map(rec: &ContainerRecord) -> Value {
     json!(map)
 }
 
-fn endpoints(rec: &ContainerRecord) -> Value {
+/// One endpoint of `NetworkSettings.Networks`, in the requested version's shape: API 1.44
+/// added `DNSNames` (and moved `MacAddress` and `DriverOpts` up), 1.48 `GwPriority`; before
+/// 1.45 `Aliases` also carry the short id and hostname dockerd resolves on user networks.
+fn endpoint(rec: &ContainerRecord, name: &str, e: &EndpointRecord, v: ApiVersion) -> Value {
     let running = rec.is_running();
-    let mut nets = serde_json::Map::new();
-    for (name, e) in &rec.net.networks {
-        let addr = |s: &str| if running { s.to_owned() } else { String::new() };
-        nets.insert(
-            name.clone(),
-            json!({
-                "IPAMConfig": e.requested_ip.as_ref().map(|ip| json!({"IPv4Address": ip})),
-                "Links": if e.links.is_empty() { Value::Null } else { json!(e.links) },
-                "Aliases": if e.aliases.is_empty() { Value::Null } else { json!(e.aliases) },
-                "MacAddress": addr(&e.mac_address),
-                "DriverOpts": null,
-                "GwPriority": 0,
-                "NetworkID": e.network_id,
-                "EndpointID": addr(&e.endpoint_id),
-                "Gateway": addr(&e.gateway),
-                "IPAddress": addr(&e.ip_address),
-                "IPPrefixLen": if running { e.prefix_len } else { 0 },
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
-                "DNSNames": if name == "bridge" { Value::Null } else {
-                    let mut n = vec![rec.name.clone(), rec.short_id().to_owned()];
-                    n.extend(e.aliases.iter().cloned());
-                    json!(n)
-                },
-            }),
+    let addr = |s: &str| if running { s.to_owned() } else { String::new() };
+    let user_defined = !matches!(name, "bridge" | "host" | "none");
+    let mut aliases = e.aliases.clone();
+    if !v.at_least(1, 45) && user_defined {
+        for a in [
+            rec.short_id(),
+            rec.config.hostname.as_deref().unwrap_or_default(),
+        ] {
+            if !a.is_empty() && !aliases.iter().any(|x| x == a) {
+                aliases.push(a.to_owned());
+            }
+        }
+    }
+    let mut m = Map::new();
+    let mut put = |k: &str, val: Value| {
+        m.insert(k.to_owned(), val);
+    };
+    put(
+        "IPAMConfig",
+        e.requested_ip
+            .as_ref()
+            .map_or(Value::Null, |ip| json!({"IPv4Address": ip})),
+    );
+    put(
+        "Links",
+        if e.links.is_empty() {
+            Value::Null
+        } else {
+            json!(e.links)
+        },
+    );
+    put(
+        "Aliases",
+        if aliases.is_empty() {
+            Value::Null
+        } else {
+            json!(aliases)
+        },
+    );
+    let modern = v.at_least(1, 44);
+    if modern {
+        put("MacAddress", json!(addr(&e.mac_address)));
+        put("DriverOpts", Value::Null);
+    }
+    if v.at_least(1, 48) {
+        put("GwPriority", json!(0));
+    }
+    put("NetworkID", json!(e.network_id));
+    put("EndpointID", json!(addr(&e.endpoint_id)));
+    put("Gateway", json!(addr(&e.gateway)));
+    put("IPAddress", json!(addr(&e.ip_address)));
+    put("IPPrefixLen", json!(if running { e.prefix_len } else { 0 }));
+    put("IPv6Gateway", json!(""));
+    put("GlobalIPv6Address", json!(""));
+    put("GlobalIPv6PrefixLen", json!(0));
+    if modern {
+        put(
+            "DNSNames",
+            if user_defined {
+                let mut n = vec![rec.name.clone(), rec.short_id().to_owned()];
+                n.extend(e.aliases.iter().cloned());
+                json!(n)
+            } else {
+                Value::Null
+            },
         );
+    } else {
+        put("MacAddress", json!(addr(&e.mac_address)));
+        put("DriverOpts", Value::Null);
+    }
+    Value::Object(m)
+}
+
+fn endpoints(rec: &ContainerRecord, v: ApiVersion) -> Value {
+    let mut nets = Map::new();
+    for (name, e) in &rec.net.networks {
+        nets.insert(name.clone(), endpoint(rec, name, e, v));
     }
     Value::Object(nets)
 }
 
-fn network_settings(rec: &ContainerRecord) -> Value {
-    let nets = endpoints(rec);
+fn network_settings(rec: &ContainerRecord, v: ApiVersion) -> Value {
+    let nets = endpoints(rec, v);
     // Docker keeps the default bridge's values at the top level too (deprecated, still read).
     let bridge = nets.get("bridge").cloned().unwrap_or(Value::Null);
     let field = |k: &str| bridge.get(k).cloned().unwrap_or_else(|| json!(""));
+    let running = rec.is_running();
     json!({
-        "SandboxID": if rec.is_running() { rec.id.clone() } else { String::new() },
-        "SandboxKey": rec.net.sandbox_key.as_ref().filter(|_| rec.is_running()).map(|p| p.display().to_string()).unwrap_or_default(),
-        "Ports": port_map(rec),
+        "Bridge": "",
+        "SandboxID": if running { rec.id.clone() } else { String::new() },
         "HairpinMode": false,
         "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0,
+        "Ports": port_map(rec),
+        "SandboxKey": rec.net.sandbox_key.as_ref().filter(|_| running).map(|p| p.display().to_string()).unwrap_or_default(),
         "SecondaryIPAddresses": null,
         "SecondaryIPv6Addresses": null,
         "EndpointID": field("EndpointID"),
@@ -142,41 +205,111 @@ pub fn mount(m: &MountRecord) -> Value {
     v
 }
 
-/// `GET /containers/{id}/json`.
-pub fn inspect(rec: &ContainerRecord, upper_dir: &str, size: Option<(u64, u64)>) -> Value {
-    let mut v = json!({
-        "Id": rec.id,
-        "Created": rfc3339(&rec.created),
-        "Path": rec.path,
-        "Args": rec.args,
-        "State": state(rec),
-        "Image": rec.image_id,
-        "ResolvConfPath": rec.resolv_conf_path.display().to_string(),
-        "HostnamePath": rec.hostname_path.display().to_string(),
-        "HostsPath": rec.hosts_path.display().to_string(),
-        "LogPath": rec.log_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-        "Name": format!("/{}", rec.name),
-        "RestartCount": rec.state.restart_count,
-        "Driver": "overlay2",
-        "Platform": "linux",
-        "MountLabel": "",
-        "ProcessLabel": "",
-        "AppArmorProfile": "",
-        "ExecIDs": if rec.exec_ids.is_empty() { Value::Null } else { json!(rec.exec_ids) },
-        "HostConfig": rec.host_config,
-        "GraphDriver": {
-            "Name": "overlay2",
-            "Data": { "UpperDir": upper_dir, "MergedDir": "", "WorkDir": "", "LowerDir": "" },
-        },
-        "Mounts": rec.mounts.iter().map(mount).collect::<Vec<_>>(),
-        "Config": rec.config,
-        "NetworkSettings": network_settings(rec),
+/// `HostConfig` as dockerd shows it: every key, `RestartPolicy` and `LogConfig` whole, links
+/// as `/target:/container/alias`.
+fn host_config(rec: &ContainerRecord) -> Value {
+    let mut h = super::shape::model(&rec.host_config, &super::shape::host_config());
+    let rp = &h["RestartPolicy"];
+    h["RestartPolicy"] = json!({
+        "Name": rp.get("Name").cloned().unwrap_or_else(|| json!("")),
+        "MaximumRetryCount": rp.get("MaximumRetryCount").cloned().unwrap_or_else(|| json!(0)),
     });
-    if let Some((rw, root)) = size {
-        v["SizeRw"] = json!(rw);
-        v["SizeRootFs"] = json!(root);
+    let lc = &h["LogConfig"];
+    h["LogConfig"] = json!({
+        "Type": lc.get("Type").cloned().unwrap_or_else(|| json!("")),
+        "Config": lc.get("Config").filter(|c| !c.is_null()).cloned().unwrap_or_else(|| json!({})),
+    });
+    if let Some(links) = rec.host_config.links.as_ref().filter(|l| !l.is_empty()) {
+        let shown: Vec<String> = links
+            .iter()
+            .map(|l| {
+                let (target, alias) = l.split_once(':').unwrap_or((l.as_str(), l.as_str()));
+                format!(
+                    "/{}:/{}/{}",
+                    target.trim_start_matches('/'),
+                    rec.name,
+                    alias.rsplit('/').next().unwrap_or(alias)
+                )
+            })
+            .collect();
+        h["Links"] = json!(shown);
     }
-    v
+    h
+}
+
+/// `GET /containers/{id}/json`, in dockerd's key order with every key it writes.
+pub fn inspect(
+    rec: &ContainerRecord,
+    upper_dir: &str,
+    size: Option<(u64, u64)>,
+    v: ApiVersion,
+) -> Value {
+    let mut m = Map::new();
+    let mut put = |k: &str, val: Value| {
+        m.insert(k.to_owned(), val);
+    };
+    put("Id", json!(rec.id));
+    put("Created", json!(rfc3339(&rec.created)));
+    put("Path", json!(rec.path));
+    put("Args", json!(rec.args));
+    put("State", state(rec));
+    put("Image", json!(rec.image_id));
+    put(
+        "ResolvConfPath",
+        json!(rec.resolv_conf_path.display().to_string()),
+    );
+    put(
+        "HostnamePath",
+        json!(rec.hostname_path.display().to_string()),
+    );
+    put("HostsPath", json!(rec.hosts_path.display().to_string()));
+    put(
+        "LogPath",
+        json!(
+            rec.log_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+    );
+    put("Name", json!(format!("/{}", rec.name)));
+    put("RestartCount", json!(rec.state.restart_count));
+    put("Driver", json!("overlay2"));
+    put("Platform", json!("linux"));
+    put("MountLabel", json!(""));
+    put("ProcessLabel", json!(""));
+    put("AppArmorProfile", json!(""));
+    put(
+        "ExecIDs",
+        if rec.exec_ids.is_empty() {
+            Value::Null
+        } else {
+            json!(rec.exec_ids)
+        },
+    );
+    put("HostConfig", host_config(rec));
+    // Go writes the map of `Data` with its keys sorted.
+    put(
+        "GraphDriver",
+        json!({
+            "Data": { "LowerDir": "", "MergedDir": "", "UpperDir": upper_dir, "WorkDir": "" },
+            "Name": "overlay2",
+        }),
+    );
+    if let Some((rw, root)) = size {
+        put("SizeRw", json!(rw));
+        put("SizeRootFs", json!(root));
+    }
+    put(
+        "Mounts",
+        Value::Array(rec.mounts.iter().map(mount).collect()),
+    );
+    put(
+        "Config",
+        super::shape::model(&rec.config, &super::shape::container_config()),
+    );
+    put("NetworkSettings", network_settings(rec, v));
+    Value::Object(m)
 }
 
 /// Docker's human duration ("5 seconds", "About a minute", "2 hours").
@@ -253,33 +386,47 @@ fn summary_ports(ports: &[PublishedPort], rec: &ContainerRecord) -> Vec<Value> {
     out
 }
 
-/// One entry of `GET /containers/json`.
-pub fn summary(rec: &ContainerRecord, size: Option<(u64, u64)>) -> Value {
+/// One entry of `GET /containers/json`, in dockerd's order; `SizeRw` only when non-zero
+/// (dockerd omits it when empty).
+pub fn summary(rec: &ContainerRecord, size: Option<(u64, u64)>, v: ApiVersion) -> Value {
     let mut command = rec.path.clone();
     for a in &rec.args {
         command.push(' ');
         command.push_str(a);
     }
-    let mut v = json!({
-        "Id": rec.id,
-        "Names": [format!("/{}", rec.name)],
-        "Image": rec.image,
-        "ImageID": rec.image_id,
-        "Command": command,
-        "Created": rec.created.timestamp(),
-        "Ports": summary_ports(&rec.net.ports, rec),
-        "Labels": rec.config.labels.clone().unwrap_or_default(),
-        "State": rec.state.status.as_str(),
-        "Status": status_text(rec, chrono::Utc::now()),
-        "HostConfig": { "NetworkMode": rec.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into()) },
-        "NetworkSettings": { "Networks": endpoints(rec) },
-        "Mounts": rec.mounts.iter().map(mount).collect::<Vec<_>>(),
-    });
+    let mut m = Map::new();
+    let mut put = |k: &str, val: Value| {
+        m.insert(k.to_owned(), val);
+    };
+    put("Id", json!(rec.id));
+    put("Names", json!([format!("/{}", rec.name)]));
+    put("Image", json!(rec.image));
+    put("ImageID", json!(rec.image_id));
+    put("Command", json!(command));
+    put("Created", json!(rec.created.timestamp()));
+    put("Ports", json!(summary_ports(&rec.net.ports, rec)));
     if let Some((rw, root)) = size {
-        v["SizeRw"] = json!(rw);
-        v["SizeRootFs"] = json!(root);
+        if rw > 0 {
+            put("SizeRw", json!(rw));
+        }
+        put("SizeRootFs", json!(root));
     }
-    v
+    put(
+        "Labels",
+        json!(rec.config.labels.clone().unwrap_or_default()),
+    );
+    put("State", json!(rec.state.status.as_str()));
+    put("Status", json!(status_text(rec, chrono::Utc::now())));
+    put(
+        "HostConfig",
+        json!({ "NetworkMode": rec.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into()) }),
+    );
+    put("NetworkSettings", json!({ "Networks": endpoints(rec, v) }));
+    put(
+        "Mounts",
+        Value::Array(rec.mounts.iter().map(mount).collect()),
+    );
+    Value::Object(m)
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 pub mod container;
 pub mod image;
 pub mod network;
+mod shape;
+pub mod stats;
 pub mod volume;
 
 /// Docker's timestamp format (RFC 3339 with nanoseconds, UTC).

@@ -51,7 +51,8 @@ pub(crate) fn merge_config(user: &ContainerConfig, image: &ContainerConfig) -> C
         env.retain(|e| e.split('=').next() != Some(key));
         env.push(kv.clone());
     }
-    c.env = Some(env);
+    // dockerd shows no environment as null, not as an empty list.
+    c.env = (!env.is_empty()).then_some(env);
     if c.working_dir.as_deref().is_none_or(str::is_empty) {
         c.working_dir = image.working_dir.clone();
     }
@@ -147,21 +148,33 @@ impl Engine {
             .clone()
             .filter(|i| !i.is_empty())
             .ok_or_else(|| EngineError::InvalidArgument("no image specified".into()))?;
-        if let Some(p) = opts
-            .platform
-            .as_deref()
-            .filter(|p| !p.is_empty() && !p.starts_with("linux"))
-        {
-            return Err(EngineError::InvalidArgument(format!(
-                "image platform {p} is not supported on this linux/amd64 host"
-            )));
+        let platform = opts.platform.as_deref().filter(|p| !p.is_empty());
+        if let Some(p) = platform {
+            super::refuse::Platform::parse(p)?;
         }
         validate(&host)?;
-        let image = self
-            .inner
-            .images
-            .resolve(&image_ref)
-            .map_err(|_| EngineError::NoSuchImage(normalize_ref(&image_ref)))?;
+        super::refuse::at_create(&host, &self.inner.cfg.data_root)?;
+        let image = self.inner.images.resolve(&image_ref).map_err(|e| match e {
+            berth_image::ImageError::NotFound(_) => {
+                EngineError::NoSuchImage(normalize_ref(&image_ref))
+            }
+            // A bad reference, an unreadable store: their own class, not a 404.
+            other => EngineError::from_lib(&other),
+        })?;
+        if let Some(p) = platform {
+            let info = self
+                .inner
+                .images
+                .inspect(&image.id)
+                .map_err(|e| EngineError::from_lib(&e))?;
+            super::refuse::platform(
+                p,
+                &image_ref,
+                &info.os,
+                &info.architecture,
+                info.variant.as_deref(),
+            )?;
+        }
         let id = random_id();
         let name = match opts.name.filter(|n| !n.is_empty()) {
             Some(n) if !names::is_valid(&n) => return Err(EngineError::InvalidName(n)),
@@ -296,12 +309,24 @@ impl Engine {
         let mut names: Vec<String> = vec![mode.clone()];
         names.extend(endpoints.keys().filter(|k| **k != mode).cloned());
         for n in names {
-            // Not a 404: the CLI takes a 404 from create for a missing image and tries to pull.
-            let info = self
-                .inner
-                .network
-                .get(&n)
-                .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+            // As dockerd: a network that does not exist (yet) fails the start, not the create
+            // (the CLI would take a 404 from create for a missing image and try a pull).
+            let info = match self.inner.network.get(&n) {
+                Ok(info) => info,
+                Err(berth_network::NetError::NotFound(_)) => {
+                    let ep = endpoints.get(&n).cloned().unwrap_or_default();
+                    networks.insert(
+                        n.clone(),
+                        EndpointRecord {
+                            aliases: ep.aliases.clone().unwrap_or_default(),
+                            links: ep.links.clone().unwrap_or_default(),
+                            ..EndpointRecord::default()
+                        },
+                    );
+                    continue;
+                }
+                Err(e) => return Err(EngineError::from_lib(&e)),
+            };
             let ep = endpoints.get(&n).cloned().unwrap_or_default();
             if info.name == "bridge" && ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
                 return Err(EngineError::InvalidArgument("network-scoped alias is supported only for containers in user defined networks".into()));

@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod exit;
+mod refuse;
 pub mod remove;
 pub mod signal;
 pub mod start;

@@ -12,18 +12,16 @@ pub struct RemoveOptions {
     pub force: bool,
     /// Remove the container's anonymous volumes.
     pub volumes: bool,
-    /// Remove a link (unsupported on its own: berth's links are per container).
+    /// Remove the link `parent/alias` named by the key instead of a container.
     pub link: bool,
 }
 
 impl Engine {
     pub async fn remove(&self, key: &str, opts: RemoveOptions) -> Result<()> {
-        let ctr = self.lookup(key)?;
         if opts.link {
-            return Err(EngineError::NotImplemented(
-                "removing a legacy link on its own is not supported; remove the container".into(),
-            ));
+            return self.remove_link(key).await;
         }
+        let ctr = self.lookup(key)?;
         let _guard = ctr.lifecycle.lock().await;
         let rec = ctr.snapshot();
         if rec.state.status == Status::Removing {
@@ -32,9 +30,19 @@ impl Engine {
                 rec.id
             )));
         }
-        if rec.is_running() {
+        let live = rec.is_running() || rec.state.status == Status::Restarting;
+        if live {
             if !opts.force {
-                return Err(EngineError::RemoveRunning(rec.name.clone()));
+                let (state, hint) = match rec.state.status {
+                    Status::Paused => ("paused", "Unpause and then stop the container"),
+                    Status::Restarting => ("restarting", "Stop the container"),
+                    _ => ("running", "Stop the container"),
+                };
+                return Err(EngineError::RemoveLive {
+                    state,
+                    id: rec.id.clone(),
+                    hint,
+                });
             }
             ctr.update(|r| r.state.manually_stopped = true);
             self.stop_locked(&ctr, Some(0), Some("SIGKILL")).await?;

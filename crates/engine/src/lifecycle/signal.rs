@@ -13,6 +13,9 @@ use crate::store;
 /// Docker's default stop timeout.
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
+/// How long `kill` with SIGKILL waits for the exit it caused.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
 /// `wait` conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitCondition {
@@ -63,16 +66,38 @@ impl Engine {
         let ctr = self.lookup(key)?;
         let rec = ctr.snapshot();
         let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
+        if rec.state.status == Status::Restarting {
+            // Nothing runs to signal; as dockerd, a kill between restarts ends the policy.
+            ctr.update(|r| {
+                r.state.manually_stopped = true;
+                r.state.status = Status::Exited;
+            });
+            return Ok(());
+        }
         if !rec.is_running() {
             return Err(EngineError::NotRunning(rec.id));
         }
         if matches!(sig, Signal::SIGKILL | Signal::SIGTERM | Signal::SIGINT) {
             ctr.update(|r| r.state.manually_stopped = true);
         }
+        let mut rx = ctr.watch.subscribe();
+        let exits = rx.borrow().exits;
         self.runtime_container(&rec.id)?
             .kill(sig, false)
             .map_err(|e| EngineError::from_lib(&e))?;
         self.container_event(&rec, "kill", &[("signal", (sig as i32).to_string())]);
+        if sig == Signal::SIGKILL {
+            if rec.state.status == Status::Paused {
+                // A frozen process takes its SIGKILL when thawed.
+                let _ = self.runtime_container(&rec.id).map(|c| c.resume());
+            }
+            // As dockerd: `kill` with SIGKILL answers once the container is dead, so an
+            // inspect right after sees it stopped.
+            let dead = rx.wait_for(|s| s.exits > exits || s.removed);
+            if tokio::time::timeout(KILL_WAIT, dead).await.is_err() {
+                tracing::warn!(container = %rec.id, "still running {KILL_WAIT:?} after SIGKILL");
+            }
+        }
         Ok(())
     }
 
@@ -209,11 +234,15 @@ impl Engine {
     pub async fn wait(&self, key: &str, condition: WaitCondition) -> Result<i32> {
         let mut rx = self.watch(key)?;
         let start = *rx.borrow();
+        // A container that runs (or is about to restart) is waited for until its next exit,
+        // whatever its restart policy does next: dockerd wakes not-running waiters when a
+        // container exits, not when it stays down.
+        let stopped = !start.status.is_live() && start.status != Status::Restarting;
         let done = |s: &crate::engine::Snapshot| match condition {
             WaitCondition::Removed => s.removed,
-            WaitCondition::NextExit => s.exits > start.exits || s.removed,
-            WaitCondition::NotRunning => {
-                !s.status.is_live() && s.status != Status::Restarting || s.removed
+            WaitCondition::NotRunning if stopped => true,
+            WaitCondition::NextExit | WaitCondition::NotRunning => {
+                s.exits > start.exits || s.removed
             }
         };
         let snap = *rx

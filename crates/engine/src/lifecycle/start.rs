@@ -56,6 +56,11 @@ impl Engine {
             id: rec.id.clone(),
             source,
         })?;
+        super::refuse::at_start(&rec.host_config)?;
+        if rec.host_config.runtime.as_deref().is_none_or(str::is_empty) {
+            // dockerd records the runtime a container runs with when it first starts.
+            ctr.update(|r| r.host_config.runtime = Some(super::refuse::DEFAULT_RUNTIME.into()));
+        }
         let run_dir = self.inner.cfg.run_dir(&rec.id);
         std::fs::create_dir_all(&run_dir)
             .map_err(|e| EngineError::internal(format!("creating {}", run_dir.display()), e))?;

@@ -51,17 +51,10 @@ pub fn now_ns() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
 }
 
-/// Docker's exit code for a process that could not be started, from the runtime's message.
-pub fn exit_code_for(message: &str) -> i32 {
-    if message.contains("executable file not found")
-        || message.contains("no such file or directory")
-    {
-        127
-    } else if message.contains("permission denied") || message.contains("is a directory") {
-        126
-    } else {
-        128
-    }
+/// Docker's exit code for a process the runtime could not start: 127 or 126 when the
+/// program itself could not run (the runtime says which, as data), else 128.
+pub fn exit_code_for(e: &berth_runtime::RuntimeError) -> i32 {
+    e.program_exit_code().unwrap_or(128)
 }
 
 pub(crate) fn write_exit(path: &Path, info: &ExitInfo) -> std::io::Result<()> {
@@ -118,8 +111,12 @@ pub fn main(cfg: MonitorConfig, control: OwnedFd) -> i32 {
     }
 }
 
-fn fail(mut control: Conn, message: String) -> Conn {
-    let code = exit_code_for(&message);
+/// Reports a start failure that is not the user program's (exit code 128).
+fn fail(control: Conn, message: String) -> Conn {
+    fail_with(control, message, 128)
+}
+
+fn fail_with(mut control: Conn, message: String, code: i32) -> Conn {
     control.send_event(&Event::Failed { message, code });
     control
 }
@@ -166,7 +163,11 @@ fn start(cfg: MonitorConfig, control: Conn) -> Result<Started, Conn> {
         Ok(c) => c,
         Err(e) => {
             let _ = std::fs::remove_file(&cfg.socket);
-            return Err(fail(control, berth_errdefs::chain(&e)));
+            return Err(fail_with(
+                control,
+                berth_errdefs::chain(&e),
+                exit_code_for(&e),
+            ));
         }
     };
     let started_at_ns = now_ns();

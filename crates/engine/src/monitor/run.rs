@@ -477,7 +477,10 @@ impl Monitor {
             }
             Err(e) => {
                 let message = e.to_string();
-                let code = super::exit_code_for(&message);
+                let code = match &e {
+                    stdio::StdioError::Exec(r) => super::exit_code_for(r),
+                    stdio::StdioError::Sys(..) => 128,
+                };
                 self.conns[i].send_event(&Event::ExecFailed {
                     exec_id,
                     message,

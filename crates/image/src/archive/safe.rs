@@ -35,10 +35,7 @@ fn sys(what: &str, path: &Path) -> impl FnOnce(nix::errno::Errno) -> ImageError 
     let (what, path) = (what.to_owned(), path.to_path_buf());
     move |e| {
         if e == nix::errno::Errno::ENOENT {
-            ImageError::NotFound(format!(
-                "Could not find the file {} in container",
-                path.display()
-            ))
+            ImageError::NoSuchPath(path)
         } else {
             ImageError::Io {
                 what,

@@ -17,6 +17,10 @@ pub struct InitError {
     pub errno: Option<i32>,
     /// Further detail when there is no errno (or to add to it).
     pub detail: Option<String>,
+    /// Why the user's program itself could not run (not found, not executable): the data
+    /// callers turn into Docker's exit codes 127 and 126, whatever the message says.
+    #[serde(default)]
+    pub program_errno: Option<i32>,
 }
 
 impl InitError {
@@ -25,6 +29,7 @@ impl InitError {
             step: step.into(),
             errno: Some(errno as i32),
             detail: None,
+            program_errno: None,
         }
     }
 
@@ -33,6 +38,22 @@ impl InitError {
             step: step.into(),
             errno: None,
             detail: Some(detail.into()),
+            program_errno: None,
+        }
+    }
+
+    /// Marks the failure as the user's program failing to run, for `errno`.
+    pub(crate) fn of_program(mut self, errno: Errno) -> Self {
+        self.program_errno = Some(errno as i32);
+        self
+    }
+
+    /// Docker's exit code for a program that could not be started: 127 when it does not
+    /// exist, 126 when it cannot be executed; `None` when the failure is not the program's.
+    pub fn program_exit_code(&self) -> Option<i32> {
+        match Errno::from_raw(self.program_errno?) {
+            Errno::ENOENT | Errno::ENOTDIR => Some(127),
+            _ => Some(126),
         }
     }
 
@@ -93,5 +114,15 @@ mod tests {
             e.to_string(),
             "exec: \"nope\": executable file not found in $PATH"
         );
+    }
+
+    #[test]
+    fn the_program_exit_code_is_data_not_text() {
+        let e = InitError::msg("exec: \"x\"", "whatever the words").of_program(Errno::ENOENT);
+        assert_eq!(e.program_exit_code(), Some(127));
+        let e = InitError::msg("exec: \"x\"", "no such file").of_program(Errno::EACCES);
+        assert_eq!(e.program_exit_code(), Some(126));
+        let e = InitError::sys("mounting proc", Errno::ENOENT);
+        assert_eq!(e.program_exit_code(), None);
     }
 }

@@ -189,7 +189,7 @@ pub(crate) fn exec(
             .collect()
     };
     let (argv, envp) = (to_c(args)?, to_c(env)?);
-    execve(exe, &argv, &envp).map_err(|e| InitError::sys(format!("exec: {exe:?}"), e))
+    execve(exe, &argv, &envp).map_err(|e| InitError::sys(format!("exec: {exe:?}"), e).of_program(e))
 }
 
 pub(crate) fn install_stdio(stdio: [OwnedFd; 3]) -> Result<(), InitError> {

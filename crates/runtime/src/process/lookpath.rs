@@ -6,6 +6,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+
 use super::error::InitError;
 
 /// Docker's and runc's default PATH when the process environment has none.
@@ -15,12 +17,15 @@ pub(crate) const DEFAULT_PATH: &str =
 /// Resolves `arg0` like Go's exec.LookPath (what runc uses), inside the current root.
 pub(crate) fn look_path(arg0: &str, env: &[String]) -> Result<CString, InitError> {
     let step = || format!("exec: \"{arg0}\"");
+    let not_found =
+        || InitError::msg(step(), "executable file not found in $PATH").of_program(Errno::ENOENT);
     if arg0.is_empty() {
-        return Err(InitError::msg(step(), "executable file not found in $PATH"));
+        return Err(not_found());
     }
     if arg0.contains('/') {
-        return check(Path::new(arg0))
-            .map_err(|why| InitError::msg(step(), format!("stat {arg0}: {why}")));
+        return check(Path::new(arg0)).map_err(|(why, errno)| {
+            InitError::msg(step(), format!("stat {arg0}: {why}")).of_program(errno)
+        });
     }
     let path = env
         .iter()
@@ -33,22 +38,27 @@ pub(crate) fn look_path(arg0: &str, env: &[String]) -> Result<CString, InitError
             return Ok(c);
         }
     }
-    Err(InitError::msg(step(), "executable file not found in $PATH"))
+    Err(not_found())
 }
 
-fn check(path: &Path) -> Result<CString, String> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        _ => e.to_string(),
+/// The program at `path`, or why it cannot run (runc's words, and the errno behind them).
+fn check(path: &Path) -> Result<CString, (String, Errno)> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        let errno = e.raw_os_error().map_or(Errno::ENOENT, Errno::from_raw);
+        match e.kind() {
+            std::io::ErrorKind::NotFound => ("no such file or directory".to_owned(), errno),
+            std::io::ErrorKind::PermissionDenied => ("permission denied".to_owned(), errno),
+            _ => (e.to_string(), errno),
+        }
     })?;
     if meta.is_dir() {
-        return Err("is a directory".into());
+        return Err(("is a directory".into(), Errno::EISDIR));
     }
     if meta.permissions().mode() & 0o111 == 0 {
-        return Err("permission denied".into());
+        return Err(("permission denied".into(), Errno::EACCES));
     }
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| "path contains a NUL byte".into())
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| ("path contains a NUL byte".into(), Errno::EINVAL))
 }
 
 #[cfg(test)]
