@@ -64,6 +64,28 @@ fn restrict_roots(cfg: &EngineConfig) -> Result<()> {
     Ok(())
 }
 
+/// Writable layers of containers that have no record: a create that crashed between making
+/// the layer and writing the record (the record is the commit point). The layer of a
+/// container whose record was moved aside stays with it.
+fn remove_orphan_layers(
+    images: &berth_image::ImageStore,
+    cfg: &EngineConfig,
+    records: &[crate::container::record::ContainerRecord],
+) -> Result<()> {
+    let moved_aside: Vec<String> = berth_fsutil::record::quarantined_in(&cfg.containers_dir())
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    for id in images.container_layer_ids() {
+        let known = records.iter().any(|r| r.id == id);
+        if !known && !moved_aside.iter().any(|m| m.starts_with(&id)) {
+            tracing::info!(container = %id, "removing the writable layer of a create that crashed");
+            images.remove(&id).map_err(|e| EngineError::from_lib(&e))?;
+        }
+    }
+    Ok(())
+}
+
 /// rwx for root, x for root's group, nothing for others (Docker: 0710).
 const ROOT_MODE: u32 = 0o710;
 
@@ -87,7 +109,8 @@ impl Engine {
             .map_err(|e| EngineError::from_lib(&e))?;
         let volumes = VolumeStore::open(cfg.data_root.join("volumes"))
             .map_err(|e| EngineError::from_lib(&e))?;
-        let records = store::load_all(&cfg.containers_dir())?;
+        let store::LoadedRecords { records, warnings } = store::load_all(&cfg.containers_dir())?;
+        remove_orphan_layers(&images, &cfg, &records)?;
         let alive: Vec<String> = records
             .iter()
             .filter(|r| r.is_running() && cfg.monitor_socket(&r.id).exists())
@@ -97,6 +120,13 @@ impl Engine {
             berth_network::NetworkController::start(crate::netconfig::network_config(&cfg), &alive)
                 .await
                 .map_err(|e| EngineError::from_lib(&e))?;
+        let warnings: Vec<String> = [
+            images.warnings(),
+            volumes.warnings(),
+            warnings,
+            network.warnings(),
+        ]
+        .concat();
         let engine = Engine {
             inner: Arc::new(Inner {
                 runtime: berth_runtime::Runtime::new(cfg.runtime_root()),
@@ -111,6 +141,7 @@ impl Engine {
                 execs: RwLock::new(HashMap::new()),
                 restart_delays: Mutex::new(HashMap::new()),
                 started_at: chrono::Utc::now(),
+                warnings,
             }),
         };
         for rec in records {
@@ -217,6 +248,11 @@ impl Engine {
                 finished_at_ns: crate::monitor::now_ns(),
             },
         )
+    }
+
+    /// What the start found wrong on disk and moved aside (for /info `Warnings`).
+    pub fn warnings(&self) -> &[String] {
+        &self.inner.warnings
     }
 
     /// How long the daemon has been up (for /info).

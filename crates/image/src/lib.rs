@@ -15,6 +15,7 @@ pub mod digest;
 pub mod error;
 mod images;
 mod layers;
+mod records;
 pub mod reference;
 mod store;
 pub mod unpack;

@@ -127,7 +127,7 @@ pub(super) async fn info(State(engine): State<Engine>) -> Json<Value> {
         "Isolation": "",
         "InitBinary": "docker-init",
         "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
-        "Warnings": [],
+        "Warnings": engine.warnings(),
         "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []},
     }))
 }
