@@ -139,9 +139,10 @@ where
                     .map(|o| (Ok::<_, std::io::Error>(encode(&o, tty)), rx))
             })
             .boxed(),
-            Err(e) => {
-                futures_util::stream::once(async move { Err(std::io::Error::other(e)) }).boxed()
-            }
+            Err(e) => futures_util::stream::once(async move {
+                Ok::<_, std::io::Error>(failure_frame(&e, tty))
+            })
+            .boxed(),
         });
         return Response::builder()
             .status(StatusCode::OK)
@@ -162,12 +163,18 @@ where
             Ok(session) => pump(io, session).await,
             Err(e) => {
                 let mut io = io;
-                let _ = io.write_all(format!("{e}\r\n").as_bytes()).await;
+                let _ = io.write_all(&failure_frame(&e, tty)).await;
                 let _ = io.shutdown().await;
             }
         }
     });
     switching_protocols(content_type)
+}
+
+/// A failure after the status line went out, as dockerd sends it: the message on stdout,
+/// framed like the rest of the stream (plain bytes would read as a bad frame header).
+fn failure_frame(message: &str, tty: bool) -> Bytes {
+    encode(&Output::Stdout(Bytes::from(format!("{message}\r\n"))), tty)
 }
 
 fn switching_protocols(content_type: &'static str) -> Response {

@@ -9,6 +9,9 @@ use berth_errdefs::{ErrorKind, HasKind};
 pub enum ImageError {
     #[error("No such image: {0}")]
     NotFound(String),
+    /// A path inside a container's root that is not there (`docker cp`, the archive API).
+    #[error("Could not find the file {0} in container")]
+    PathNotFound(String),
     #[error("invalid reference format: {reference:?}: {why}")]
     InvalidReference {
         reference: String,
@@ -70,7 +73,7 @@ impl ImageError {
 impl HasKind for ImageError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::NotFound(_) | Self::PathNotFound(_) => ErrorKind::NotFound,
             Self::InvalidReference { .. }
             | Self::Invalid { .. }
             | Self::DigestMismatch { .. }

@@ -215,7 +215,18 @@ async fn stat(engine: &Engine, id: &str, path: String) -> ApiResult<berth_image:
             berth_image::archive::safe::stat(root, &path)
         })
         .await?
-        .map_err(ApiError::from)
+        .map_err(|e| in_container(e, id))
+}
+
+/// Docker's message for a path that is not there names the container as the client did.
+fn in_container(e: berth_image::ImageError, id: &str) -> ApiError {
+    match e {
+        berth_image::ImageError::PathNotFound(p) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("Could not find the file {p} in container {id}"),
+        ),
+        other => ApiError::from(other),
+    }
 }
 
 /// `HEAD /containers/{id}/archive`.
@@ -266,6 +277,7 @@ pub(super) async fn archive_put(
         .with_rootfs(&id, move |root| {
             berth_image::archive::safe::unpack(root, &path, std::io::Cursor::new(data)).map(|_| ())
         })
-        .await??;
+        .await?
+        .map_err(|e| in_container(e, &id))?;
     Ok(StatusCode::OK)
 }

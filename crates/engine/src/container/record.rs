@@ -62,6 +62,9 @@ pub struct MountRecord {
     pub propagation: String,
     /// Tmpfs options, for tmpfs mounts.
     pub tmpfs_options: Option<String>,
+    /// The directory inside the volume that is mounted (`VolumeOptions.Subpath`).
+    #[serde(default)]
+    pub subpath: Option<String>,
 }
 
 /// One network the container is attached to.

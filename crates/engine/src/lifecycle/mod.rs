@@ -5,3 +5,4 @@ pub mod exit;
 pub mod remove;
 pub mod signal;
 pub mod start;
+pub(crate) mod validate;
