@@ -505,12 +505,17 @@ fn check(w: &mut World, must_run: &BTreeSet<String>) -> Result<(), String> {
             return Err(format!("name {n} used twice"));
         }
     }
+    // Live: running or paused (a user's pause survives a restart).
     let running: BTreeSet<String> = ctrs
         .iter()
-        .filter(|(_, _, s)| s == "running")
+        .filter(|(_, _, s)| s == "running" || s == "paused")
         .map(|(id, ..)| id.clone())
         .collect();
     let all: BTreeSet<String> = ctrs.iter().map(|(id, ..)| id.clone()).collect();
+    // The rounds never pause: a paused container is one a commit froze and nobody thawed.
+    if let Some((id, ..)) = ctrs.iter().find(|(_, _, s)| s == "paused") {
+        return Err(format!("container {id} was left paused"));
+    }
     for id in must_run {
         if !running.contains(id) {
             return Err(format!("container {id} was running and is not"));

@@ -216,6 +216,7 @@ impl Engine {
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
                 match first.await {
                     Ok(Event::State { exited: None, .. }) => {
+                        self.sync_pause(ctr);
                         crate::health::spawn_checks(self, ctr);
                         Ok(())
                     }
@@ -235,6 +236,43 @@ impl Engine {
                 self.on_exit(ctr, self.exit_while_down(&rec.id)).await;
                 Ok(())
             }
+        }
+    }
+
+    /// Brings a live container's paused/running status in line with its freezer: a
+    /// container frozen by a commit the previous daemon did not finish runs again, and a
+    /// pause or unpause cut between the record and the freezer reads as what it is.
+    fn sync_pause(&self, ctr: &Arc<Ctr>) {
+        let rec = ctr.snapshot();
+        if !matches!(rec.state.status, Status::Running | Status::Paused) {
+            return;
+        }
+        let Ok(rt) = self.inner.runtime.load(&rec.id) else {
+            return;
+        };
+        let frozen = rt.status() == berth_runtime::Status::Paused;
+        if frozen && rec.state.paused_for_commit {
+            if let Err(e) = rt.resume() {
+                tracing::warn!(container = %rec.id, error = %e, "thawing after an unfinished commit");
+                return;
+            }
+            tracing::info!(container = %rec.id, "thawed after an unfinished commit");
+        }
+        let status = if frozen && !rec.state.paused_for_commit {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+        if rec.state.status == status && !rec.state.paused_for_commit {
+            return;
+        }
+        let rec = ctr.update(|r| {
+            r.state.status = status;
+            r.state.paused_for_commit = false;
+            r.clone()
+        });
+        if let Err(e) = store::save(&self.inner.cfg.containers_dir(), &rec) {
+            tracing::warn!(container = %rec.id, error = %e, "recording the paused state");
         }
     }
 
