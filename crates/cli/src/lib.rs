@@ -7,13 +7,16 @@
 mod cli;
 mod containers;
 mod cp;
+mod credentials;
 mod exec;
 mod format;
 mod images;
 mod networks;
 mod observe;
 mod opts;
+mod progress;
 mod ps;
+mod registry;
 mod run;
 mod system;
 mod util;

@@ -195,17 +195,19 @@ impl Client {
     }
 
     /// Sends a request with extra headers (`X-Registry-Auth`, ...).
-    pub async fn send_with_headers(
+    pub async fn send_with_headers<V: AsRef<str>>(
         &self,
         method: Method,
         path: &str,
         body: Body,
-        headers: &[(&str, &str)],
+        headers: &[(&str, V)],
     ) -> Result<Response<Incoming>> {
         let mut req = self.request(method, path, body)?;
         for (k, v) in headers {
-            req.headers_mut()
-                .insert(http::HeaderName::from_bytes(k.as_bytes())?, v.parse()?);
+            req.headers_mut().insert(
+                http::HeaderName::from_bytes(k.as_bytes())?,
+                v.as_ref().parse()?,
+            );
         }
         let mut sender = open(&self.endpoint).await?;
         let resp = sender.send_request(req).await?;

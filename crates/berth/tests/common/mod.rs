@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 pub(crate) mod compose;
 pub(crate) mod daemon;
 pub(crate) mod dockerd;
+pub(crate) mod registry;
 
 pub(crate) use berth_test_support::{Bundle, require_root, unique_id};
 
