@@ -222,7 +222,7 @@ const OPS: &[Op] = &[
         name: "exec",
         prepare: |w| {
             let id = w.ensure_running();
-            let c = vec!["exec", &id, "sh", "-c", "echo x; sleep 0.1"];
+            let c = ["exec", &id, "sh", "-c", "echo x; sleep 0.1"];
             let one: Vec<String> = c.iter().map(ToString::to_string).collect();
             vec![one.clone(), one]
         },
@@ -831,7 +831,7 @@ fn soak() {
         wait_all(spawn_all(&w, &lines), Duration::from_secs(60));
         ops += 1;
         // Keep the population bounded, as a long-lived daemon's is.
-        if ops % 20 == 0 {
+        if ops.is_multiple_of(20) {
             let _ = w.docker(&["container", "prune", "-f"]);
             let _ = w.docker(&["image", "prune", "-af"]);
             let _ = w.docker(&["volume", "prune", "-af"]);
@@ -868,8 +868,7 @@ fn soak() {
     let (rss_mid, fds_mid) = peak(&warm[m / 3..2 * m / 3]);
     let (rss_end, fds_end) = peak(&warm[2 * m / 3..]);
     println!(
-        "soak: {secs} s, {ops} operations; daemon RSS {} → {} KiB (middle → last third peak), fds {fds_mid} → {fds_end}; samples (s, KiB, fds): {samples:?}",
-        rss_mid, rss_end
+        "soak: {secs} s, {ops} operations; daemon RSS {rss_mid} → {rss_end} KiB (middle → last third peak), fds {fds_mid} → {fds_end}; samples (s, KiB, fds): {samples:?}"
     );
     assert!(
         rss_end <= rss_mid + rss_mid / 5 + 8192,
