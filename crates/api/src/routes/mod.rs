@@ -14,6 +14,8 @@ mod exec;
 mod images;
 mod io;
 mod networks;
+#[cfg(test)]
+mod proptests;
 mod system;
 mod volumes;
 
