@@ -239,8 +239,8 @@ fn containers_survive_a_killed_daemon() {
     std::thread::sleep(Duration::from_millis(1500));
     d.kill_and_restart();
     let left = || d.ok(&["ps", "-a", "--format", "{{.Names}}", "--filter", "name=rm-"]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while left() != "rm-runs" && std::time::Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while left() != "rm-runs" && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(left(), "rm-runs");

@@ -15,6 +15,8 @@ mod networks;
 mod observe;
 mod opts;
 mod progress;
+#[cfg(test)]
+mod proptests;
 mod ps;
 mod registry;
 mod run;

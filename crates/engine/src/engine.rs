@@ -111,6 +111,8 @@ pub(crate) struct Inner {
     /// The last back-off delay of each container restarted by its policy.
     pub(crate) restart_delays: Mutex<HashMap<String, std::time::Duration>>,
     pub(crate) started_at: chrono::DateTime<chrono::Utc>,
+    /// Records the start could not load and moved aside (see `store`).
+    pub(crate) warnings: Vec<String>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

@@ -202,7 +202,27 @@ impl Engine {
             return Err(EngineError::NotRunning(rec.id));
         }
         inst.set(|s| s.started = true);
-        let process = self.exec_process(&inst)?;
+        let started = self.exec_launch(&inst, &rec, id, detach).await;
+        if started.is_err() {
+            // Docker's code for a process that could not be started: exec inspect shows it
+            // and the CLI exits with it.
+            inst.set(|s| {
+                s.running = false;
+                s.exit_code = s.exit_code.or(Some(126));
+            });
+            let _ = inst.done.send(true);
+        }
+        started
+    }
+
+    async fn exec_launch(
+        &self,
+        inst: &Arc<ExecInstance>,
+        rec: &crate::container::record::ContainerRecord,
+        id: &str,
+        detach: bool,
+    ) -> Result<ExecStreams> {
+        let process = self.exec_process(inst)?;
         let sock = self.inner.cfg.monitor_socket(&rec.id);
         let mut stream = UnixStream::connect(&sock).await.map_err(|e| {
             EngineError::internal(format!("connecting to the monitor of {}", rec.id), e)
@@ -255,7 +275,7 @@ impl Engine {
                 ));
             }
         }
-        self.container_event(&rec, "exec_start", &[("execID", id.to_owned())]);
+        self.container_event(rec, "exec_start", &[("execID", id.to_owned())]);
         Ok(ExecStreams {
             output: out_rx,
             stdin: want_stdin.then_some(in_tx),

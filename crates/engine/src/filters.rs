@@ -22,7 +22,10 @@ pub fn parse_time(s: &str) -> Result<i64> {
         } else {
             format!("{frac:0<9}")[..9].parse().map_err(|_| bad())?
         };
-        return Ok(secs * 1_000_000_000 + nanos);
+        return secs
+            .checked_mul(1_000_000_000)
+            .and_then(|s| s.checked_add(nanos))
+            .ok_or_else(bad);
     }
     let d = parse_duration(s).ok_or_else(bad)?;
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
@@ -55,7 +58,8 @@ pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
         total += n * mult;
         rest = &rest[unit_end..];
     }
-    Some(std::time::Duration::from_secs_f64(total))
+    // A duration past what a Duration holds is no duration (not a panic).
+    std::time::Duration::try_from_secs_f64(total).ok()
 }
 
 /// `label=key`, `label=key=value`, `label!=...` against a set of labels.

@@ -29,6 +29,8 @@ mod netsetup;
 pub mod ocispec;
 pub mod ops;
 mod ports;
+#[cfg(test)]
+mod proptests;
 mod recovery;
 mod rootfs;
 mod store;

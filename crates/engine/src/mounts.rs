@@ -68,6 +68,7 @@ fn parse_bind(engine: &Engine, spec: &str) -> Result<MountRecord> {
                 propagation
             },
             tmpfs_options: None,
+            subpath: None,
         });
     }
     let v = engine
@@ -87,6 +88,7 @@ fn parse_bind(engine: &Engine, spec: &str) -> Result<MountRecord> {
         },
         propagation: String::new(),
         tmpfs_options: None,
+        subpath: None,
     })
 }
 
@@ -124,9 +126,11 @@ fn from_mount(engine: &Engine, m: &Mount) -> Result<MountRecord> {
                 mode: String::new(),
                 propagation,
                 tmpfs_options: None,
+                subpath: None,
             })
         }
         Some(MountType::VOLUME) => {
+            let subpath = volume_subpath(m)?;
             let labels = m
                 .volume_options
                 .as_ref()
@@ -150,6 +154,7 @@ fn from_mount(engine: &Engine, m: &Mount) -> Result<MountRecord> {
                 mode: if nocopy { "nocopy".into() } else { "z".into() },
                 propagation: String::new(),
                 tmpfs_options: None,
+                subpath,
             })
         }
         Some(MountType::TMPFS) => {
@@ -179,12 +184,56 @@ fn from_mount(engine: &Engine, m: &Mount) -> Result<MountRecord> {
                 mode: String::new(),
                 propagation: String::new(),
                 tmpfs_options: Some(opts.join(",")),
+                subpath: None,
             })
         }
         other => Err(EngineError::InvalidArgument(format!(
             "mount type {other:?} is not supported"
         ))),
     }
+}
+
+/// `VolumeOptions.Subpath` (`--mount type=volume,...,volume-subpath=`), checked as moby does
+/// at create: a named volume, and a path that stays inside it lexically. Whether it exists,
+/// and where it leads, is resolved inside the volume at every start (`volumes_for`).
+fn volume_subpath(m: &Mount) -> Result<Option<String>> {
+    let Some(sub) = m
+        .volume_options
+        .as_ref()
+        .and_then(|o| o.subpath.clone())
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| {
+        EngineError::InvalidArgument(format!("invalid mount config for type \"volume\": {why}"))
+    };
+    if m.source.as_deref().is_none_or(str::is_empty) {
+        return Err(invalid("must not set Subpath when using anonymous volumes"));
+    }
+    if !is_local(&sub) {
+        return Err(invalid("subpath must be a relative path within the volume"));
+    }
+    Ok(Some(sub))
+}
+
+/// Go's `filepath.IsLocal`: relative, and no `..` that climbs above where it starts.
+fn is_local(p: &str) -> bool {
+    if p.is_empty() || p.starts_with('/') {
+        return false;
+    }
+    let mut depth: usize = 0;
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => depth += 1,
+        }
+    }
+    true
 }
 
 /// All mounts of a new container. Explicit mounts win over the image's VOLUMEs; two explicit
@@ -247,6 +296,7 @@ pub(crate) fn resolve(
             mode: String::new(),
             propagation: String::new(),
             tmpfs_options: None,
+            subpath: None,
         });
     }
     Ok(out)
@@ -258,4 +308,19 @@ pub(crate) fn volume_names(mounts: &[MountRecord]) -> impl Iterator<Item = &str>
         .iter()
         .filter(|m| m.kind == "volume")
         .filter_map(|m| m.name.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subpaths_must_stay_inside_the_volume_lexically() {
+        for ok in ["a", "a/b", "a/../b", "./a", "a/"] {
+            assert!(is_local(ok), "{ok}");
+        }
+        for bad in ["", "/a", "..", "../a", "a/../..", "a/../../b"] {
+            assert!(!is_local(bad), "{bad}");
+        }
+    }
 }

@@ -91,7 +91,21 @@ impl Engine {
         let _guard = ctr.lifecycle.lock().await;
         let rec = ctr.snapshot();
         let mut host = rec.host_config.clone();
-        apply_update(&mut host, &body)?;
+        let info = crate::lifecycle::validate::host_info();
+        let warnings = crate::lifecycle::validate::resources(
+            &crate::lifecycle::validate::Resources::of_update(&body),
+            info,
+            true,
+        )?;
+        apply_update(&mut host, &body).map_err(|e| match e {
+            EngineError::Conflict(m) => {
+                EngineError::Conflict(format!("Cannot update container {}: {m}", rec.id))
+            }
+            other => other,
+        })?;
+        if !info.blkio_weight {
+            host.blkio_weight = rec.host_config.blkio_weight;
+        }
         if let Some(rp) = &body.restart_policy
             && host.auto_remove.unwrap_or(false)
             && rp
@@ -125,7 +139,7 @@ impl Engine {
         });
         store::save(&self.inner.cfg.containers_dir(), &rec)?;
         self.container_event(&rec, "update", &[]);
-        Ok(Vec::new())
+        Ok(warnings)
     }
 
     /// `docker rename`.
@@ -218,7 +232,7 @@ fn apply_update(h: &mut HostConfig, b: &ContainerUpdateBody) -> Result<()> {
         && s > 0
         && s < m
     {
-        return Err(EngineError::InvalidArgument("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into()));
+        return Err(EngineError::Conflict("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into()));
     }
     Ok(())
 }

@@ -64,6 +64,28 @@ fn restrict_roots(cfg: &EngineConfig) -> Result<()> {
     Ok(())
 }
 
+/// Writable layers of containers that have no record: a create that crashed between making
+/// the layer and writing the record (the record is the commit point). The layer of a
+/// container whose record was moved aside stays with it.
+fn remove_orphan_layers(
+    images: &berth_image::ImageStore,
+    cfg: &EngineConfig,
+    records: &[crate::container::record::ContainerRecord],
+) -> Result<()> {
+    let moved_aside: Vec<String> = berth_fsutil::record::quarantined_in(&cfg.containers_dir())
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    for id in images.container_layer_ids() {
+        let known = records.iter().any(|r| r.id == id);
+        if !known && !moved_aside.iter().any(|m| m.starts_with(&id)) {
+            tracing::info!(container = %id, "removing the writable layer of a create that crashed");
+            images.remove(&id).map_err(|e| EngineError::from_lib(&e))?;
+        }
+    }
+    Ok(())
+}
+
 /// rwx for root, x for root's group, nothing for others (Docker: 0710).
 const ROOT_MODE: u32 = 0o710;
 
@@ -87,7 +109,8 @@ impl Engine {
             .map_err(|e| EngineError::from_lib(&e))?;
         let volumes = VolumeStore::open(cfg.data_root.join("volumes"))
             .map_err(|e| EngineError::from_lib(&e))?;
-        let records = store::load_all(&cfg.containers_dir())?;
+        let store::LoadedRecords { records, warnings } = store::load_all(&cfg.containers_dir())?;
+        remove_orphan_layers(&images, &cfg, &records)?;
         let alive: Vec<String> = records
             .iter()
             .filter(|r| r.is_running() && cfg.monitor_socket(&r.id).exists())
@@ -97,6 +120,13 @@ impl Engine {
             berth_network::NetworkController::start(crate::netconfig::network_config(&cfg), &alive)
                 .await
                 .map_err(|e| EngineError::from_lib(&e))?;
+        let warnings: Vec<String> = [
+            images.warnings(),
+            volumes.warnings(),
+            warnings,
+            network.warnings(),
+        ]
+        .concat();
         let engine = Engine {
             inner: Arc::new(Inner {
                 runtime: berth_runtime::Runtime::new(cfg.runtime_root()),
@@ -112,6 +142,7 @@ impl Engine {
                 execs: RwLock::new(HashMap::new()),
                 restart_delays: Mutex::new(HashMap::new()),
                 started_at: chrono::Utc::now(),
+                warnings,
             }),
         };
         for rec in records {
@@ -214,6 +245,7 @@ impl Engine {
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
                 match first.await {
                     Ok(Event::State { exited: None, .. }) => {
+                        self.sync_pause(ctr);
                         crate::health::spawn_checks(self, ctr);
                         Ok(())
                     }
@@ -236,6 +268,43 @@ impl Engine {
         }
     }
 
+    /// Brings a live container's paused/running status in line with its freezer: a
+    /// container frozen by a commit the previous daemon did not finish runs again, and a
+    /// pause or unpause cut between the record and the freezer reads as what it is.
+    fn sync_pause(&self, ctr: &Arc<Ctr>) {
+        let rec = ctr.snapshot();
+        if !matches!(rec.state.status, Status::Running | Status::Paused) {
+            return;
+        }
+        let Ok(rt) = self.inner.runtime.load(&rec.id) else {
+            return;
+        };
+        let frozen = rt.status() == berth_runtime::Status::Paused;
+        if frozen && rec.state.paused_for_commit {
+            if let Err(e) = rt.resume() {
+                tracing::warn!(container = %rec.id, error = %e, "thawing after an unfinished commit");
+                return;
+            }
+            tracing::info!(container = %rec.id, "thawed after an unfinished commit");
+        }
+        let status = if frozen && !rec.state.paused_for_commit {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+        if rec.state.status == status && !rec.state.paused_for_commit {
+            return;
+        }
+        let rec = ctr.update(|r| {
+            r.state.status = status;
+            r.state.paused_for_commit = false;
+            r.clone()
+        });
+        if let Err(e) = store::save(&self.inner.cfg.containers_dir(), &rec) {
+            tracing::warn!(container = %rec.id, error = %e, "recording the paused state");
+        }
+    }
+
     /// The exit status recorded by a monitor that finished while the daemon was down, or
     /// 255 (a task lost with its monitor, as Docker reports it).
     fn exit_while_down(&self, id: &str) -> ExitInfo {
@@ -246,6 +315,11 @@ impl Engine {
                 finished_at_ns: crate::monitor::now_ns(),
             },
         )
+    }
+
+    /// What the start found wrong on disk and moved aside (for /info `Warnings`).
+    pub fn warnings(&self) -> &[String] {
+        &self.inner.warnings
     }
 
     /// How long the daemon has been up (for /info).

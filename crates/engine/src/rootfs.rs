@@ -51,6 +51,98 @@ pub(crate) fn unmount(engine: &Engine, id: &str) {
     while umount2(&target, MntFlags::MNT_DETACH).is_ok() {}
 }
 
+/// Mount points at or under `dir`, deepest first (one entry per stacked mount).
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    out
+}
+
+/// Detaches every mount under a container's run directory and then removes it. A directory
+/// that still has a mount under it is left alone: removing it would descend into what is
+/// mounted there (a volume's data).
+pub(crate) fn remove_run_dir(dir: &Path) {
+    for m in mounts_under(dir) {
+        let _ = umount2(&m, MntFlags::MNT_DETACH);
+    }
+    let left = mounts_under(dir);
+    if !left.is_empty() {
+        tracing::error!(dir = %dir.display(), mounts = ?left, "not removing a run directory with mounts under it");
+        return;
+    }
+    if let Err(e) = std::fs::remove_dir_all(dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "removing a run directory");
+    }
+}
+
+/// Mounts the directory `sub` of a volume's data (`VolumeOptions.Subpath`) at a staging
+/// point under the run directory and returns it, for the runtime to bind into the
+/// container. `sub` is resolved inside the volume (a symlink in it cannot lead out), and the
+/// staging mount is made from the resolved fd, so what the runtime mounts is what was
+/// checked even if the container swaps a directory for a symlink meanwhile.
+pub(crate) fn stage_subpath(volume: &Path, sub: &str, staging: &Path) -> Result<PathBuf> {
+    use nix::fcntl::OFlag;
+    use std::os::fd::AsFd;
+    let root = std::fs::File::open(volume)
+        .map_err(|e| EngineError::internal(format!("opening {}", volume.display()), e))?;
+    let fd = berth_fsutil::open_in_root(root.as_fd(), Path::new(sub), OFlag::O_PATH).map_err(
+        |e| match e {
+            nix::errno::Errno::ENOENT | nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR => {
+                EngineError::Library {
+                    kind: berth_errdefs::ErrorKind::NotFound,
+                    message: format!(
+                        "cannot access path {}: {}",
+                        volume.join(sub).display(),
+                        std::io::Error::from(e)
+                    ),
+                }
+            }
+            other => {
+                EngineError::internal(format!("resolving {sub} in {}", volume.display()), other)
+            }
+        },
+    )?;
+    let src = berth_fsutil::fd_path(fd.as_fd());
+    let is_dir = std::fs::metadata(&src).is_ok_and(|m| m.is_dir());
+    let made = if is_dir {
+        std::fs::create_dir_all(staging)
+    } else {
+        staging
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::File::create(staging).map(drop))
+    };
+    made.map_err(|e| EngineError::internal(format!("creating {}", staging.display()), e))?;
+    sys_mount(
+        Some(&src),
+        staging,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        EngineError::internal(
+            format!(
+                "mounting {sub} of {} on {}",
+                volume.display(),
+                staging.display()
+            ),
+            e,
+        )
+    })?;
+    Ok(staging.to_path_buf())
+}
+
 impl Engine {
     /// Runs `f` on the container's root filesystem (`docker cp`, `export`): the live mount
     /// while it runs, else a temporary mount for the duration of `f`.
@@ -72,7 +164,8 @@ impl Engine {
             .await
             .map_err(|e| EngineError::internal(format!("reading the rootfs of {}", rec.id), e));
         if mounted_here {
-            unmount(self, &rec.id);
+            // The run directory was made for this mount alone: nothing is left behind.
+            remove_run_dir(&self.inner.cfg.run_dir(&rec.id));
         }
         out
     }

@@ -39,6 +39,8 @@ pub enum VolumeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Record(#[from] berth_fsutil::record::RecordError),
 }
 
 impl HasKind for VolumeError {
@@ -47,7 +49,7 @@ impl HasKind for VolumeError {
             Self::NotFound(_) | Self::Driver { .. } => ErrorKind::NotFound,
             Self::InvalidName(_) | Self::Option(_) => ErrorKind::InvalidArgument,
             Self::InUse { .. } => ErrorKind::Conflict,
-            Self::Io { .. } => ErrorKind::Internal,
+            Self::Io { .. } | Self::Record(_) => ErrorKind::Internal,
         }
     }
 }
@@ -75,11 +77,20 @@ impl Volume {
 #[derive(Debug)]
 pub struct VolumeStore {
     root: PathBuf,
+    /// The index, and the lock every write of a volume's record is made under.
     volumes: RwLock<BTreeMap<String, Volume>>,
+    warnings: Vec<String>,
+}
+
+fn is_empty_or_missing(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none())
 }
 
 fn valid_name(n: &str) -> bool {
-    crate::container::names::is_valid(n) && !n.starts_with('/')
+    // A name shaped like a moved-aside directory would be skipped at the next start.
+    crate::container::names::is_valid(n)
+        && !n.starts_with('/')
+        && !berth_fsutil::record::is_quarantined(std::ffi::OsStr::new(n))
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> VolumeError {
@@ -87,30 +98,72 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> VolumeE
     move |source| VolumeError::Io { what, path, source }
 }
 
+impl berth_fsutil::record::Record for Volume {
+    const KIND: &'static str = "volume record";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// Prefix of a volume directory being removed (renamed first, so a crash leaves no
+/// half-deleted volume that still looks like one).
+const REMOVING: &str = ".removing-";
+
 impl VolumeStore {
-    /// Loads `<root>` (usually `<data-root>/volumes`).
+    /// Loads `<root>` (usually `<data-root>/volumes`). A directory whose `volume.json` does
+    /// not parse, or that has data but no record, is moved aside (`<name>.corrupt-<time>`)
+    /// and reported; one that cannot be read stops the load.
     pub fn open(root: PathBuf) -> Result<Self> {
+        use berth_fsutil::record::{self, Loaded};
         std::fs::create_dir_all(&root).map_err(io("creating", &root))?;
         let mut volumes = BTreeMap::new();
-        for entry in std::fs::read_dir(&root)
-            .map_err(io("reading", &root))?
-            .flatten()
-        {
-            let meta = entry.path().join("volume.json");
-            if let Some(v) = std::fs::read(&meta)
-                .ok()
-                .and_then(|d| serde_json::from_slice::<Volume>(&d).ok())
-            {
-                volumes.insert(v.name.clone(), v);
-            } else if !entry.path().join("_data").exists() {
-                // A create that crashed before its metadata was written.
-                let _ = std::fs::remove_dir_all(entry.path());
+        let mut warnings = Vec::new();
+        for entry in std::fs::read_dir(&root).map_err(io("reading", &root))? {
+            let entry = entry.map_err(io("reading", &root))?;
+            let (dir, name) = (entry.path(), entry.file_name());
+            if record::is_quarantined(&name) {
+                warnings.push(format!(
+                    "volume moved aside by an earlier start: {}",
+                    dir.display()
+                ));
+                continue;
             }
+            if name.to_string_lossy().starts_with('.') {
+                // A remove (or a create) that a crash interrupted.
+                std::fs::remove_dir_all(&dir).map_err(io("removing", &dir))?;
+                continue;
+            }
+            let why = match record::load::<Volume>(&dir.join("volume.json"))? {
+                Loaded::Record(v) if *name == *v.name => {
+                    volumes.insert(v.name.clone(), v);
+                    continue;
+                }
+                Loaded::Record(v) => format!("it holds the record of volume {}", v.name),
+                Loaded::Corrupt(why) => format!("its volume.json does not parse ({why})"),
+                Loaded::Missing if is_empty_or_missing(&dir.join("_data")) => {
+                    // A create that crashed before its record was written.
+                    std::fs::remove_dir_all(&dir).map_err(io("removing", &dir))?;
+                    continue;
+                }
+                Loaded::Missing => "it has data but no volume.json".to_owned(),
+            };
+            let to = record::quarantine(&dir)?;
+            let msg = format!(
+                "volume {} {why}: moved aside to {}",
+                dir.display(),
+                to.display()
+            );
+            tracing::error!("{msg}");
+            warnings.push(msg);
         }
         Ok(Self {
             root,
             volumes: RwLock::new(volumes),
+            warnings,
         })
+    }
+
+    /// What open found wrong and moved aside, for `/info`.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Volume>> {
@@ -152,7 +205,10 @@ impl VolumeStore {
                 (random_hex(), l)
             }
         };
-        if let Some(v) = self.read().get(&name) {
+        // Held until the record is written: one writer per volume, and two creates of one
+        // name make one volume.
+        let mut volumes = self.write();
+        if let Some(v) = volumes.get(&name) {
             return Ok(v.clone());
         }
         let dir = self.root.join(&name);
@@ -166,11 +222,8 @@ impl VolumeStore {
             labels,
             options,
         };
-        let json = serde_json::to_vec_pretty(&v)
-            .map_err(|e| io("encoding", &dir)(std::io::Error::other(e)))?;
-        berth_runtime::fsutil::atomic_write(&dir.join("volume.json"), &json)
-            .map_err(io("writing", &dir))?;
-        self.write().insert(name, v.clone());
+        berth_fsutil::record::save(&dir.join("volume.json"), &v)?;
+        volumes.insert(name, v.clone());
         Ok(v)
     }
 
@@ -187,7 +240,8 @@ impl VolumeStore {
 
     /// Removes a volume; `users` are the containers using it (refused unless empty).
     pub fn remove(&self, name: &str, users: &[String]) -> Result<()> {
-        if !self.read().contains_key(name) {
+        let mut volumes = self.write();
+        if !volumes.contains_key(name) {
             return Err(VolumeError::NotFound(name.to_owned()));
         }
         if !users.is_empty() {
@@ -197,10 +251,13 @@ impl VolumeStore {
             });
         }
         let dir = self.root.join(name);
-        // Drop the metadata first: a crash mid-way leaves a directory `open` cleans up.
-        let _ = std::fs::remove_file(dir.join("volume.json"));
-        self.write().remove(name);
-        std::fs::remove_dir_all(&dir).map_err(io("removing", &dir))
+        // Renamed first: a crash mid-way leaves a `.removing-*` directory `open` finishes
+        // removing, never a volume with half its data.
+        let doomed = self.root.join(format!("{REMOVING}{name}"));
+        std::fs::rename(&dir, &doomed).map_err(io("removing", &dir))?;
+        volumes.remove(name);
+        drop(volumes);
+        std::fs::remove_dir_all(&doomed).map_err(io("removing", &doomed))
     }
 
     /// Disk usage of a volume's data, in bytes (for `system df`).
@@ -312,6 +369,51 @@ mod tests {
         // Reopening sees what is on disk.
         let s2 = VolumeStore::open(d.path().to_path_buf()).unwrap();
         assert_eq!(s2.list().len(), 1);
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("src/testdata/records")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn records_of_every_format_load_and_the_broken_are_moved_aside() {
+        let d = tempfile::tempdir().unwrap();
+        for (name, file) in [("fxvol", "volume-v0.json"), ("v1", "volume-v1.json")] {
+            std::fs::create_dir_all(d.path().join(name).join("_data")).unwrap();
+            let mut v: serde_json::Value = serde_json::from_slice(&fixture(file)).unwrap();
+            v["name"] = name.into();
+            std::fs::write(d.path().join(name).join("volume.json"), v.to_string()).unwrap();
+        }
+        // Data without a parsable record: kept, moved aside, reported.
+        std::fs::create_dir_all(d.path().join("broken/_data")).unwrap();
+        std::fs::write(d.path().join("broken/_data/keep"), b"x").unwrap();
+        std::fs::write(d.path().join("broken/volume.json"), b"{").unwrap();
+        std::fs::create_dir_all(d.path().join("norecord/_data")).unwrap();
+        std::fs::write(d.path().join("norecord/_data/keep"), b"x").unwrap();
+        // A create that crashed before its record, and a remove that crashed half-way.
+        std::fs::create_dir_all(d.path().join("halfmade/_data")).unwrap();
+        std::fs::create_dir_all(d.path().join(".removing-old/_data/x")).unwrap();
+        let s = VolumeStore::open(d.path().to_path_buf()).unwrap();
+        let names: Vec<String> = s.list().into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["fxvol", "v1"]);
+        assert_eq!(s.warnings().len(), 2, "{:?}", s.warnings());
+        assert!(!d.path().join("halfmade").exists());
+        assert!(!d.path().join(".removing-old").exists());
+        let moved = berth_fsutil::record::quarantined_in(d.path());
+        assert_eq!(moved.len(), 2);
+        assert!(moved.iter().all(|m| m.join("_data/keep").exists()));
+        // A name shaped like a moved-aside directory is refused.
+        let shaped = "x.corrupt-20260101T000000Z";
+        let e = s.create(Some(shaped), None, HashMap::new(), HashMap::new());
+        assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidArgument);
+        let unreadable = d.path().join("unreadable");
+        std::fs::create_dir_all(unreadable.join("volume.json")).unwrap();
+        assert!(VolumeStore::open(d.path().to_path_buf()).is_err());
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! target the resulting fd through `/proc/self/fd/N`.
 #![forbid(unsafe_code)]
 
+pub mod record;
+
 use std::fs;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};

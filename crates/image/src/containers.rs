@@ -116,6 +116,11 @@ impl ImageStore {
         Ok(())
     }
 
+    /// The containers that have a writable layer.
+    pub fn container_layer_ids(&self) -> Vec<String> {
+        self.lock().containers.keys().cloned().collect()
+    }
+
     /// Bytes in container `id`'s writable layer.
     pub fn container_size(&self, id: &str) -> Result<u64> {
         Ok(dir_size(&self.upper_dir(id)))

@@ -133,8 +133,11 @@ impl ImageStore {
             .retain(|s| !(s.digest == source.digest && s.repository == source.repository));
         rec.sources.push(source);
         let rec = rec.clone();
+        // Written under the index lock: two pushes recording sources must not land out of
+        // order (one writer per record).
+        let written = write_json(&self.layer_dir(chain).join("layer.json"), &rec);
         drop(index);
-        write_json(&self.layer_dir(chain).join("layer.json"), &rec)
+        written
     }
 
     /// Records a pulled image: the config blob, the manifest blob, then the image record,

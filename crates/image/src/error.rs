@@ -44,6 +44,8 @@ pub enum ImageError {
     },
     #[error("{0}")]
     NotImplemented(String),
+    #[error(transparent)]
+    Record(#[from] berth_fsutil::record::RecordError),
 }
 
 impl ImageError {
@@ -79,7 +81,7 @@ impl HasKind for ImageError {
             | Self::Stream { .. } => ErrorKind::InvalidArgument,
             Self::Conflict(_) => ErrorKind::Conflict,
             Self::NotImplemented(_) => ErrorKind::NotImplemented,
-            Self::Io { .. } => ErrorKind::Internal,
+            Self::Io { .. } | Self::Record(_) => ErrorKind::Internal,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod distribution;
 pub mod error;
 mod images;
 mod layers;
+mod records;
 pub mod reference;
 mod store;
 pub mod unpack;

@@ -12,8 +12,8 @@
 //!
 //! Order of writes makes crashes harmless: a layer is unpacked into `layers/.tmp-*` and
 //! renamed into place only when complete; an image record is written after its layers, and
-//! refs after the record. `open` removes temporaries, and garbage-collects layers and blobs
-//! nothing refers to.
+//! refs after the record. `open` removes temporaries, moves aside what it cannot make sense
+//! of (`records`), and garbage-collects layers and blobs nothing refers to.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -93,6 +93,8 @@ pub(crate) struct ContainerLayer {
 
 #[derive(Debug, Default)]
 pub(crate) struct Index {
+    /// Tags of images that were moved aside at open (see `records`): kept in `refs.json`.
+    pub(crate) held_refs: BTreeMap<String, Digest>,
     pub(crate) images: BTreeMap<Digest, ImageRecord>,
     /// Full reference (`docker.io/library/busybox:latest`) → image id.
     pub(crate) refs: BTreeMap<String, Digest>,
@@ -106,6 +108,8 @@ pub(crate) struct Index {
 /// The image store.
 #[derive(Debug)]
 pub struct ImageStore {
+    /// What open moved aside; garbage collection waits until it is dealt with.
+    pub(crate) quarantine: crate::records::Quarantine,
     pub(crate) root: PathBuf,
     pub(crate) index: Mutex<Index>,
     /// One lock per layer being created (by chain id): different layers unpack
@@ -113,19 +117,9 @@ pub struct ImageStore {
     pub(crate) inflight: Mutex<BTreeMap<Digest, std::sync::Arc<Mutex<()>>>>,
 }
 
-#[derive(Serialize, Deserialize, Default)]
-struct RefsFile {
-    refs: BTreeMap<String, Digest>,
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(p: &Path) -> Option<T> {
-    serde_json::from_slice(&std::fs::read(p).ok()?).ok()
-}
-
-pub(crate) fn write_json<T: Serialize>(p: &Path, v: &T) -> Result<()> {
-    let data = serde_json::to_vec(v)
-        .map_err(|e| ImageError::invalid(format!("encoding {}", p.display()), e.to_string()))?;
-    berth_fsutil::atomic_write(p, &data).map_err(ImageError::io("writing", p))
+/// Writes a record durably, with its schema version.
+pub(crate) fn write_json<T: berth_fsutil::record::Record>(p: &Path, v: &T) -> Result<()> {
+    crate::records::save(p, v)
 }
 
 impl ImageStore {
@@ -145,58 +139,20 @@ impl ImageStore {
         let _ = std::fs::remove_dir_all(root.join("ingest"));
         std::fs::create_dir_all(root.join("ingest"))
             .map_err(ImageError::io("creating", root.join("ingest")))?;
-        let mut index = Index::default();
-        for entry in std::fs::read_dir(root.join("layers"))
-            .map_err(ImageError::io("reading", root.join("layers")))?
-            .flatten()
-        {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            match read_json::<LayerRecord>(&entry.path().join("layer.json")) {
-                Some(l) if !name.starts_with('.') => {
-                    index.layers.insert(l.chain_id.clone(), l);
-                }
-                _ => {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
-        for entry in std::fs::read_dir(root.join("images"))
-            .map_err(ImageError::io("reading", root.join("images")))?
-            .flatten()
-        {
-            match read_json::<ImageRecord>(&entry.path()) {
-                Some(img) if img.layers.iter().all(|l| index.layers.contains_key(l)) => {
-                    index.images.insert(img.id.clone(), img);
-                }
-                _ => {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-        index.refs = read_json::<RefsFile>(&root.join("refs.json"))
-            .unwrap_or_default()
-            .refs;
-        index.refs.retain(|_, id| index.images.contains_key(id));
-        for entry in std::fs::read_dir(root.join("containers"))
-            .map_err(ImageError::io("reading", root.join("containers")))?
-            .flatten()
-        {
-            match read_json::<ContainerLayer>(&entry.path().join("layer.json")) {
-                Some(c) => {
-                    index.containers.insert(c.id.clone(), c);
-                }
-                None => {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
+        let (index, quarantine) = crate::records::load_index(&root)?;
         let store = Self {
+            quarantine,
             root,
             index: Mutex::new(index),
             inflight: Mutex::new(BTreeMap::new()),
         };
         store.gc();
         Ok(store)
+    }
+
+    /// What open found wrong and moved aside, for `/info`.
+    pub fn warnings(&self) -> Vec<String> {
+        self.quarantine.0.clone()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Index> {
@@ -226,16 +182,20 @@ impl ImageStore {
 
     /// Writes the refs file from the index (call with the index locked).
     pub(crate) fn save_refs(&self, index: &Index) -> Result<()> {
+        let mut refs = index.held_refs.clone();
+        refs.extend(index.refs.clone());
         write_json(
             &self.root.join("refs.json"),
-            &RefsFile {
-                refs: index.refs.clone(),
-            },
+            &crate::records::RefsFile { refs },
         )
     }
 
     /// Removes layers and blobs that no image or container needs.
     pub(crate) fn gc(&self) {
+        if !self.quarantine.0.is_empty() {
+            tracing::warn!("image garbage collection skipped: records were moved aside");
+            return;
+        }
         let mut index = self.lock();
         let mut live_layers: BTreeSet<Digest> = BTreeSet::new();
         let mut live_blobs: BTreeSet<Digest> = BTreeSet::new();

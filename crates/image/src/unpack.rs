@@ -212,10 +212,18 @@ pub fn unpack_into<R: Read>(
 
 fn errno(what: impl Into<String>, path: &Path) -> impl FnOnce(Errno) -> ImageError + '_ {
     let what = what.into();
-    move |e| ImageError::Io {
-        what,
-        path: path.to_path_buf(),
-        source: e.into(),
+    move |e| match e {
+        // The archive's own entries contradict each other (a symlink loop, a file where a
+        // directory must be): bad input, not a host failure.
+        Errno::ELOOP | Errno::ENOTDIR => ImageError::invalid(
+            format!("{what} {}", path.display()),
+            io::Error::from(e).to_string(),
+        ),
+        _ => ImageError::Io {
+            what,
+            path: path.to_path_buf(),
+            source: e.into(),
+        },
     }
 }
 

@@ -105,6 +105,8 @@ pub struct EndpointInfo {
 /// The network controller.
 #[derive(Debug)]
 pub struct NetworkController {
+    /// What the start found wrong on disk and moved aside.
+    pub(crate) warnings: Vec<String>,
     pub(crate) cfg: NetworkConfig,
     pub(crate) state: Mutex<State>,
     /// Serialises changes to links, rules and state.
@@ -140,7 +142,7 @@ impl NetworkController {
     /// of containers that are gone (`live` lists those still running), and rebuilds berth's
     /// nftables tables from the persisted state in one transaction.
     pub async fn start(cfg: NetworkConfig, live: &[String]) -> Result<Self> {
-        let mut state = State::load(&cfg.state_dir);
+        let (mut state, warnings) = State::load(&cfg.state_dir)?;
         state.endpoints.retain(|e| live.contains(&e.container_id));
         for n in state.networks.values_mut() {
             n.allocations = Allocations::default();
@@ -157,6 +159,7 @@ impl NetworkController {
         }
         let host = link::host_handle()?;
         let ctl = Self {
+            warnings,
             cfg,
             state: Mutex::new(state),
             ops: AsyncMutex::new(()),
@@ -320,6 +323,11 @@ impl NetworkController {
     /// The settings the controller was started with.
     pub fn config(&self) -> &NetworkConfig {
         &self.cfg
+    }
+
+    /// What the start found wrong on disk and moved aside, for `/info`.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 
     pub(crate) async fn start_dns(&self, n: &NetworkRecord) {

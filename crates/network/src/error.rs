@@ -54,6 +54,8 @@ pub enum NetError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Record(Box<berth_fsutil::record::RecordError>),
 }
 
 impl NetError {

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use berth_fsutil::record::{self, Loaded, Record};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NetError, Result};
@@ -56,20 +57,49 @@ pub(crate) struct State {
     pub(crate) endpoints: Vec<EndpointRecord>,
 }
 
+impl Record for State {
+    const KIND: &'static str = "network state";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
 impl State {
-    pub(crate) fn load(dir: &Path) -> Self {
-        std::fs::read(dir.join("networks.json"))
-            .ok()
-            .and_then(|d| serde_json::from_slice(&d).ok())
-            .unwrap_or_default()
+    /// Loads `networks.json`, with what had to be moved aside: a file that does not parse is
+    /// renamed `networks.json.corrupt-<time>` (and reported at every start while it is
+    /// there), and networking starts from the default network. A file that cannot be read
+    /// stops the start.
+    pub(crate) fn load(dir: &Path) -> Result<(Self, Vec<String>)> {
+        let path = dir.join("networks.json");
+        let mut warnings: Vec<String> = record::quarantined_in(dir)
+            .into_iter()
+            .map(|p| {
+                format!(
+                    "network state moved aside by an earlier start: {}",
+                    p.display()
+                )
+            })
+            .collect();
+        let state = match record::load::<State>(&path).map_err(|e| NetError::Record(Box::new(e)))? {
+            Loaded::Record(s) => s,
+            Loaded::Missing => Self::default(),
+            Loaded::Corrupt(why) => {
+                let to = record::quarantine(&path).map_err(|e| NetError::Record(Box::new(e)))?;
+                let msg = format!(
+                    "network state {} does not parse ({why}): moved aside to {}; starting with the default network",
+                    path.display(),
+                    to.display()
+                );
+                tracing::error!("{msg}");
+                warnings.push(msg);
+                Self::default()
+            }
+        };
+        Ok((state, warnings))
     }
 
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)
             .map_err(NetError::io(format!("creating {}", dir.display())))?;
-        let data = serde_json::to_vec_pretty(self).map_err(|e| NetError::Invalid(e.to_string()))?;
-        berth_fsutil::atomic_write(&dir.join("networks.json"), &data)
-            .map_err(NetError::io("writing the network state"))
+        record::save(&dir.join("networks.json"), self).map_err(|e| NetError::Record(Box::new(e)))
     }
 
     /// A network by name, full id or unique id prefix.
@@ -89,5 +119,58 @@ impl State {
             (Some(n), None) => Some(n),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("src/testdata")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn state_of_every_format_loads() {
+        for f in ["networks-v0.json", "networks-v1.json"] {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::write(d.path().join("networks.json"), fixture(f)).unwrap();
+            let (s, warnings) = State::load(d.path()).unwrap();
+            assert!(warnings.is_empty(), "{f}: {warnings:?}");
+            let net = s.find("fxnet").unwrap();
+            assert_eq!(net.gateway, Ipv4Addr::new(172, 19, 0, 1), "{f}");
+            assert_eq!(s.endpoints.len(), 1, "{f}");
+            s.save(d.path()).unwrap();
+            let raw: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(d.path().join("networks.json")).unwrap())
+                    .unwrap();
+            assert_eq!(raw["schema_version"], 1);
+        }
+    }
+
+    #[test]
+    fn state_that_does_not_parse_is_moved_aside() {
+        let d = tempfile::tempdir().unwrap();
+        let torn = fixture("networks-v1.json");
+        std::fs::write(d.path().join("networks.json"), &torn[..torn.len() / 3]).unwrap();
+        let (s, warnings) = State::load(d.path()).unwrap();
+        assert!(s.networks.is_empty());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let moved = record::quarantined_in(d.path());
+        assert_eq!(std::fs::read(&moved[0]).unwrap(), &torn[..torn.len() / 3]);
+        let (_, again) = State::load(d.path()).unwrap();
+        assert!(again[0].contains("earlier start"), "{again:?}");
+    }
+
+    #[test]
+    fn state_that_cannot_be_read_stops_the_start() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("networks.json")).unwrap();
+        assert!(State::load(d.path()).is_err());
     }
 }

@@ -17,6 +17,8 @@ mod catalog;
 mod client;
 pub mod error;
 pub mod manifest;
+#[cfg(test)]
+mod proptests;
 mod reader;
 mod repo;
 mod transport;

@@ -430,7 +430,7 @@ pub(super) async fn commit(
     let pause = q.get("pause").is_none_or(|p| p != "0" && p != "false")
         && rec.state.status == berth_engine::container::state::Status::Running;
     if pause {
-        engine.pause(&rec.id).await?;
+        engine.pause_for_commit(&rec.id).await?;
     }
     let opts = CommitOptions {
         reference,

@@ -15,6 +15,8 @@ mod images;
 mod io;
 mod networks;
 mod swarm;
+#[cfg(test)]
+mod proptests;
 mod system;
 mod volumes;
 

@@ -153,7 +153,9 @@ pub(super) async fn info(State(engine): State<Engine>) -> Json<Value> {
         "RuncCommit": commit,
         "InitCommit": commit,
         "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
-        "Warnings": null,
+        // What the start moved aside (records that did not parse); null when nothing, as
+        // dockerd sends it.
+        "Warnings": Some(engine.warnings()).filter(|w| !w.is_empty()),
     }))
 }
 

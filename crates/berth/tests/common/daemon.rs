@@ -56,6 +56,18 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
+        self.spawn_child();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(self.sock()).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("berth daemon did not come up; log:\n{}", self.log());
+    }
+
+    fn spawn_child(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -81,14 +93,6 @@ impl Daemon {
             .spawn()
             .expect("starting berth daemon");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::os::unix::net::UnixStream::connect(self.sock()).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("berth daemon did not come up; log:\n{}", self.log());
     }
 
     pub(crate) fn log(&self) -> String {
@@ -97,11 +101,40 @@ impl Daemon {
 
     /// SIGKILLs the daemon (containers keep running) and starts it again.
     pub(crate) fn kill_and_restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// SIGKILLs the daemon (containers keep running) and leaves it down.
+    pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Starts the daemon again after [`Self::kill`].
+    pub(crate) fn start_again(&mut self) {
         self.spawn();
+    }
+
+    /// Starts the daemon again and expects it to refuse to start: returns how it exited and
+    /// what it logged.
+    pub(crate) fn start_expecting_failure(&mut self) -> (std::process::ExitStatus, String) {
+        self.spawn_child();
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return (st, self.log());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the daemon kept running; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// A docker CLI command against this daemon.

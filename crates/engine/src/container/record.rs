@@ -28,6 +28,10 @@ pub struct RunState {
     pub restart_count: u32,
     /// Stopped or killed by the user: the restart policy stays out of it.
     pub manually_stopped: bool,
+    /// Paused by a commit in progress, not by the user: a daemon that died mid-commit
+    /// thaws it when it comes back.
+    #[serde(default)]
+    pub paused_for_commit: bool,
 }
 
 impl Default for RunState {
@@ -44,6 +48,7 @@ impl Default for RunState {
             monitor_pid: 0,
             restart_count: 0,
             manually_stopped: false,
+            paused_for_commit: false,
         }
     }
 }
@@ -62,6 +67,9 @@ pub struct MountRecord {
     pub propagation: String,
     /// Tmpfs options, for tmpfs mounts.
     pub tmpfs_options: Option<String>,
+    /// The directory inside the volume that is mounted (`VolumeOptions.Subpath`).
+    #[serde(default)]
+    pub subpath: Option<String>,
 }
 
 /// One network the container is attached to.

@@ -12,6 +12,7 @@ use crate::container::record::{ContainerRecord, EndpointRecord, NetRecord, RunSt
 use crate::container::restart::Policy;
 use crate::engine::{Ctr, Engine};
 use crate::error::{EngineError, Result};
+use crate::lifecycle::validate;
 use crate::{mounts, netsetup, store};
 
 /// Options the API passes with a create.
@@ -85,6 +86,22 @@ pub(crate) fn merge_config(user: &ContainerConfig, image: &ContainerConfig) -> C
     c
 }
 
+/// Checks the user's config and host config before anything is made; Docker's warnings.
+fn validate_all(c: &ContainerConfig, h: &mut HostConfig) -> Result<Vec<String>> {
+    validate::config(c)?;
+    validate(h)?;
+    validate::host(h)?;
+    let warnings = validate::resources(
+        &validate::Resources::of_host(h),
+        validate::host_info(),
+        false,
+    )?;
+    if !validate::host_info().blkio_weight {
+        h.blkio_weight = None;
+    }
+    Ok(warnings)
+}
+
 /// Checks the host config before anything is made.
 fn validate(h: &HostConfig) -> Result<()> {
     let rp = h.restart_policy.clone().unwrap_or_default();
@@ -96,25 +113,6 @@ fn validate(h: &HostConfig) -> Result<()> {
     if h.auto_remove.unwrap_or(false) && policy != Policy::No {
         return Err(EngineError::InvalidArgument(
             "can't create 'AutoRemove' container with restart policy".into(),
-        ));
-    }
-    if h.memory.is_some_and(|m| m > 0 && m < 6 * 1024 * 1024) {
-        return Err(EngineError::InvalidArgument(
-            "Minimum memory limit allowed is 6MB".into(),
-        ));
-    }
-    if let (Some(m), Some(s)) = (h.memory, h.memory_swap)
-        && m > 0
-        && s > 0
-        && s < m
-    {
-        return Err(EngineError::InvalidArgument(
-            "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
-        ));
-    }
-    if h.cpu_shares.is_some_and(|s| s < 0) {
-        return Err(EngineError::InvalidArgument(
-            "invalid CPU shares: must be positive".into(),
         ));
     }
     if let Some(s) = &h.security_opt {
@@ -152,7 +150,7 @@ impl Engine {
         if let Some(p) = platform {
             super::refuse::Platform::parse(p)?;
         }
-        validate(&host)?;
+        let warnings = validate_all(&config, &mut host)?;
         super::refuse::at_create(&host, &self.inner.cfg.data_root)?;
         let image = self.inner.images.resolve(&image_ref).map_err(|e| match e {
             berth_image::ImageError::NotFound(_) => {
@@ -207,7 +205,7 @@ impl Engine {
                 let rec = ctr.snapshot();
                 self.insert(ctr);
                 self.container_event(&rec, "create", &[]);
-                Ok((id, Vec::new()))
+                Ok((id, warnings))
             }
             Err(e) => {
                 self.release_name(&name);
@@ -428,6 +426,16 @@ fn fill_host_defaults(h: &mut HostConfig) {
     if h.shm_size.is_none_or(|s| s == 0) {
         h.shm_size = Some(64 << 20);
     }
+    // Docker stores the swap limit a memory limit implies (inspect shows it), and no pids
+    // limit for a non-positive one.
+    if let Some(m) = h.memory.filter(|m| *m > 0)
+        && h.memory_swap.is_none_or(|s| s == 0)
+    {
+        h.memory_swap = Some(m.saturating_mul(2));
+    }
+    if h.pids_limit.is_some_and(|p| p <= 0) {
+        h.pids_limit = None;
+    }
     if !h.privileged.unwrap_or(false) {
         if h.masked_paths.is_none() {
             h.masked_paths = Some(berth_runtime::spec::masked_paths());
@@ -481,12 +489,14 @@ mod tests {
 
     #[test]
     fn validation_errors_are_dockers() {
-        let h = HostConfig {
+        let mut h = HostConfig {
             memory: Some(1024),
             ..Default::default()
         };
         assert_eq!(
-            validate(&h).unwrap_err().to_string(),
+            validate_all(&ContainerConfig::default(), &mut h)
+                .unwrap_err()
+                .to_string(),
             "Minimum memory limit allowed is 6MB"
         );
         assert_eq!(normalize_ref("busybox"), "busybox:latest");

@@ -6,3 +6,4 @@ mod refuse;
 pub mod remove;
 pub mod signal;
 pub mod start;
+pub(crate) mod validate;

@@ -60,6 +60,7 @@ impl Engine {
             });
             return Err(EngineError::from_lib(&e));
         }
+        crate::rootfs::remove_run_dir(&self.inner.cfg.run_dir(&rec.id));
         store::remove(&self.inner.cfg.containers_dir(), &rec.id)?;
         self.forget(&rec.id);
         self.forget_execs(&rec.id);

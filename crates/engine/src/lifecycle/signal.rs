@@ -186,6 +186,17 @@ impl Engine {
     }
 
     pub async fn pause(&self, key: &str) -> Result<()> {
+        self.pause_as(key, false).await
+    }
+
+    /// Pauses a running container for the length of a commit (`unpause` ends it). The record
+    /// says so, so that a daemon killed mid-commit thaws it at its next start instead of
+    /// leaving it frozen.
+    pub async fn pause_for_commit(&self, key: &str) -> Result<()> {
+        self.pause_as(key, true).await
+    }
+
+    async fn pause_as(&self, key: &str, for_commit: bool) -> Result<()> {
         let ctr = self.lookup(key)?;
         let rec = ctr.snapshot();
         match rec.state.status {
@@ -193,10 +204,18 @@ impl Engine {
             Status::Running => {}
             _ => return Err(EngineError::NotRunning(rec.id)),
         }
-        self.runtime_container(&rec.id)?
-            .pause()
-            .map_err(|e| EngineError::from_lib(&e))?;
+        // Recorded first: a crash between the two leaves a record that says paused (for a
+        // commit) over a running container, which the next start sorts out.
+        ctr.update(|r| r.state.paused_for_commit = for_commit);
         self.set_status(&ctr, Action::Pause)?;
+        if let Err(e) = self
+            .runtime_container(&rec.id)
+            .and_then(|c| c.pause().map_err(|e| EngineError::from_lib(&e)))
+        {
+            ctr.update(|r| r.state.paused_for_commit = false);
+            let _ = self.set_status(&ctr, Action::Unpause);
+            return Err(e);
+        }
         self.container_event(&rec, "pause", &[]);
         Ok(())
     }
@@ -210,6 +229,7 @@ impl Engine {
         self.runtime_container(&rec.id)?
             .resume()
             .map_err(|e| EngineError::from_lib(&e))?;
+        ctr.update(|r| r.state.paused_for_commit = false);
         self.set_status(&ctr, Action::Unpause)?;
         self.container_event(&rec, "unpause", &[]);
         Ok(())

@@ -244,8 +244,7 @@ impl Engine {
     pub(crate) async fn teardown(&self, rec: &ContainerRecord) {
         netsetup::teardown(self, rec).await;
         rootfs::unmount(self, &rec.id);
-        let run_dir = self.inner.cfg.run_dir(&rec.id);
-        let _ = std::fs::remove_dir_all(&run_dir);
+        rootfs::remove_run_dir(&self.inner.cfg.run_dir(&rec.id));
     }
 }
 
@@ -301,8 +300,17 @@ fn volumes_for(
     Vec<crate::container::record::MountRecord>,
 )> {
     let mut extra = Vec::new();
-    for m in &rec.mounts {
-        if m.kind == "volume" {
+    let run_dir = engine.inner.cfg.run_dir(&rec.id);
+    for (i, m) in rec.mounts.iter().enumerate() {
+        let source = match &m.subpath {
+            Some(sub) => rootfs::stage_subpath(
+                &m.source,
+                sub,
+                &run_dir.join("subpaths").join(i.to_string()),
+            )?,
+            None => m.source.clone(),
+        };
+        if m.kind == "volume" && m.subpath.is_none() {
             let nocopy = m.mode.contains("nocopy");
             if !nocopy {
                 volumes::populate(rootfs, &m.destination, &m.source).map_err(|e| {
@@ -324,12 +332,11 @@ fn volumes_for(
         }
         extra.push(ocispec::ExtraMount {
             destination: m.destination.clone(),
-            source: m.source.clone(),
+            source,
             readonly: !m.rw,
             propagation: Some(m.propagation.clone()).filter(|p| !p.is_empty()),
             tmpfs: m.tmpfs_options.clone().filter(|_| m.kind == "tmpfs"),
         });
     }
-    let _ = engine;
     Ok((extra, rec.mounts.clone()))
 }

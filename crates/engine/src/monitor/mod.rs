@@ -58,13 +58,26 @@ pub fn exit_code_for(e: &berth_runtime::RuntimeError) -> i32 {
 }
 
 pub(crate) fn write_exit(path: &Path, info: &ExitInfo) -> std::io::Result<()> {
-    let json = serde_json::to_vec(info).map_err(std::io::Error::other)?;
+    let json = berth_fsutil::record::encode(info).map_err(std::io::Error::other)?;
     berth_runtime::fsutil::replace(path, &json)
 }
 
-/// Reads a recorded exit status.
+impl berth_fsutil::record::Record for ExitInfo {
+    const KIND: &'static str = "exit status";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// Reads a recorded exit status. One that is missing or does not parse is no exit status
+/// (boot-scoped, the monitor's own: the caller reports the exit as lost).
 pub fn read_exit(path: &Path) -> Option<ExitInfo> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    match berth_fsutil::record::load::<ExitInfo>(path) {
+        Ok(berth_fsutil::record::Loaded::Record(i)) => Some(i),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %berth_errdefs::chain(&e), "reading an exit status");
+            None
+        }
+    }
 }
 
 fn resize(master: BorrowedFd<'_>, height: u16, width: u16) {

@@ -133,7 +133,8 @@ fn memory(h: &HostConfig) -> Option<LinuxMemory> {
     let swap = match (h.memory.filter(|v| *v > 0), h.memory_swap) {
         (_, Some(-1)) => Some(-1),
         (Some(_), Some(s)) if s > 0 => Some(s),
-        (Some(mem), _) => Some(mem * 2),
+        // Saturating: a limit past half of i64 (validation lets it through) means no limit.
+        (Some(mem), _) => Some(mem.saturating_mul(2)),
         _ => None,
     };
     m.set_swap(swap);

@@ -54,6 +54,32 @@ struct OciManifest {
     layers: Vec<Descriptor>,
 }
 
+/// Where the symlink `rel -> target` points inside the archive: `docker save` links a layer
+/// it already wrote as `../<id>/layer.tar`, so `..` is resolved lexically; a target that is
+/// absolute or climbs out of the archive is refused.
+fn within_archive(rel: &Path, target: &Path) -> Result<PathBuf> {
+    let refused = || ImageError::UnsafeEntry {
+        entry: format!("{} -> {}", rel.display(), target.display()),
+        why: "links outside the archive",
+    };
+    let mut out = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+    for c in target.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    return Err(refused());
+                }
+            }
+            std::path::Component::RootDir | std::path::Component::Prefix(_) => {
+                return Err(refused());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Extracts regular files and directories of the archive under `dir`.
 fn extract<R: Read>(reader: R, dir: &Path) -> Result<()> {
     let mut archive = tar::Archive::new(reader);
@@ -81,8 +107,7 @@ fn extract<R: Read>(reader: R, dir: &Path) -> Result<()> {
         } else if et.is_symlink() {
             // Legacy archives link identical layers to each other: resolve within the archive.
             if let Some(target) = entry.link_name().ok().flatten() {
-                let t = rel.parent().unwrap_or(Path::new("")).join(target);
-                let t = clean_name(t.as_os_str().as_encoded_bytes())?;
+                let t = within_archive(&rel, &target)?;
                 if let Some(p) = dest.parent() {
                     std::fs::create_dir_all(p).map_err(ImageError::io("creating", p))?;
                 }

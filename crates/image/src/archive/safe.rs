@@ -156,6 +156,9 @@ pub fn pack<W: Write>(root: &Path, path: &str, w: W) -> Result<W> {
         .map_err(ImageError::stream("writing the archive"))
 }
 
+/// Bytes of a tar header's link name; longer targets go in a GNU long-link entry.
+const LINK_NAME_FIELD: usize = 100;
+
 fn header_for(st: &FileStat, size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_mode(st.st_mode & 0o7777);
@@ -207,8 +210,17 @@ fn add<W: Write>(
             let target = nix::fcntl::readlinkat(dir, name).map_err(sys("reading link", rel))?;
             let mut h = header_for(&st, 0);
             h.set_entry_type(tar::EntryType::Symlink);
-            b.append_link(&mut h, rel, Path::new(&target))
-                .map_err(stream)?;
+            let bytes = target.as_bytes();
+            if bytes.len() <= LINK_NAME_FIELD {
+                // Verbatim: the tar crate's path clean-up writes a link to `/` as `//`.
+                h.set_link_name_literal(bytes)
+                    .map_err(ImageError::stream("writing the archive"))?;
+                b.append_data(&mut h, rel, std::io::empty())
+                    .map_err(stream)?;
+            } else {
+                b.append_link(&mut h, rel, Path::new(&target))
+                    .map_err(stream)?;
+            }
         }
         SFlag::S_IFCHR | SFlag::S_IFBLK | SFlag::S_IFIFO => {
             let mut h = header_for(&st, 0);
@@ -290,6 +302,12 @@ mod tests {
         let st = stat(&root, "/data/etc-link").unwrap();
         assert_eq!(st.link_target, "/etc");
         assert_eq!(stat(&root, "/data").unwrap().mode & (1 << 31), 1 << 31);
+        // A link to `/` is archived as `/`.
+        let tar = pack(&root, "/escape", Vec::new()).unwrap();
+        let mut a = tar::Archive::new(&tar[..]);
+        let e = a.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!(e.header().link_name_bytes().unwrap().as_ref(), b"/");
+        let tar = pack(&root, "/data", Vec::new()).unwrap();
         // Unpacking through the symlink lands inside the root.
         let out = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.join("in")).unwrap();

@@ -204,8 +204,7 @@ impl Runtime {
             cgroup,
             config: p.spec,
         };
-        let json = serde_json::to_vec_pretty(&state)
-            .map_err(|e| io("serialising state")(std::io::Error::other(e)))?;
+        let json = state.encode(&dir.join(STATE_FILE))?;
         fsutil::replace(&dir.join(STATE_FILE), &json).map_err(io("writing state.json"))?;
         if let Some(pid_file) = &req.pid_file {
             fsutil::atomic_write(pid_file, pid.as_raw().to_string().as_bytes())

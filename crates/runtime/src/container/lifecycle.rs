@@ -224,11 +224,7 @@ impl Container {
 
     fn save(&self) -> Result<()> {
         let path = self.dir.join(STATE_FILE);
-        let json = serde_json::to_vec_pretty(&self.state).map_err(|e| RuntimeError::State {
-            id: self.id().into(),
-            path: path.clone(),
-            source: std::io::Error::other(e),
-        })?;
+        let json = self.state.encode(&path)?;
         fsutil::replace(&path, &json).map_err(|source| RuntimeError::State {
             id: self.id().into(),
             path,

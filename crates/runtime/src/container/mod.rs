@@ -20,6 +20,7 @@ pub use exec::ExecRequest;
 pub use state::{ContainerState, OciState, Status};
 
 use crate::error::{Result, RuntimeError};
+use crate::fsutil;
 
 pub(crate) const EXEC_FIFO: &str = "exec.fifo";
 pub(crate) const STATE_FILE: &str = "state.json";
@@ -129,11 +130,19 @@ impl Runtime {
                 source: e,
             },
         })?;
-        let state = serde_json::from_slice(&data).map_err(|e| RuntimeError::State {
+        let bad = |why: String| RuntimeError::State {
             id: id.to_owned(),
-            path,
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        })?;
+            path: path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+        };
+        let state = match fsutil::record::decode::<ContainerState>(&path, &data) {
+            Ok(fsutil::record::Loaded::Record(s)) => s,
+            Ok(fsutil::record::Loaded::Corrupt(why)) => return Err(bad(why)),
+            Ok(fsutil::record::Loaded::Missing) => {
+                return Err(RuntimeError::NotFound(id.to_owned()));
+            }
+            Err(e) => return Err(bad(e.to_string())),
+        };
         Ok(Container { dir, state })
     }
 

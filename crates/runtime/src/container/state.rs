@@ -58,6 +58,22 @@ pub struct ContainerState {
     pub config: Spec,
 }
 
+impl crate::fsutil::record::Record for ContainerState {
+    const KIND: &'static str = "runtime state";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+impl ContainerState {
+    /// Versioned JSON for `state.json`.
+    pub(crate) fn encode(&self, path: &Path) -> crate::Result<Vec<u8>> {
+        crate::fsutil::record::encode(self).map_err(|e| crate::RuntimeError::State {
+            id: self.id.clone(),
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
+        })
+    }
+}
+
 /// Start time and state letter of a process, from /proc/<pid>/stat.
 pub(crate) fn proc_stat(pid: i32) -> Option<(u64, char)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
