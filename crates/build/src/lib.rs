@@ -1,0 +1,14 @@
+//! berth-build: Dockerfile to image.
+//!
+//! The language ([`parser`], [`shell`]), the build context ([`context`], [`ignore`]), the
+//! evaluation of instructions into image configs and history as Docker's classic builder
+//! writes them, and the layer cache keys. The world (images, containers, layers) is reached
+//! only through the [`backend::Backend`] trait, which the engine implements.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod ignore;
+pub mod parser;
+pub mod shell;
+
+pub use error::{BuildError, ParseError, Result};
