@@ -6,6 +6,7 @@
 //! only through the [`backend::Backend`] trait, which the engine implements.
 #![forbid(unsafe_code)]
 
+pub mod context;
 pub mod error;
 pub mod ignore;
 pub mod parser;
