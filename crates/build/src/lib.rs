@@ -6,10 +6,14 @@
 //! only through the [`backend::Backend`] trait, which the engine implements.
 #![forbid(unsafe_code)]
 
+pub mod args;
+pub mod backend;
 pub mod context;
 pub mod error;
+pub mod gofmt;
 pub mod ignore;
 pub mod parser;
 pub mod shell;
+pub mod stages;
 
 pub use error::{BuildError, ParseError, Result};
