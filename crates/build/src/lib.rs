@@ -10,6 +10,7 @@ pub mod args;
 pub mod backend;
 pub mod context;
 pub mod error;
+pub mod fsroot;
 pub mod gofmt;
 pub mod ignore;
 pub mod parser;
