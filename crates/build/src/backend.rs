@@ -75,10 +75,16 @@ pub struct RunSpec {
     pub mounts: Vec<RunMount>,
     pub memory: Option<i64>,
     pub cpu_shares: Option<i64>,
+    /// Keep the container after a failure (Docker does, unless `--force-rm`).
+    pub keep_failed: bool,
+    /// Keep it in any case (`--rm=false`); its layer is then copied, not moved.
+    pub keep: bool,
 }
 
 /// Receives a RUN step's output as it comes.
 pub trait Output: Send + Sync {
+    /// The step's container exists (`---> Running in <id>`).
+    fn started(&self, container: &str);
     fn stdout(&self, data: &[u8]);
     fn stderr(&self, data: &[u8]);
 }

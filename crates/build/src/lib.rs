@@ -8,6 +8,7 @@
 
 pub mod args;
 pub mod backend;
+pub mod builder;
 pub mod context;
 pub mod error;
 pub mod fsroot;

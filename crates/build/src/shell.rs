@@ -85,6 +85,8 @@ struct Lexer<'a, V: Vars + ?Sized> {
     chars: Peekable<Chars<'a>>,
     escape: char,
     vars: &'a V,
+    /// Quotes are plain text (heredoc bodies).
+    raw_quotes: bool,
 }
 
 impl<V: Vars + ?Sized> Lexer<'_, V> {
@@ -99,6 +101,11 @@ impl<V: Vars + ?Sized> Lexer<'_, V> {
                 return Ok((out, words));
             }
             match c {
+                '\'' | '"' if self.raw_quotes => {
+                    self.chars.next();
+                    words.add_char(c);
+                    out.push(c);
+                }
                 '\'' => {
                     let s = self.single_quoted()?;
                     words.add_raw_string(&s);
@@ -274,8 +281,37 @@ pub fn process_word<V: Vars + ?Sized>(word: &str, vars: &V, escape: char) -> Res
         chars: word.chars().peekable(),
         escape,
         vars,
+        raw_quotes: false,
     };
     l.until(None).map(|(s, _)| s)
+}
+
+/// Substitutes variables in a heredoc body: quotes are text, `\$` is a literal `$`.
+pub fn expand_text<V: Vars + ?Sized>(text: &str, vars: &V) -> Result<String, ShellError> {
+    let mut l = Lexer {
+        chars: text.chars().peekable(),
+        escape: '\u{0}',
+        vars,
+        raw_quotes: true,
+    };
+    let mut out = String::new();
+    while let Some(&c) = l.chars.peek() {
+        if c == '\\' {
+            l.chars.next();
+            if l.chars.peek() == Some(&'$') {
+                l.chars.next();
+                out.push('$');
+            } else {
+                out.push('\\');
+            }
+        } else if c == '$' {
+            out.push_str(&l.dollar()?);
+        } else {
+            l.chars.next();
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 /// Substitutes and splits into words (for EXPOSE and the like).
@@ -288,6 +324,7 @@ pub fn process_words<V: Vars + ?Sized>(
         chars: word.chars().peekable(),
         escape,
         vars,
+        raw_quotes: false,
     };
     l.until(None).map(|(_, w)| w.words)
 }
