@@ -8,6 +8,7 @@ use berth_engine::Engine;
 
 use crate::error::{ApiError, ApiResult};
 
+mod build;
 mod containers;
 mod exec;
 mod images;
@@ -84,13 +85,8 @@ pub(crate) fn router(engine: Engine) -> Router {
         .route("/info", get(system::info))
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
-        // berth has no build cache yet: nothing to prune (`docker system prune` asks).
-        .route(
-            "/build/prune",
-            post(|| async {
-                axum::Json(serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": 0}))
-            }),
-        )
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/prune", post(containers::prune))

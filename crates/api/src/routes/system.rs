@@ -295,6 +295,6 @@ pub(super) async fn df(State(engine): State<Engine>) -> ApiResult<Json<Value>> {
         "Images": image_rows,
         "Containers": container_rows,
         "Volumes": volume_rows,
-        "BuildCache": [],
+        "BuildCache": super::build::cache_rows(&engine),
     })))
 }
