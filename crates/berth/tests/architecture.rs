@@ -14,14 +14,20 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("runtime", &["errdefs", "fsutil"]),
     ("image", &["errdefs", "fsutil"]),
     ("network", &["errdefs", "fsutil"]),
+    // The Dockerfile language, the plan and the cache logic; the world through its traits.
+    ("build", &["errdefs", "fsutil", "image"]),
     (
         "engine",
-        &["errdefs", "fsutil", "runtime", "image", "network"],
+        &["errdefs", "fsutil", "runtime", "image", "network", "build"],
     ),
     // The API renders the libraries' types (errors, stats) but calls only the engine.
-    ("api", &["errdefs", "engine", "image", "network", "runtime"]),
-    // The client speaks HTTP only.
-    ("cli", &[]),
+    (
+        "api",
+        &["errdefs", "engine", "image", "network", "runtime", "build"],
+    ),
+    // The client speaks HTTP; it shares only the build's context packing (`.dockerignore`
+    // must mean the same on both sides).
+    ("cli", &["build"]),
     ("berth", &["runtime", "engine", "api", "cli"]),
 ];
 

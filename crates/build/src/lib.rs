@@ -14,6 +14,7 @@ pub mod error;
 pub mod fsroot;
 pub mod gofmt;
 pub mod ignore;
+pub mod pack;
 pub mod parser;
 pub mod shell;
 pub mod stages;

@@ -194,6 +194,27 @@ impl Client {
         check(resp).await
     }
 
+    /// Like [`Client::send`], with extra request headers.
+    pub(crate) async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        content_type: Option<&str>,
+        headers: &[(&'static str, String)],
+    ) -> Result<Response<Incoming>> {
+        let mut req = self.request(method, path, body)?;
+        if let Some(ct) = content_type {
+            req.headers_mut().insert(header::CONTENT_TYPE, ct.parse()?);
+        }
+        for (k, v) in headers {
+            req.headers_mut().insert(*k, v.parse()?);
+        }
+        let mut sender = open(&self.endpoint).await?;
+        let resp = sender.send_request(req).await?;
+        check(resp).await
+    }
+
     pub(crate) async fn get_json(&self, path: &str) -> Result<Value> {
         let resp = self.send(Method::GET, path, empty(), None).await?;
         read_json(resp).await

@@ -104,6 +104,10 @@ fn write_tar<W: Write>(upper: &Path, w: W, epoch: Option<i64>) -> Result<(W, u64
 }
 
 impl ImageStore {
+    fn pin(&self, chain: &Digest) {
+        self.pinned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(chain.clone());
+    }
+
     /// An image's config.
     pub fn image_config(&self, reference: &str) -> Result<ImageConfig> {
         let id = self.lookup(reference)?;
@@ -154,6 +158,7 @@ impl ImageStore {
             let rec = self.add_layer(io::BufReader::new(r), parent.as_ref(), crate::layers::Expect::default());
             let _ = std::fs::remove_file(&tmp);
             let rec = rec?;
+            self.pin(&rec.chain_id);
             return Ok(Some(BuiltLayer { diff_id: rec.diff_id.to_string(), chain_id: rec.chain_id.to_string() }));
         }
         let _serial = self.unpack.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -167,6 +172,7 @@ impl ImageStore {
             .sync_all()
             .map_err(ImageError::io("syncing", &ingest))?;
         let chain = chain_id(parent.as_ref(), &diff_id);
+        self.pin(&chain);
         if self.lock().layers.contains_key(&chain) {
             let _ = std::fs::remove_file(&ingest);
             return Ok(Some(BuiltLayer { diff_id: diff_id.to_string(), chain_id: chain.to_string() }));
@@ -210,11 +216,16 @@ impl ImageStore {
             }
             None => (Vec::new(), None),
         };
-        if let Some(l) = layer {
-            layers.push(Digest::parse(l)?);
+        let chain = layer.map(Digest::parse).transpose()?;
+        if let Some(l) = &chain {
+            layers.push(l.clone());
         }
         let bytes = config.to_bytes()?;
-        let id = self.add_image(&bytes, layers, parent_id, &[], Vec::new())?;
+        let id = self.add_image(&bytes, layers, parent_id, &[], Vec::new());
+        if let Some(l) = &chain {
+            self.pinned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(l);
+        }
+        let id = id?;
         Ok(id.to_string())
     }
 

@@ -83,6 +83,8 @@ pub struct ImageStore {
     pub(crate) index: Mutex<Index>,
     /// Serialises layer creation, so a layer shared by concurrent loads is unpacked once.
     pub(crate) unpack: Mutex<()>,
+    /// Layers a build made and has not committed yet: gc keeps them.
+    pub(crate) pinned: Mutex<BTreeSet<Digest>>,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -166,6 +168,7 @@ impl ImageStore {
             root,
             index: Mutex::new(index),
             unpack: Mutex::new(()),
+            pinned: Mutex::new(BTreeSet::new()),
         };
         store.gc();
         Ok(store)
@@ -201,8 +204,12 @@ impl ImageStore {
 
     /// Removes layers and blobs that no image or container needs.
     pub(crate) fn gc(&self) {
+        let mut live_layers: BTreeSet<Digest> = self
+            .pinned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         let mut index = self.lock();
-        let mut live_layers: BTreeSet<Digest> = BTreeSet::new();
         let mut live_blobs: BTreeSet<Digest> = BTreeSet::new();
         for img in index.images.values() {
             live_layers.extend(img.layers.iter().cloned());

@@ -21,7 +21,6 @@ use berth_build::context::Context;
 use berth_build::error::{BuildError, Result};
 use nix::mount::{MntFlags, MsFlags};
 
-pub(crate) use backend::resolve_base_image;
 use backend::EngineBackend;
 
 use crate::engine::Engine;
