@@ -23,7 +23,10 @@ fn daemon(test: &str) -> Option<Daemon> {
 
 /// A context directory with `files` (name, content).
 fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("berth-ctx-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("berth-ctx-")
+        .tempdir()
+        .unwrap();
     for (name, content) in files {
         let p = dir.path().join(name);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -34,13 +37,21 @@ fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 fn docker_build(d: &Daemon, dir: &Path, extra: &[&str]) -> std::process::Output {
     let mut c = d.docker();
-    c.env("DOCKER_BUILDKIT", "0").arg("build").args(extra).arg(dir);
+    c.env("DOCKER_BUILDKIT", "0")
+        .arg("build")
+        .args(extra)
+        .arg(dir);
     common::run_to_files(&mut c)
 }
 
 fn berth_build(d: &Daemon, dir: &str, extra: &[&str]) -> std::process::Output {
     let mut c = Command::new(common::berth());
-    c.arg("-H").arg(d.host()).arg("build").arg("--progress=plain").args(extra).arg(dir);
+    c.arg("-H")
+        .arg(d.host())
+        .arg("build")
+        .arg("--progress=plain")
+        .args(extra)
+        .arg(dir);
     common::run_to_files(&mut c)
 }
 
@@ -66,9 +77,19 @@ CMD ["cat /built /app/a.txt /sub/deep/f; echo $E2"]
 MAINTAINER me
 "#;
 
-fn inspect(run: impl Fn(&[&str]) -> String, image: &str) -> (serde_json::Value, Vec<(String, bool)>) {
-    let cfg: serde_json::Value = serde_json::from_str(&run(&["image", "inspect", "-f", "{{json .Config}}", image])).unwrap();
-    let hist = run(&["history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", image]);
+fn inspect(
+    run: impl Fn(&[&str]) -> String,
+    image: &str,
+) -> (serde_json::Value, Vec<(String, bool)>) {
+    let cfg: serde_json::Value =
+        serde_json::from_str(&run(&["image", "inspect", "-f", "{{json .Config}}", image])).unwrap();
+    let hist = run(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}|{{.Size}}",
+        image,
+    ]);
     let rows = hist
         .lines()
         .map(|l| {
@@ -81,8 +102,14 @@ fn inspect(run: impl Fn(&[&str]) -> String, image: &str) -> (serde_json::Value, 
 
 #[test]
 fn builds_like_dockerd() {
-    let Some(d) = daemon("builds_like_dockerd") else { return };
-    let ctx = context(&[("Dockerfile", FULL), ("a.txt", "hello\n"), ("sub/deep/f", "x\n")]);
+    let Some(d) = daemon("builds_like_dockerd") else {
+        return;
+    };
+    let ctx = context(&[
+        ("Dockerfile", FULL),
+        ("a.txt", "hello\n"),
+        ("sub/deep/f", "x\n"),
+    ]);
     let dd = Dockerd::start();
     let mut c = Command::new(common::daemon::docker_bin());
     c.env("DOCKER_HOST", dd.host())
@@ -93,10 +120,18 @@ fn builds_like_dockerd() {
     let o = common::run_to_files(&mut c);
     assert!(o.status.success(), "dockerd build: {}", stderr(&o));
     let o = docker_build(&d, ctx.path(), &["-t", "full", "--build-arg", "A=zz"]);
-    assert!(o.status.success(), "berth build: {}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "berth build: {}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
     let out = stdout(&o);
     assert!(out.contains("Step 1/20 : ARG BASE=busybox"), "{out}");
-    assert!(out.contains("Step 11/20 : RUN echo built $A > /built && cat a.txt"), "{out}");
+    assert!(
+        out.contains("Step 11/20 : RUN echo built $A > /built && cat a.txt"),
+        "{out}"
+    );
     assert!(out.contains("Successfully tagged full:latest"), "{out}");
     let (mut want, want_hist) = inspect(|a| dd.ok(a), "full");
     let (mut got, got_hist) = inspect(|a| d.ok(a), "full");
@@ -105,8 +140,22 @@ fn builds_like_dockerd() {
     got["Image"] = serde_json::Value::Null;
     assert_eq!(got, want, "Config");
     // History: every row but the imported base, with dockerd's created_by and empty layers.
-    assert_eq!(got_hist[..got_hist.len() - 1], want_hist[..want_hist.len() - 1]);
-    let run = |r: &dyn Fn(&[&str]) -> String| r(&["run", "--rm", "--entrypoint", "", "full", "sh", "-c", "cat /built /app/a.txt /sub/deep/f; id -u; ls -d /app"]);
+    assert_eq!(
+        got_hist[..got_hist.len() - 1],
+        want_hist[..want_hist.len() - 1]
+    );
+    let run = |r: &dyn Fn(&[&str]) -> String| {
+        r(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "",
+            "full",
+            "sh",
+            "-c",
+            "cat /built /app/a.txt /sub/deep/f; id -u; ls -d /app",
+        ])
+    };
     assert_eq!(run(&|a| d.ok(a)), run(&|a| dd.ok(a)));
 }
 
@@ -120,28 +169,53 @@ fn unchanged_rebuild_is_a_cache_hit_and_a_change_invalidates_from_its_copy() {
     let o = docker_build(&d, ctx.path(), &[]);
     let out = stdout(&o);
     assert_eq!(out.matches(" ---> Using cache").count(), 4, "{out}");
-    assert!(!out.contains("Running in"), "a cache hit runs no container: {out}");
+    assert!(
+        !out.contains("Running in"),
+        "a cache hit runs no container: {out}"
+    );
     let second = d.ok(&["build", "-q", ctx.path().to_str().unwrap()]);
     assert_eq!(first, second);
-    assert_eq!(d.ok(&["images", "-a", "-q", "--no-trunc"]).lines().count(), images, "no new image");
+    assert_eq!(
+        d.ok(&["images", "-a", "-q", "--no-trunc"]).lines().count(),
+        images,
+        "no new image"
+    );
     std::fs::write(ctx.path().join("a.txt"), "a2\n").unwrap();
     let o = docker_build(&d, ctx.path(), &["-t", "changed"]);
     let out = stdout(&o);
-    assert_eq!(out.matches(" ---> Using cache").count(), 1, "only the RUN before the COPY: {out}");
+    assert_eq!(
+        out.matches(" ---> Using cache").count(),
+        1,
+        "only the RUN before the COPY: {out}"
+    );
     assert_eq!(d.ok(&["run", "--rm", "changed", "cat", "/copy"]), "a2");
     let df_usage = d.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
-    assert!(df_usage.lines().any(|l| l.starts_with("Build Cache") && !l.ends_with(" 0")), "{df_usage}");
+    assert!(
+        df_usage
+            .lines()
+            .any(|l| l.starts_with("Build Cache") && !l.ends_with(" 0")),
+        "{df_usage}"
+    );
     let pruned = d.ok(&["builder", "prune", "-f"]);
     assert!(pruned.contains("Total"), "{pruned}");
     let o = docker_build(&d, ctx.path(), &[]);
-    assert!(!stdout(&o).contains("Using cache"), "prune empties the cache: {}", stdout(&o));
+    assert!(
+        !stdout(&o).contains("Using cache"),
+        "prune empties the cache: {}",
+        stdout(&o)
+    );
 }
 
 #[test]
 fn dockerignore_keeps_files_out() {
-    let Some(d) = daemon("dockerignore") else { return };
+    let Some(d) = daemon("dockerignore") else {
+        return;
+    };
     let ctx = context(&[
-        ("Dockerfile", "FROM busybox\nCOPY . /ctx\nRUN find /ctx | sort\n"),
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY . /ctx\nRUN find /ctx | sort\n",
+        ),
         (".dockerignore", "*.key\nlogs\n!logs/keep.txt\n"),
         ("app.txt", "app"),
         ("secret.key", "s"),
@@ -150,12 +224,21 @@ fn dockerignore_keeps_files_out() {
     ]);
     for (name, o) in [
         ("docker", docker_build(&d, ctx.path(), &["-t", "ig"])),
-        ("berth", berth_build(&d, ctx.path().to_str().unwrap(), &["-t", "ig2"])),
+        (
+            "berth",
+            berth_build(&d, ctx.path().to_str().unwrap(), &["-t", "ig2"]),
+        ),
     ] {
         assert!(o.status.success(), "{name}: {}", stderr(&o));
         let out = stdout(&o);
-        assert!(out.contains("/ctx/app.txt") && out.contains("/ctx/logs/keep.txt"), "{name}: {out}");
-        assert!(!out.contains("secret.key") && !out.contains("a.log"), "{name}: {out}");
+        assert!(
+            out.contains("/ctx/app.txt") && out.contains("/ctx/logs/keep.txt"),
+            "{name}: {out}"
+        );
+        assert!(
+            !out.contains("secret.key") && !out.contains("a.log"),
+            "{name}: {out}"
+        );
     }
 }
 
@@ -165,72 +248,181 @@ fn errors_name_what_failed() {
     let ctx = context(&[("Dockerfile", "FROM busybox\n  FOO bar\n")]);
     let o = docker_build(&d, ctx.path(), &["-t", "bad"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("dockerfile parse error line 2 column 3: unknown instruction: FOO"), "{}", stderr(&o));
-    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN echo out; echo err >&2; exit 3\n")]);
+    assert!(
+        stderr(&o).contains("dockerfile parse error line 2 column 3: unknown instruction: FOO"),
+        "{}",
+        stderr(&o)
+    );
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo out; echo err >&2; exit 3\n",
+    )]);
     let o = docker_build(&d, ctx.path(), &["-t", "failing"]);
     assert_eq!(o.status.code(), Some(3));
-    assert!(stdout(&o).contains("out") && stdout(&o).contains("err"), "{}", stdout(&o));
-    assert!(stderr(&o).contains("The command '/bin/sh -c echo out; echo err >&2; exit 3' returned a non-zero code: 3"), "{}", stderr(&o));
-    assert!(!d.run(&["image", "inspect", "failing"]).status.success(), "a failed build tags nothing");
+    assert!(
+        stdout(&o).contains("out") && stdout(&o).contains("err"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains(
+            "The command '/bin/sh -c echo out; echo err >&2; exit 3' returned a non-zero code: 3"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !d.run(&["image", "inspect", "failing"]).status.success(),
+        "a failed build tags nothing"
+    );
     let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY nothere /x\n")]);
     let o = docker_build(&d, ctx.path(), &[]);
-    assert!(stderr(&o).contains("stat nothere: file does not exist"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("stat nothere: file does not exist"),
+        "{}",
+        stderr(&o)
+    );
     let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY ../x /x\n")]);
     let o = docker_build(&d, ctx.path(), &[]);
-    assert!(stderr(&o).contains("forbidden path outside the build context: ../x"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("forbidden path outside the build context: ../x"),
+        "{}",
+        stderr(&o)
+    );
     let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY link /x\n")]);
     std::os::unix::fs::symlink("/etc/hostname", ctx.path().join("link")).unwrap();
     let o = docker_build(&d, ctx.path(), &[]);
-    assert!(!o.status.success(), "a symlink out of the context resolves inside it: {}", stdout(&o));
+    assert!(
+        !o.status.success(),
+        "a symlink out of the context resolves inside it: {}",
+        stdout(&o)
+    );
     let ctx = context(&[("Dockerfile", "FROM nosuchimage\n")]);
     let o = docker_build(&d, ctx.path(), &[]);
-    assert!(stderr(&o).contains("pull access denied for nosuchimage"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("pull access denied for nosuchimage"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn multi_stage_target_and_skipped_stages() {
-    let Some(d) = daemon("multi_stage") else { return };
+    let Some(d) = daemon("multi_stage") else {
+        return;
+    };
     let df = "FROM busybox AS base\nRUN echo a > /a\nFROM busybox AS broken\nRUN exit 1\nFROM busybox AS other\nRUN echo o > /o\nFROM base\nCOPY --from=other /o /o\nCOPY --from=busybox /bin/busybox /bb\nRUN cat /a /o\n";
     let ctx = context(&[("Dockerfile", df)]);
     let o = docker_build(&d, ctx.path(), &["-t", "ms"]);
-    assert!(o.status.success(), "the broken stage is not needed: {}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "the broken stage is not needed: {}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
     assert!(!stdout(&o).contains("exit 1"), "{}", stdout(&o));
     assert_eq!(d.ok(&["run", "--rm", "ms", "cat", "/a", "/o"]), "a\no");
     let o = docker_build(&d, ctx.path(), &["--target", "broken"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     let o = docker_build(&d, ctx.path(), &["--target", "nope"]);
-    assert!(stderr(&o).contains("failed to reach build target nope"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("failed to reach build target nope"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn berth_build_cli_flags_and_contexts() {
-    let Some(d) = daemon("berth_build_cli") else { return };
-    let ctx = context(&[("Dockerfile", "FROM busybox\nARG V\nLABEL v=$V\nRUN echo $V > /v\n"), ("a", "a")]);
+    let Some(d) = daemon("berth_build_cli") else {
+        return;
+    };
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nARG V\nLABEL v=$V\nRUN echo $V > /v\n",
+        ),
+        ("a", "a"),
+    ]);
     let iid = ctx.path().join("iid");
-    let o = berth_build(&d, ctx.path().to_str().unwrap(), &["-t", "c1", "-t", "c2:x", "--build-arg", "V=7", "--label", "extra=1", "--iidfile", iid.to_str().unwrap()]);
+    let o = berth_build(
+        &d,
+        ctx.path().to_str().unwrap(),
+        &[
+            "-t",
+            "c1",
+            "-t",
+            "c2:x",
+            "--build-arg",
+            "V=7",
+            "--label",
+            "extra=1",
+            "--iidfile",
+            iid.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let id = std::fs::read_to_string(&iid).unwrap();
     assert_eq!(d.ok(&["image", "inspect", "-f", "{{.Id}}", "c2:x"]), id);
-    assert_eq!(d.ok(&["image", "inspect", "-f", "{{index .Config.Labels \"v\"}} {{index .Config.Labels \"extra\"}}", "c1"]), "7 1");
+    assert_eq!(
+        d.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"v\"}} {{index .Config.Labels \"extra\"}}",
+            "c1"
+        ]),
+        "7 1"
+    );
     assert_eq!(d.ok(&["run", "--rm", "c1", "cat", "/v"]), "7");
     // -f - : the Dockerfile from stdin, the context from the directory.
     let mut c = Command::new(common::berth());
-    c.arg("-H").arg(d.host()).args(["build", "-q", "-t", "stdin-df", "-f", "-"]).arg(ctx.path());
-    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    c.arg("-H")
+        .arg(d.host())
+        .args(["build", "-q", "-t", "stdin-df", "-f", "-"])
+        .arg(ctx.path());
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"FROM busybox\nCOPY a /from-stdin\n").unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        b"FROM busybox\nCOPY a /from-stdin\n",
+    )
+    .unwrap();
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    assert_eq!(d.ok(&["run", "--rm", "stdin-df", "cat", "/from-stdin"]), "a");
+    assert_eq!(
+        d.ok(&["run", "--rm", "stdin-df", "cat", "/from-stdin"]),
+        "a"
+    );
     // A git repository as the context.
     let repo = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| assert!(Command::new("git").arg("-C").arg(repo.path()).args(args).output().unwrap().status.success());
+    let git = |args: &[&str]| {
+        assert!(
+            Command::new("git")
+                .arg("-C")
+                .arg(repo.path())
+                .args(args)
+                .output()
+                .unwrap()
+                .status
+                .success()
+        )
+    };
     git(&["init", "-q", "-b", "main"]);
     std::fs::write(repo.path().join("Dockerfile"), "FROM busybox\nCOPY f /f\n").unwrap();
     std::fs::write(repo.path().join("f"), "from git").unwrap();
     git(&["add", "."]);
-    git(&["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x"]);
+    git(&[
+        "-c",
+        "user.email=t@t",
+        "-c",
+        "user.name=t",
+        "commit",
+        "-qm",
+        "x",
+    ]);
     let url = format!("file://{}#main", repo.path().display());
     let o = berth_build(&d, &url, &["-t", "fromgit"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -239,19 +431,46 @@ fn berth_build_cli_flags_and_contexts() {
 
 #[test]
 fn reproducible_builds_give_the_same_digest() {
-    let Some(d) = daemon("reproducible") else { return };
-    let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY a /a\nRUN echo x > /x && mkdir /d\n"), ("a", "a")]);
-    let one = berth_build(&d, ctx.path().to_str().unwrap(), &["-q", "--no-cache", "--reproducible"]);
+    let Some(d) = daemon("reproducible") else {
+        return;
+    };
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY a /a\nRUN echo x > /x && mkdir /d\n",
+        ),
+        ("a", "a"),
+    ]);
+    let one = berth_build(
+        &d,
+        ctx.path().to_str().unwrap(),
+        &["-q", "--no-cache", "--reproducible"],
+    );
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let two = berth_build(&d, ctx.path().to_str().unwrap(), &["-q", "--no-cache", "--reproducible"]);
+    let two = berth_build(
+        &d,
+        ctx.path().to_str().unwrap(),
+        &["-q", "--no-cache", "--reproducible"],
+    );
     assert!(one.status.success(), "{}", stderr(&one));
     assert_eq!(stdout(&one), stdout(&two));
-    assert_eq!(d.ok(&["image", "inspect", "-f", "{{.Created}}", stdout(&one).trim()]), "1970-01-01T00:00:00Z");
+    assert_eq!(
+        d.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Created}}",
+            stdout(&one).trim()
+        ]),
+        "1970-01-01T00:00:00Z"
+    );
 }
 
 #[test]
 fn buildkit_features() {
-    let Some(d) = daemon("buildkit_features") else { return };
+    let Some(d) = daemon("buildkit_features") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("served"), "over http\n").unwrap();
     let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -261,17 +480,28 @@ fn buildkit_features() {
             let mut s = s;
             let mut buf = [0u8; 1024];
             let _ = std::io::Read::read(&mut s, &mut buf);
-            let _ = std::io::Write::write_all(&mut s, b"HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nover http\n");
+            let _ = std::io::Write::write_all(
+                &mut s,
+                b"HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nover http\n",
+            );
         }
     });
     let sum = "sha256:3b2f1b0b3d7d3e8d6c1c0bb7d2f0a3e5b0e0e7b1a6c1d7ef0e7e0d4b2a6c9f11";
     let _ = sum;
     let real_sum = {
         use std::io::Write as _;
-        let mut c = Command::new("sha256sum").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut c = Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         c.stdin.as_mut().unwrap().write_all(b"over http\n").unwrap();
         let o = c.wait_with_output().unwrap();
-        String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap().to_owned()
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
     };
     let tarball = {
         let mut b = tar::Builder::new(Vec::new());
@@ -288,18 +518,68 @@ fn buildkit_features() {
     std::fs::write(ctx.path().join("t.tar"), &tarball).unwrap();
     let secret = ctx.path().join("tok.txt");
     std::fs::write(&secret, "s3cr3t-value").unwrap();
-    let o = berth_build(&d, ctx.path().to_str().unwrap(), &["-t", "bk", "--secret", &format!("id=tok,src={}", secret.display())]);
+    let o = berth_build(
+        &d,
+        ctx.path().to_str().unwrap(),
+        &[
+            "-t",
+            "bk",
+            "--secret",
+            &format!("id=tok,src={}", secret.display()),
+        ],
+    );
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
-    assert_eq!(d.ok(&["run", "--rm", "bk", "cat", "/dl/served", "/x/inner/file", "/heredoc", "/seen-len"]), "over http\ntarhello \n12");
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "bk",
+            "cat",
+            "/dl/served",
+            "/x/inner/file",
+            "/heredoc",
+            "/seen-len"
+        ]),
+        "over http\ntarhello \n12"
+    );
     let saved = d.dir.path().join("bk.tar");
     d.ok(&["save", "-o", saved.to_str().unwrap(), "bk"]);
     let all = std::fs::read(&saved).unwrap();
-    assert!(!all.windows(12).any(|w| w == b"s3cr3t-value"), "the secret is in no layer");
-    assert!(d.run(&["run", "--rm", "bk", "ls", "/run/secrets/tok"]).status.code() != Some(0), "no mount point left behind");
-    let o = berth_build(&d, ctx.path().to_str().unwrap(), &["-t", "bk2", "--no-cache", "--secret", &format!("id=tok,src={}", secret.display())]);
+    assert!(
+        !all.windows(12).any(|w| w == b"s3cr3t-value"),
+        "the secret is in no layer"
+    );
+    assert!(
+        d.run(&["run", "--rm", "bk", "ls", "/run/secrets/tok"])
+            .status
+            .code()
+            != Some(0),
+        "no mount point left behind"
+    );
+    let o = berth_build(
+        &d,
+        ctx.path().to_str().unwrap(),
+        &[
+            "-t",
+            "bk2",
+            "--no-cache",
+            "--secret",
+            &format!("id=tok,src={}", secret.display()),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(d.ok(&["run", "--rm", "bk2", "cat", "/cache-count"]), "2", "the cache mount persists between builds");
-    let bad = context(&[("Dockerfile", &format!("FROM busybox\nADD --checksum=sha256:{} http://127.0.0.1:{port}/served /dl\n", "0".repeat(64)))]);
+    assert_eq!(
+        d.ok(&["run", "--rm", "bk2", "cat", "/cache-count"]),
+        "2",
+        "the cache mount persists between builds"
+    );
+    let bad = context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nADD --checksum=sha256:{} http://127.0.0.1:{port}/served /dl\n",
+            "0".repeat(64)
+        ),
+    )]);
     let o = berth_build(&d, bad.path().to_str().unwrap(), &[]);
     assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
 }

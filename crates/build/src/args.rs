@@ -100,7 +100,12 @@ impl StageArgs {
     }
 
     /// One arg's value: the option, else the stage default, else the meta arg's.
-    fn value(&self, all: &BuildArgs, name: &str, default: Option<&Option<String>>) -> Option<String> {
+    fn value(
+        &self,
+        all: &BuildArgs,
+        name: &str,
+        default: Option<&Option<String>>,
+    ) -> Option<String> {
         if let Some(Some(v)) = all.options.get(name) {
             return Some(v.clone());
         }
@@ -123,7 +128,10 @@ impl StageArgs {
         names
             .into_iter()
             .filter(|k| !in_env(k))
-            .filter_map(|k| self.value(all, k, self.allowed.get(k)).map(|v| format!("{k}={v}")))
+            .filter_map(|k| {
+                self.value(all, k, self.allowed.get(k))
+                    .map(|v| format!("{k}={v}"))
+            })
             .collect()
     }
 
@@ -140,9 +148,13 @@ mod tests {
     #[test]
     fn scoping_like_docker() {
         let mut all = BuildArgs::new(
-            [("A".to_owned(), Some("opt".to_owned())), ("HTTP_PROXY".to_owned(), Some("p".to_owned())), ("X".to_owned(), Some("x".to_owned()))]
-                .into_iter()
-                .collect(),
+            [
+                ("A".to_owned(), Some("opt".to_owned())),
+                ("HTTP_PROXY".to_owned(), Some("p".to_owned())),
+                ("X".to_owned(), Some("x".to_owned())),
+            ]
+            .into_iter()
+            .collect(),
             "linux/amd64",
         );
         all.declare_meta("V", Some("1".into()));
@@ -151,7 +163,10 @@ mod tests {
         s.declare(&mut all, "A", Some("def".into()));
         s.declare(&mut all, "V", None);
         s.declare(&mut all, "B", Some("b".into()));
-        assert_eq!(s.allowed(&all, &["B=env".into()]), vec!["A=opt", "HTTP_PROXY=p", "V=1"]);
+        assert_eq!(
+            s.allowed(&all, &["B=env".into()]),
+            vec!["A=opt", "HTTP_PROXY=p", "V=1"]
+        );
         assert!(!s.shown("HTTP_PROXY"));
         assert_eq!(all.unused(), vec!["X"]);
         assert!(all.meta_env().contains(&"TARGETARCH=amd64".to_owned()));

@@ -101,7 +101,11 @@ pub struct RunResult {
 /// The engine, as a build sees it.
 pub trait Backend: Send + Sync + 'static {
     /// The image `reference` names; with `pull` a registry is asked first.
-    fn resolve_image(&self, reference: &str, pull: bool) -> impl Future<Output = Result<Image>> + Send;
+    fn resolve_image(
+        &self,
+        reference: &str,
+        pull: bool,
+    ) -> impl Future<Output = Result<Image>> + Send;
 
     /// An image's config by id (after a cache hit).
     fn image_config(&self, id: &str) -> Result<ImageConfig>;
@@ -111,7 +115,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Unmounts the scratch root and turns its changes into a layer (`None` when nothing
     /// changed).
-    fn finish(&self, scratch: Scratch, source_date_epoch: Option<i64>) -> impl Future<Output = Result<Option<Layer>>> + Send;
+    fn finish(
+        &self,
+        scratch: Scratch,
+        source_date_epoch: Option<i64>,
+    ) -> impl Future<Output = Result<Option<Layer>>> + Send;
 
     /// Unmounts and forgets a scratch root (a read-only view, or after a failure).
     fn discard(&self, scratch: Scratch) -> impl Future<Output = ()> + Send;
@@ -126,7 +134,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Records an image made of `parent`'s layers plus `layer`, with `config` (whose rootfs
     /// and history already include the step); returns its id.
-    fn commit(&self, parent: Option<&str>, layer: Option<&Layer>, config: &ImageConfig) -> Result<String>;
+    fn commit(
+        &self,
+        parent: Option<&str>,
+        layer: Option<&Layer>,
+        config: &ImageConfig,
+    ) -> Result<String>;
 
     /// The image a step with cache key `key` made before, if it is still there.
     fn cache_get(&self, key: &str) -> Option<String>;

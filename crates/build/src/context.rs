@@ -90,7 +90,9 @@ impl<R: Read> Read for Counting<R> {
 fn clean_name(raw: &[u8]) -> Result<String> {
     let s = String::from_utf8_lossy(raw);
     if s.starts_with('/') {
-        return Err(bad(format!("invalid context entry {s:?}: absolute paths are not allowed")));
+        return Err(bad(format!(
+            "invalid context entry {s:?}: absolute paths are not allowed"
+        )));
     }
     let mut parts = Vec::new();
     for p in s.split('/') {
@@ -104,12 +106,18 @@ fn clean_name(raw: &[u8]) -> Result<String> {
             p => parts.push(p),
         }
     }
-    Ok(if parts.is_empty() { ".".into() } else { parts.join("/") })
+    Ok(if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    })
 }
 
 fn read_capped<R: Read>(r: &mut R, size: u64, cap: u64, what: &str) -> Result<Vec<u8>> {
     if size > cap {
-        return Err(bad(format!("{what} of {size} bytes exceeds the limit of {cap}")));
+        return Err(bad(format!(
+            "{what} of {size} bytes exceeds the limit of {cap}"
+        )));
     }
     let mut v = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     r.take(size)
@@ -134,8 +142,15 @@ struct Pending {
 fn parse_pax(data: &[u8], p: &mut Pending) {
     let mut rest = data;
     while !rest.is_empty() {
-        let Some(sp) = rest.iter().position(|b| *b == b' ') else { break };
-        let Ok(len) = std::str::from_utf8(&rest[..sp]).unwrap_or("").parse::<usize>() else { break };
+        let Some(sp) = rest.iter().position(|b| *b == b' ') else {
+            break;
+        };
+        let Ok(len) = std::str::from_utf8(&rest[..sp])
+            .unwrap_or("")
+            .parse::<usize>()
+        else {
+            break;
+        };
         if len <= sp || len > rest.len() {
             break;
         }
@@ -161,18 +176,43 @@ fn parse_pax(data: &[u8], p: &mut Pending) {
 }
 
 /// tarsum v1's header part (uname and gname blanked, as Docker's `encodeHeader` does).
-fn tarsum_header(h: &mut Sha256, name: &[u8], hdr: &tar::Header, typeflag: u8, link: &[u8], xattrs: &[(String, String)]) {
+fn tarsum_header(
+    h: &mut Sha256,
+    name: &[u8],
+    hdr: &tar::Header,
+    typeflag: u8,
+    link: &[u8],
+    xattrs: &[(String, String)],
+) {
     let num = |v: io::Result<u64>| v.unwrap_or(0).to_string();
     let mode = hdr.mode().unwrap_or(0);
     let dev = |v: io::Result<Option<u32>>| v.ok().flatten().unwrap_or(0).to_string();
-    let size = if typeflag == b'0' { num(hdr.size()) } else { hdr.size().unwrap_or(0).to_string() };
+    let size = if typeflag == b'0' {
+        num(hdr.size())
+    } else {
+        hdr.size().unwrap_or(0).to_string()
+    };
     h.update(b"name");
     h.update(name);
-    h.update(format!("mode{mode}uid{}gid{}size{size}typeflag", num(hdr.uid()), num(hdr.gid())).as_bytes());
+    h.update(
+        format!(
+            "mode{mode}uid{}gid{}size{size}typeflag",
+            num(hdr.uid()),
+            num(hdr.gid())
+        )
+        .as_bytes(),
+    );
     h.update([typeflag]);
     h.update(b"linkname");
     h.update(link);
-    h.update(format!("unamegnamedevmajor{}devminor{}", dev(hdr.device_major()), dev(hdr.device_minor())).as_bytes());
+    h.update(
+        format!(
+            "unamegnamedevmajor{}devminor{}",
+            dev(hdr.device_major()),
+            dev(hdr.device_minor())
+        )
+        .as_bytes(),
+    );
     let mut xs = xattrs.to_vec();
     xs.sort();
     for (k, v) in xs {
@@ -215,7 +255,12 @@ impl Context {
     }
 
     fn read_tar(&mut self, reader: Box<dyn Read + '_>) -> Result<()> {
-        let mut out = BufWriter::with_capacity(256 * 1024, self.file.try_clone().map_err(BuildError::io("opening", &self.spool))?);
+        let mut out = BufWriter::with_capacity(
+            256 * 1024,
+            self.file
+                .try_clone()
+                .map_err(BuildError::io("opening", &self.spool))?,
+        );
         let mut offset = 0u64;
         let mut archive = tar::Archive::new(reader);
         let mut entries = archive
@@ -230,11 +275,27 @@ impl Context {
             let t = hdr.entry_type().as_byte();
             match t {
                 b'L' => {
-                    pending.name = Some(trim_nul(&read_capped(&mut entry, size, MAX_LONG_NAME, "a long name")?).to_vec());
+                    pending.name = Some(
+                        trim_nul(&read_capped(
+                            &mut entry,
+                            size,
+                            MAX_LONG_NAME,
+                            "a long name",
+                        )?)
+                        .to_vec(),
+                    );
                     continue;
                 }
                 b'K' => {
-                    pending.link = Some(trim_nul(&read_capped(&mut entry, size, MAX_LONG_NAME, "a long link")?).to_vec());
+                    pending.link = Some(
+                        trim_nul(&read_capped(
+                            &mut entry,
+                            size,
+                            MAX_LONG_NAME,
+                            "a long link",
+                        )?)
+                        .to_vec(),
+                    );
                     continue;
                 }
                 b'x' => {
@@ -247,8 +308,17 @@ impl Context {
             }
             let p = std::mem::take(&mut pending);
             let raw_name = p.name.unwrap_or_else(|| entry.path_bytes().into_owned());
-            let raw_link = p.link.unwrap_or_else(|| entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default());
-            let typeflag = if t == 0 { if raw_name.ends_with(b"/") { b'5' } else { b'0' } } else { t };
+            let raw_link = p.link.unwrap_or_else(|| {
+                entry
+                    .link_name_bytes()
+                    .map(|l| l.into_owned())
+                    .unwrap_or_default()
+            });
+            let typeflag = if t == 0 {
+                if raw_name.ends_with(b"/") { b'5' } else { b'0' }
+            } else {
+                t
+            };
             let name = clean_name(&raw_name)?;
             let mut h = Sha256::new();
             tarsum_header(&mut h, &raw_name, &hdr, typeflag, &raw_link, &p.xattrs);
@@ -259,8 +329,14 @@ impl Context {
                 b'2' => Kind::Symlink(link),
                 b'1' => {
                     let target = clean_name(&raw_link)?;
-                    if !self.entries.get(&target).is_some_and(|e| e.kind == Kind::File) {
-                        return Err(bad(format!("invalid context entry {name:?}: hard link to {target:?}, which is not an earlier file")));
+                    if !self
+                        .entries
+                        .get(&target)
+                        .is_some_and(|e| e.kind == Kind::File)
+                    {
+                        return Err(bad(format!(
+                            "invalid context entry {name:?}: hard link to {target:?}, which is not an earlier file"
+                        )));
                     }
                     Kind::Hardlink(target)
                 }
@@ -271,18 +347,23 @@ impl Context {
             if kind == Kind::File {
                 let mut buf = [0u8; 64 * 1024];
                 loop {
-                    let n = entry.read(&mut buf).map_err(|e| bad(format!("reading the build context: {e}")))?;
+                    let n = entry
+                        .read(&mut buf)
+                        .map_err(|e| bad(format!("reading the build context: {e}")))?;
                     if n == 0 {
                         break;
                     }
                     h.update(&buf[..n]);
-                    out.write_all(&buf[..n]).map_err(BuildError::io("writing", &self.spool))?;
+                    out.write_all(&buf[..n])
+                        .map_err(BuildError::io("writing", &self.spool))?;
                     data_size += n as u64;
                 }
                 offset += data_size;
             }
             if self.entries.len() >= MAX_ENTRIES {
-                return Err(bad(format!("the build context has more than {MAX_ENTRIES} entries")));
+                return Err(bad(format!(
+                    "the build context has more than {MAX_ENTRIES} entries"
+                )));
             }
             self.add_parents(&name);
             let e = Entry {
@@ -298,7 +379,8 @@ impl Context {
             };
             self.entries.insert(name, e);
         }
-        out.flush().map_err(BuildError::io("writing", &self.spool))?;
+        out.flush()
+            .map_err(BuildError::io("writing", &self.spool))?;
         Ok(())
     }
 
@@ -345,8 +427,9 @@ impl Context {
         if ignore.is_empty() {
             return;
         }
-        self.entries
-            .retain(|name, _| name == "." || keep.contains(&name.as_str()) || !ignore.excludes(name));
+        self.entries.retain(|name, _| {
+            name == "." || keep.contains(&name.as_str()) || !ignore.excludes(name)
+        });
     }
 
     /// Removes one entry (Docker drops the Dockerfile and `.dockerignore` when they are
@@ -374,7 +457,11 @@ impl Context {
             cur.push(part);
             let joined = cur.join("/");
             let last = todo.iter().all(|p| p.is_empty() || p == ".");
-            if let Some(Entry { kind: Kind::Symlink(target), .. }) = self.entries.get(&joined) {
+            if let Some(Entry {
+                kind: Kind::Symlink(target),
+                ..
+            }) = self.entries.get(&joined)
+            {
                 if last && !follow_last {
                     break;
                 }
@@ -389,19 +476,29 @@ impl Context {
                 todo.extend(target.split('/').rev().map(str::to_owned));
             }
         }
-        if cur.is_empty() { ".".into() } else { cur.join("/") }
+        if cur.is_empty() {
+            ".".into()
+        } else {
+            cur.join("/")
+        }
     }
 
     /// Docker's `Hash(path)`: the sum of the followed path, or the path itself when the
     /// context has no such entry.
     pub fn hash(&self, path: &str) -> String {
         let resolved = self.resolve(path, true);
-        self.entries.get(&resolved).map_or_else(|| path.to_owned(), |e| e.sum.clone())
+        self.entries
+            .get(&resolved)
+            .map_or_else(|| path.to_owned(), |e| e.sum.clone())
     }
 
     /// Entries strictly under directory `dir` (`.` for all), in path order.
     pub fn under<'a>(&'a self, dir: &'a str) -> impl Iterator<Item = (&'a String, &'a Entry)> + 'a {
-        let prefix = if dir == "." { String::new() } else { format!("{dir}/") };
+        let prefix = if dir == "." {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
         self.entries
             .range(prefix.clone()..)
             .take_while(move |(k, _)| k.starts_with(&prefix))
@@ -415,15 +512,21 @@ impl Context {
 
     /// A reader of a file entry's content.
     pub fn open(&self, path: &str) -> Result<impl Read + '_> {
-        let mut e = self
-            .entries
-            .get(path)
-            .ok_or_else(|| BuildError::NotFound(format!("{path}: no such file in the build context")))?;
+        let mut e = self.entries.get(path).ok_or_else(|| {
+            BuildError::NotFound(format!("{path}: no such file in the build context"))
+        })?;
         if let Kind::Hardlink(t) = &e.kind {
-            e = self.entries.get(t).ok_or_else(|| BuildError::NotFound(t.clone()))?;
+            e = self
+                .entries
+                .get(t)
+                .ok_or_else(|| BuildError::NotFound(t.clone()))?;
         }
-        let mut f = self.file.try_clone().map_err(BuildError::io("opening", &self.spool))?;
-        f.seek(SeekFrom::Start(e.offset)).map_err(BuildError::io("reading", &self.spool))?;
+        let mut f = self
+            .file
+            .try_clone()
+            .map_err(BuildError::io("opening", &self.spool))?;
+        f.seek(SeekFrom::Start(e.offset))
+            .map_err(BuildError::io("reading", &self.spool))?;
         Ok(BufReader::new(f).take(e.size))
     }
 
@@ -472,9 +575,24 @@ mod tests {
         let mut v = Vec::new();
         v.extend(raw_entry("./", b"", tar::EntryType::Directory, 0o755));
         v.extend(raw_entry("./sub/", b"", tar::EntryType::Directory, 0o755));
-        v.extend(raw_entry("./sub/deep/", b"", tar::EntryType::Directory, 0o755));
-        v.extend(raw_entry("./sub/deep/f", b"x\n", tar::EntryType::Regular, 0o644));
-        v.extend(raw_entry("./a.txt", b"hello\n", tar::EntryType::Regular, 0o644));
+        v.extend(raw_entry(
+            "./sub/deep/",
+            b"",
+            tar::EntryType::Directory,
+            0o755,
+        ));
+        v.extend(raw_entry(
+            "./sub/deep/f",
+            b"x\n",
+            tar::EntryType::Regular,
+            0o644,
+        ));
+        v.extend(raw_entry(
+            "./a.txt",
+            b"hello\n",
+            tar::EntryType::Regular,
+            0o644,
+        ));
         v.extend_from_slice(&[0; 1024]);
         v
     }
@@ -490,15 +608,24 @@ mod tests {
     fn sums_match_dockerd() {
         let c = receive(&sample()).unwrap();
         // Both values were read from a dockerd 20.10 classic build of the same tar.
-        assert_eq!(c.hash("a.txt"), "d63c9b2d6f48293e460f33e7b0cd78a2a6d5ce56c04e60556f38d2c61f0fc4cf");
+        assert_eq!(
+            c.hash("a.txt"),
+            "d63c9b2d6f48293e460f33e7b0cd78a2a6d5ce56c04e60556f38d2c61f0fc4cf"
+        );
         let mut subs: Vec<String> = std::iter::once(c.hash("sub"))
             .chain(c.under("sub").map(|(p, _)| c.hash(p)))
             .collect();
         subs.sort();
         let dir = hex::encode(Sha256::digest(subs.join(",").as_bytes()));
-        assert_eq!(dir, "f9c3ebe9ed54251fac120a2d42a01d13939254ed9799b19d52d1f6c4e747c89e");
+        assert_eq!(
+            dir,
+            "f9c3ebe9ed54251fac120a2d42a01d13939254ed9799b19d52d1f6c4e747c89e"
+        );
         let mut content = String::new();
-        c.open("a.txt").unwrap().read_to_string(&mut content).unwrap();
+        c.open("a.txt")
+            .unwrap()
+            .read_to_string(&mut content)
+            .unwrap();
         assert_eq!(content, "hello\n");
         assert_eq!(c.read_small("sub/deep/f", 10).unwrap().unwrap(), b"x\n");
     }
@@ -517,7 +644,10 @@ mod tests {
             data.extend_from_slice(&[b'x'; 512]);
             data.extend_from_slice(&[0; 1024]);
             let e = receive(&data).unwrap_err().to_string();
-            assert!(e.contains("escape") || e.contains("absolute"), "{name}: {e}");
+            assert!(
+                e.contains("escape") || e.contains("absolute"),
+                "{name}: {e}"
+            );
         }
     }
 

@@ -43,7 +43,14 @@ pub struct Root {
 fn split(path: &str) -> (String, String) {
     let clean = crate::ignore::clean(&format!("/{path}"));
     match clean.rsplit_once('/') {
-        Some((p, n)) => (if p.is_empty() { "/".into() } else { p.to_owned() }, n.to_owned()),
+        Some((p, n)) => (
+            if p.is_empty() {
+                "/".into()
+            } else {
+                p.to_owned()
+            },
+            n.to_owned(),
+        ),
         None => ("/".into(), clean),
     }
 }
@@ -63,7 +70,8 @@ impl Root {
 
     /// What is at `path` (following symlinks inside the root): `Some(true)` for a directory.
     pub fn is_dir(&self, path: &str) -> Option<bool> {
-        let fd = berth_fsutil::open_in_root(self.fd.as_fd(), Path::new(path), OFlag::O_PATH).ok()?;
+        let fd =
+            berth_fsutil::open_in_root(self.fd.as_fd(), Path::new(path), OFlag::O_PATH).ok()?;
         let st = nix::sys::stat::fstat(fd.as_fd()).ok()?;
         Some(SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR)
     }
@@ -77,30 +85,60 @@ impl Root {
 
     /// Makes directory `path` and its parents (new ones get `meta`); returns an O_PATH fd.
     pub fn mkdir_all(&self, path: &str, meta: Option<Meta>) -> Result<OwnedFd> {
-        if let Ok(fd) = berth_fsutil::open_in_root(self.fd.as_fd(), Path::new(path), OFlag::O_PATH | OFlag::O_DIRECTORY) {
+        if let Ok(fd) = berth_fsutil::open_in_root(
+            self.fd.as_fd(),
+            Path::new(path),
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+        ) {
             return Ok(fd);
         }
         let (parent, name) = split(path);
         if name.is_empty() {
-            return berth_fsutil::open_in_root(self.fd.as_fd(), Path::new("/"), OFlag::O_PATH | OFlag::O_DIRECTORY)
-                .map_err(errno("opening", path));
+            return berth_fsutil::open_in_root(
+                self.fd.as_fd(),
+                Path::new("/"),
+                OFlag::O_PATH | OFlag::O_DIRECTORY,
+            )
+            .map_err(errno("opening", path));
         }
         let pfd = self.mkdir_all(&parent, meta)?;
         match mkdirat(pfd.as_fd(), name.as_str(), Mode::from_bits_truncate(0o700)) {
             Ok(()) => {
-                let fd = openat(pfd.as_fd(), name.as_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-                    .map_err(errno("opening", path))?;
-                self.apply(&fd, meta.unwrap_or(Meta { mode: 0o755, uid: 0, gid: 0, mtime: -1 }), path)?;
+                let fd = openat(
+                    pfd.as_fd(),
+                    name.as_str(),
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(errno("opening", path))?;
+                self.apply(
+                    &fd,
+                    meta.unwrap_or(Meta {
+                        mode: 0o755,
+                        uid: 0,
+                        gid: 0,
+                        mtime: -1,
+                    }),
+                    path,
+                )?;
             }
             // A dangling symlink: its target is made inside the root.
             Err(Errno::EEXIST) => {
-                return berth_fsutil::mkdir_all_in_root(self.fd.as_fd(), Path::new(path), Mode::from_bits_truncate(0o755))
-                    .map_err(errno("creating", path));
+                return berth_fsutil::mkdir_all_in_root(
+                    self.fd.as_fd(),
+                    Path::new(path),
+                    Mode::from_bits_truncate(0o755),
+                )
+                .map_err(errno("creating", path));
             }
             Err(e) => return Err(errno("creating", path)(e)),
         }
-        berth_fsutil::open_in_root(self.fd.as_fd(), Path::new(path), OFlag::O_PATH | OFlag::O_DIRECTORY)
-            .map_err(errno("opening", path))
+        berth_fsutil::open_in_root(
+            self.fd.as_fd(),
+            Path::new(path),
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+        )
+        .map_err(errno("opening", path))
     }
 
     fn dir_in(&self, pfd: &OwnedFd, name: &str, meta: Meta, path: &str) -> Result<()> {
@@ -108,16 +146,28 @@ impl Root {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(errno("creating", path)(e)),
         }
-        let fd = openat(pfd.as_fd(), name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(errno("opening", path))?;
+        let fd = openat(
+            pfd.as_fd(),
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno("opening", path))?;
         self.apply(&fd, meta, path)
     }
 
     fn apply(&self, fd: &OwnedFd, meta: Meta, path: &str) -> Result<()> {
-        fchown(fd.as_fd(), Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid))).map_err(errno("changing the owner of", path))?;
-        fchmod(fd.as_fd(), Mode::from_bits_truncate(meta.mode & 0o7777)).map_err(errno("changing the mode of", path))?;
+        fchown(
+            fd.as_fd(),
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+        )
+        .map_err(errno("changing the owner of", path))?;
+        fchmod(fd.as_fd(), Mode::from_bits_truncate(meta.mode & 0o7777))
+            .map_err(errno("changing the mode of", path))?;
         if meta.mtime >= 0 {
-            futimens(fd.as_fd(), &times(meta.mtime), &times(meta.mtime)).map_err(errno("setting the time of", path))?;
+            futimens(fd.as_fd(), &times(meta.mtime), &times(meta.mtime))
+                .map_err(errno("setting the time of", path))?;
         }
         Ok(())
     }
@@ -135,10 +185,16 @@ impl Root {
     /// Removes whatever non-directory is at `name` (Docker replaces files and links).
     fn clear(pfd: &OwnedFd, name: &str, path: &str) -> Result<()> {
         match fstatat(pfd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR => {
-                Err(BuildError::invalid(format!("cannot copy to {path}: it is a directory")))
+            Ok(st)
+                if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
+                    == SFlag::S_IFDIR =>
+            {
+                Err(BuildError::invalid(format!(
+                    "cannot copy to {path}: it is a directory"
+                )))
             }
-            Ok(_) => unlinkat(pfd.as_fd(), name, UnlinkatFlags::NoRemoveDir).map_err(errno("replacing", path)),
+            Ok(_) => unlinkat(pfd.as_fd(), name, UnlinkatFlags::NoRemoveDir)
+                .map_err(errno("replacing", path)),
             Err(_) => Ok(()),
         }
     }
@@ -166,11 +222,23 @@ impl Root {
         let pfd = self.mkdir_all(&parent, None)?;
         Self::clear(&pfd, &name, path)?;
         symlinkat(target, pfd.as_fd(), name.as_str()).map_err(errno("creating", path))?;
-        fchownat(pfd.as_fd(), name.as_str(), Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
-            .map_err(errno("changing the owner of", path))?;
+        fchownat(
+            pfd.as_fd(),
+            name.as_str(),
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(errno("changing the owner of", path))?;
         if meta.mtime >= 0 {
-            utimensat(pfd.as_fd(), name.as_str(), &times(meta.mtime), &times(meta.mtime), UtimensatFlags::NoFollowSymlink)
-                .map_err(errno("setting the time of", path))?;
+            utimensat(
+                pfd.as_fd(),
+                name.as_str(),
+                &times(meta.mtime),
+                &times(meta.mtime),
+                UtimensatFlags::NoFollowSymlink,
+            )
+            .map_err(errno("setting the time of", path))?;
         }
         Ok(())
     }
@@ -186,7 +254,9 @@ impl Root {
             self.read(file)?.read_to_string(&mut text).ok()?;
             text.lines().find_map(|l| {
                 let f: Vec<&str> = l.split(':').collect();
-                (f.first() == Some(&name)).then(|| f.get(col).and_then(|v| v.parse().ok())).flatten()
+                (f.first() == Some(&name))
+                    .then(|| f.get(col).and_then(|v| v.parse().ok()))
+                    .flatten()
             })
         };
         let uid = match user.parse::<u32>() {
@@ -219,18 +289,32 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("escape")).unwrap();
         let r = Root::open(dir.path()).unwrap();
-        let me = Meta { mode: 0o640, uid: nix::unistd::getuid().as_raw(), gid: nix::unistd::getgid().as_raw(), mtime: 1000 };
+        let me = Meta {
+            mode: 0o640,
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            mtime: 1000,
+        };
         r.file("/escape/x/f", &mut &b"hi"[..], me).unwrap();
         assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
         // `escape` resolves to the root itself (an absolute target is taken from the root).
-        let landed = std::fs::read(dir.path().join(outside.path().strip_prefix("/").unwrap()).join("x/f")).unwrap();
+        let landed = std::fs::read(
+            dir.path()
+                .join(outside.path().strip_prefix("/").unwrap())
+                .join("x/f"),
+        )
+        .unwrap();
         assert_eq!(landed, b"hi");
         r.symlink("/l", "/etc/passwd", me).unwrap();
         r.file("/l", &mut &b"replaced"[..], me).unwrap();
         assert_eq!(std::fs::read(dir.path().join("l")).unwrap(), b"replaced");
         assert_eq!(r.is_dir("/escape"), Some(true));
         std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-        std::fs::write(dir.path().join("etc/passwd"), "app:x:1000:1001::/:/bin/sh\n").unwrap();
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "app:x:1000:1001::/:/bin/sh\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("etc/group"), "staff:x:50:\n").unwrap();
         assert_eq!(r.lookup_owner("app").unwrap(), (1000, 1001));
         assert_eq!(r.lookup_owner("app:staff").unwrap(), (1000, 50));

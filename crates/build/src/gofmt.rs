@@ -18,7 +18,9 @@ pub fn quote(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c if c.is_control() => {
                 let n = c as u32;
                 if n <= 0xffff {
@@ -36,7 +38,10 @@ pub fn quote(s: &str) -> String {
 
 /// `%q` of a `[]string`: `["a" "b"]`.
 pub fn quote_list(v: &[String]) -> String {
-    format!("[{}]", v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(" "))
+    format!(
+        "[{}]",
+        v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(" ")
+    )
 }
 
 /// `%v` of a `[]string`: `[a b]`.
@@ -111,7 +116,10 @@ mod tests {
 
     #[test]
     fn like_go() {
-        assert_eq!(quote_list(&["/bin/sh".into(), "-c".into()]), "[\"/bin/sh\" \"-c\"]");
+        assert_eq!(
+            quote_list(&["/bin/sh".into(), "-c".into()]),
+            "[\"/bin/sh\" \"-c\"]"
+        );
         assert_eq!(quote("a\"b\\\n"), "\"a\\\"b\\\\\\n\"");
         assert_eq!(list(&["/data".into(), "/x".into()]), "[/data /x]");
         assert_eq!(quote_rune(0), "'\\x00'");

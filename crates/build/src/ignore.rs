@@ -144,7 +144,10 @@ impl Ignore {
         let dir = clean(dir);
         self.patterns.iter().any(|p| {
             p.exclusion
-                && (p.text.starts_with(&format!("{dir}/")) || p.text.contains('*') || p.text.contains('?') || p.text.contains('['))
+                && (p.text.starts_with(&format!("{dir}/"))
+                    || p.text.contains('*')
+                    || p.text.contains('?')
+                    || p.text.contains('['))
         })
     }
 }
@@ -163,7 +166,10 @@ mod tests {
         assert!(i.excludes("a.md"));
         assert!(!i.excludes("README.md"));
         assert!(!i.excludes("docs/a.md"), "* does not cross /");
-        assert!(i.excludes("build/x/y"), "a directory excludes what is under it");
+        assert!(
+            i.excludes("build/x/y"),
+            "a directory excludes what is under it"
+        );
         assert!(i.excludes("x/y/z.tmp"));
         assert!(i.excludes("z.tmp"), "**/ matches no directory too");
         assert!(i.excludes("abs"));

@@ -29,7 +29,12 @@ fn header(m: &std::fs::Metadata, typ: tar::EntryType, type_bits: u32, size: u64)
 
 /// Writes `dir` as a context tar to `w`; `extra` files (a Dockerfile from elsewhere) are
 /// added at the end under their names.
-pub fn pack_dir<W: Write>(dir: &Path, ignore: &Ignore, extra: &[(String, Vec<u8>)], w: W) -> io::Result<(W, Packed)> {
+pub fn pack_dir<W: Write>(
+    dir: &Path,
+    ignore: &Ignore,
+    extra: &[(String, Vec<u8>)],
+    w: W,
+) -> io::Result<(W, Packed)> {
     let mut b = tar::Builder::new(w);
     let mut stats = Packed::default();
     let mut stack = vec![(dir.to_path_buf(), String::new())];
@@ -40,7 +45,11 @@ pub fn pack_dir<W: Write>(dir: &Path, ignore: &Ignore, extra: &[(String, Vec<u8>
         let mut subdirs = Vec::new();
         for e in names {
             let name = e.file_name().to_string_lossy().into_owned();
-            let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let r = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
             let m = std::fs::symlink_metadata(e.path())?;
             let excluded = ignore.excludes(&r);
             if m.is_dir() {
@@ -106,7 +115,13 @@ mod tests {
         std::fs::create_dir_all(d.path().join("src")).unwrap();
         std::fs::write(d.path().join("src/main.rs"), "fn main(){}").unwrap();
         let ig = Ignore::parse("*.key\nnode_modules\n").unwrap();
-        let (tar_bytes, stats) = pack_dir(d.path(), &ig, &[(".dockerfile.x".into(), b"FROM y\n".to_vec())], Vec::new()).unwrap();
+        let (tar_bytes, stats) = pack_dir(
+            d.path(),
+            &ig,
+            &[(".dockerfile.x".into(), b"FROM y\n".to_vec())],
+            Vec::new(),
+        )
+        .unwrap();
         let mut names = Vec::new();
         let mut a = tar::Archive::new(tar_bytes.as_slice());
         for e in a.entries().unwrap() {
@@ -116,7 +131,10 @@ mod tests {
                 assert_eq!(e.header().mode().unwrap() & 0o170000, 0o100000);
             }
         }
-        assert_eq!(names, vec!["Dockerfile", "src/", "src/main.rs", ".dockerfile.x"]);
+        assert_eq!(
+            names,
+            vec!["Dockerfile", "src/", "src/main.rs", ".dockerfile.x"]
+        );
         assert_eq!(stats.entries, 4);
     }
 }

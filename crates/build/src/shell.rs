@@ -276,7 +276,11 @@ fn unset_msg(name: &str, word: &str, default: &str) -> String {
 }
 
 /// One word, quotes removed and variables substituted.
-pub fn process_word<V: Vars + ?Sized>(word: &str, vars: &V, escape: char) -> Result<String, ShellError> {
+pub fn process_word<V: Vars + ?Sized>(
+    word: &str,
+    vars: &V,
+    escape: char,
+) -> Result<String, ShellError> {
     let mut l = Lexer {
         chars: word.chars().peekable(),
         escape,
@@ -357,7 +361,12 @@ mod tests {
         assert_eq!(w("$"), "$");
         assert_eq!(w("a$N-b"), "a-b");
         let env: Vec<String> = vec![];
-        assert!(process_word("${X:?must}", &env, '\\').unwrap_err().0.contains("X: must"));
+        assert!(
+            process_word("${X:?must}", &env, '\\')
+                .unwrap_err()
+                .0
+                .contains("X: must")
+        );
         assert!(process_word("${X", &env, '\\').is_err());
         assert!(process_word("${}", &env, '\\').is_err());
         assert!(process_word("'abc", &env, '\\').is_err());
@@ -366,8 +375,14 @@ mod tests {
     #[test]
     fn words_split_only_unquoted() {
         let env: Vec<String> = vec!["P=80 443".into()];
-        assert_eq!(process_words("$P 22", &env, '\\').unwrap(), vec!["80", "443", "22"]);
-        assert_eq!(process_words("\"$P\" 22", &env, '\\').unwrap(), vec!["80 443", "22"]);
+        assert_eq!(
+            process_words("$P 22", &env, '\\').unwrap(),
+            vec!["80", "443", "22"]
+        );
+        assert_eq!(
+            process_words("\"$P\" 22", &env, '\\').unwrap(),
+            vec!["80 443", "22"]
+        );
     }
 
     #[test]

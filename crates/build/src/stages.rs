@@ -51,7 +51,11 @@ impl Plan {
         let mut stages: Vec<Stage> = Vec::new();
         for ins in &df.instructions {
             match &ins.command {
-                Command::From { image, stage, platform } => {
+                Command::From {
+                    image,
+                    stage,
+                    platform,
+                } => {
                     let index = stages.len();
                     stages.push(Stage {
                         index,
@@ -76,9 +80,12 @@ impl Plan {
             }
         }
         if stages.is_empty() {
-            return Err(BuildError::invalid("No image was generated. Is your Dockerfile empty?"));
+            return Err(BuildError::invalid(
+                "No image was generated. Is your Dockerfile empty?",
+            ));
         }
-        let expand = |w: &str| shell::process_word(w, meta_env, escape).unwrap_or_else(|_| w.to_owned());
+        let expand =
+            |w: &str| shell::process_word(w, meta_env, escape).unwrap_or_else(|_| w.to_owned());
         for i in 0..stages.len() {
             let mut deps = BTreeSet::new();
             if let Some(d) = find(&stages, &expand(&stages[i].base), i) {
@@ -107,7 +114,9 @@ impl Plan {
             None => Ok(self.stages.len() - 1),
             Some(t) => find(&self.stages, t, self.stages.len())
                 .filter(|i| self.stages[*i].name.is_some() || t.parse::<usize>().is_ok())
-                .ok_or_else(|| BuildError::invalid(format!("failed to reach build target {t} in Dockerfile"))),
+                .ok_or_else(|| {
+                    BuildError::invalid(format!("failed to reach build target {t} in Dockerfile"))
+                }),
         }
     }
 
@@ -139,8 +148,16 @@ mod tests {
         assert_eq!(plan.stages.len(), 4);
         let t = plan.target(None).unwrap();
         assert_eq!(plan.needed(t), vec![0, 2, 3]);
-        assert_eq!(plan.needed(plan.target(Some("unused")).unwrap()), vec![0, 1]);
-        assert!(plan.target(Some("nope")).unwrap_err().to_string().contains("failed to reach build target nope"));
+        assert_eq!(
+            plan.needed(plan.target(Some("unused")).unwrap()),
+            vec![0, 1]
+        );
+        assert!(
+            plan.target(Some("nope"))
+                .unwrap_err()
+                .to_string()
+                .contains("failed to reach build target nope")
+        );
         let df = crate::parser::parse("RUN x\n").unwrap();
         assert!(Plan::new(&df, &[], '\\').is_err());
     }

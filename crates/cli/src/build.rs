@@ -95,23 +95,42 @@ pub(crate) struct BuilderPruneArgs {
 }
 
 fn is_git(path: &str) -> bool {
-    path.starts_with("git://") || path.starts_with("git@") || path.starts_with("github.com/") || ((path.starts_with("https://") || path.starts_with("http://") || path.starts_with("file://")) && (path.contains(".git") || path.contains("#")))
+    path.starts_with("git://")
+        || path.starts_with("git@")
+        || path.starts_with("github.com/")
+        || ((path.starts_with("https://")
+            || path.starts_with("http://")
+            || path.starts_with("file://"))
+            && (path.contains(".git") || path.contains("#")))
 }
 
 /// Clones `url[#ref[:subdir]]` into a temp dir; returns it and the context inside it.
 fn clone_git(url: &str) -> Result<(tempfile::TempDir, PathBuf)> {
     let (repo, fragment) = url.split_once('#').unwrap_or((url, ""));
     let (reference, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
-    let repo = if repo.starts_with("github.com/") { format!("https://{repo}") } else { repo.to_owned() };
-    let dir = tempfile::Builder::new().prefix("berth-build-git-").tempdir()?;
+    let repo = if repo.starts_with("github.com/") {
+        format!("https://{repo}")
+    } else {
+        repo.to_owned()
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("berth-build-git-")
+        .tempdir()?;
     let mut cmd = std::process::Command::new("git");
     cmd.args(["clone", "--quiet", "--recurse-submodules", "--depth", "1"]);
     if !reference.is_empty() {
         cmd.args(["--branch", reference]);
     }
-    let out = cmd.arg(&repo).arg(dir.path()).output().context("running git")?;
+    let out = cmd
+        .arg(&repo)
+        .arg(dir.path())
+        .output()
+        .context("running git")?;
     if !out.status.success() {
-        bail!("unable to prepare context: unable to 'git clone' to temporary context directory: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "unable to prepare context: unable to 'git clone' to temporary context directory: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let ctx = dir.path().join(subdir);
     if !ctx.is_dir() {
@@ -140,13 +159,18 @@ fn random_name() -> String {
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         let _ = f.read_exact(&mut b);
     }
-    format!(".dockerfile.{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+    format!(
+        ".dockerfile.{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
 }
 
 /// The context as a request body, and the Dockerfile's name in it.
 fn context_body(a: &BuildArgs) -> Result<(crate::client::Body, String, Option<tempfile::TempDir>)> {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
-    let body = BodyExt::boxed(http_body_util::StreamBody::new(tokio_stream_from(rx).map(|r| r.map(hyper::body::Frame::data))));
+    let body = BodyExt::boxed(http_body_util::StreamBody::new(
+        tokio_stream_from(rx).map(|r| r.map(hyper::body::Frame::data)),
+    ));
     let stdin_df = a.file.as_deref() == Some("-");
     if a.path == "-" {
         if stdin_df {
@@ -154,12 +178,18 @@ fn context_body(a: &BuildArgs) -> Result<(crate::client::Body, String, Option<te
         }
         let mut head = Vec::new();
         std::io::stdin().read_to_end(&mut head)?;
-        let is_tar = head.len() > 262 && &head[257..262] == b"ustar" || head.starts_with(&[0x1f, 0x8b]);
+        let is_tar =
+            head.len() > 262 && &head[257..262] == b"ustar" || head.starts_with(&[0x1f, 0x8b]);
         let (data, name) = if is_tar {
             (head, a.file.clone().unwrap_or_else(|| "Dockerfile".into()))
         } else {
             let name = random_name();
-            let (tar, _) = berth_build::pack::pack_dir(&empty_dir()?, &berth_build::ignore::Ignore::default(), &[(name.clone(), head)], Vec::new())?;
+            let (tar, _) = berth_build::pack::pack_dir(
+                &empty_dir()?,
+                &berth_build::ignore::Ignore::default(),
+                &[(name.clone(), head)],
+                Vec::new(),
+            )?;
             (tar, name)
         };
         tokio::spawn(async move {
@@ -186,10 +216,17 @@ fn context_body(a: &BuildArgs) -> Result<(crate::client::Body, String, Option<te
             n
         }
         Some(f) => {
-            let p = if Path::new(f).is_absolute() || keep.is_some() { PathBuf::from(f) } else { std::env::current_dir()?.join(f) };
+            let p = if Path::new(f).is_absolute() || keep.is_some() {
+                PathBuf::from(f)
+            } else {
+                std::env::current_dir()?.join(f)
+            };
             let p = if keep.is_some() { dir.join(f) } else { p };
             let abs_dir = std::fs::canonicalize(&dir)?;
-            match std::fs::canonicalize(&p).ok().and_then(|c| c.strip_prefix(&abs_dir).ok().map(Path::to_path_buf)) {
+            match std::fs::canonicalize(&p)
+                .ok()
+                .and_then(|c| c.strip_prefix(&abs_dir).ok().map(Path::to_path_buf))
+            {
                 Some(rel) => rel.to_string_lossy().into_owned(),
                 None => {
                     let data = std::fs::read(&p).with_context(|| format!("unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {}: no such file or directory", p.display()))?;
@@ -223,7 +260,9 @@ fn empty_dir() -> Result<PathBuf> {
     Ok(d)
 }
 
-fn tokio_stream_from<T: Send + 'static>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> {
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
@@ -239,8 +278,16 @@ fn secrets_header(specs: &[String]) -> Result<Option<String>> {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
             match k {
                 "id" => id = Some(v.to_owned()),
-                "src" | "source" => value = Some(std::fs::read(v).with_context(|| format!("reading secret {v}"))?),
-                "env" => value = Some(std::env::var(v).with_context(|| format!("secret env {v} is not set"))?.into_bytes()),
+                "src" | "source" => {
+                    value = Some(std::fs::read(v).with_context(|| format!("reading secret {v}"))?)
+                }
+                "env" => {
+                    value = Some(
+                        std::env::var(v)
+                            .with_context(|| format!("secret env {v} is not set"))?
+                            .into_bytes(),
+                    )
+                }
                 "type" => {}
                 _ => bail!("unexpected key '{k}' in '{s}'"),
             }
@@ -248,11 +295,18 @@ fn secrets_header(specs: &[String]) -> Result<Option<String>> {
         let id = id.ok_or_else(|| anyhow::anyhow!("secret {s:?}: id is required"))?;
         let value = match value {
             Some(v) => v,
-            None => std::env::var(&id).map(String::into_bytes).with_context(|| format!("secret {id}: no src, env or variable {id}"))?,
+            None => std::env::var(&id)
+                .map(String::into_bytes)
+                .with_context(|| format!("secret {id}: no src, env or variable {id}"))?,
         };
-        m.insert(id, Value::String(base64::engine::general_purpose::STANDARD.encode(value)));
+        m.insert(
+            id,
+            Value::String(base64::engine::general_purpose::STANDARD.encode(value)),
+        );
     }
-    Ok(Some(base64::engine::general_purpose::STANDARD.encode(Value::Object(m).to_string())))
+    Ok(Some(
+        base64::engine::general_purpose::STANDARD.encode(Value::Object(m).to_string()),
+    ))
 }
 
 fn kv_json(list: &[String], from_env: bool) -> Value {
@@ -263,7 +317,10 @@ fn kv_json(list: &[String], from_env: bool) -> Value {
                 m.insert(k.to_owned(), Value::String(v.to_owned()));
             }
             None if from_env => {
-                m.insert(a.clone(), std::env::var(a).map(Value::String).unwrap_or(Value::Null));
+                m.insert(
+                    a.clone(),
+                    std::env::var(a).map(Value::String).unwrap_or(Value::Null),
+                );
             }
             None => {
                 m.insert(a.clone(), Value::String(String::new()));
@@ -279,7 +336,11 @@ fn params(a: &BuildArgs, df: &str) -> Result<Vec<(&'static str, String)>> {
         p.push(("t", t.clone()));
     }
     let mut args = kv_json(&a.build_arg, true);
-    if a.reproducible && !args.as_object().is_some_and(|m| m.contains_key("SOURCE_DATE_EPOCH")) {
+    if a.reproducible
+        && !args
+            .as_object()
+            .is_some_and(|m| m.contains_key("SOURCE_DATE_EPOCH"))
+    {
         let epoch = std::env::var("SOURCE_DATE_EPOCH").unwrap_or_else(|_| "0".into());
         args["SOURCE_DATE_EPOCH"] = Value::String(epoch);
     }
@@ -330,7 +391,11 @@ impl Live {
     fn end_step(&mut self, o: &mut impl Write) {
         self.clear_tail(o);
         if let Some((line, t, cached)) = self.step.take() {
-            let mark = if cached { "\x1b[36mCACHED\x1b[0m".to_owned() } else { format!("{:.1}s", t.elapsed().as_secs_f64()) };
+            let mark = if cached {
+                "\x1b[36mCACHED\x1b[0m".to_owned()
+            } else {
+                format!("{:.1}s", t.elapsed().as_secs_f64())
+            };
             let _ = writeln!(o, "\x1b[1A\x1b[2K\x1b[34m=>\x1b[0m {line}  {mark}");
         }
         self.tail.clear();
@@ -359,7 +424,8 @@ impl Live {
         self.partial.push_str(s);
         while let Some(i) = self.partial.find('\n') {
             let l: String = self.partial.drain(..=i).collect();
-            self.tail.push(l.trim_end().replace("\x1b[91m", "").replace("\x1b[0m", ""));
+            self.tail
+                .push(l.trim_end().replace("\x1b[91m", "").replace("\x1b[0m", ""));
         }
         if self.tail.len() > 5 {
             let cut = self.tail.len() - 5;
@@ -381,13 +447,26 @@ pub(crate) async fn build(cl: &Client, a: BuildArgs) -> Result<()> {
     if let Some(h) = secrets_header(&a.secret)? {
         headers.push(("X-Berth-Build-Secrets", h));
     }
-    let resp = cl.send_with_headers(Method::POST, &path, body, Some("application/x-tar"), &headers).await?;
+    let resp = cl
+        .send_with_headers(
+            Method::POST,
+            &path,
+            body,
+            Some("application/x-tar"),
+            &headers,
+        )
+        .await?;
     let tty = match a.progress.as_str() {
         "plain" => false,
         "tty" => true,
         _ => std::io::stdout().is_terminal() && !a.quiet,
     };
-    let mut live = Live { step: None, tail: Vec::new(), shown: 0, partial: String::new() };
+    let mut live = Live {
+        step: None,
+        tail: Vec::new(),
+        shown: 0,
+        partial: String::new(),
+    };
     let mut id = None;
     let mut stream = Box::pin(body_stream(resp));
     let mut buf = Vec::new();
@@ -402,8 +481,15 @@ pub(crate) async fn build(cl: &Client, a: BuildArgs) -> Result<()> {
                 if tty {
                     live.end_step(&mut stdout);
                 }
-                let code = e["code"].as_i64().and_then(|c| i32::try_from(c).ok()).unwrap_or(1);
-                return Err(crate::StatusError::new(code, e["message"].as_str().unwrap_or("build failed")).into());
+                let code = e["code"]
+                    .as_i64()
+                    .and_then(|c| i32::try_from(c).ok())
+                    .unwrap_or(1);
+                return Err(crate::StatusError::new(
+                    code,
+                    e["message"].as_str().unwrap_or("build failed"),
+                )
+                .into());
             }
             if let Some(i) = msg["aux"]["ID"].as_str() {
                 id = Some(i.to_owned());
@@ -428,7 +514,9 @@ pub(crate) async fn build(cl: &Client, a: BuildArgs) -> Result<()> {
         live.end_step(&mut stdout);
     }
     let _ = stdout.flush();
-    let Some(id) = id else { bail!("the daemon did not report an image") };
+    let Some(id) = id else {
+        bail!("the daemon did not report an image")
+    };
     if a.quiet {
         crate::util::out(&format!("{id}\n"));
     }
@@ -440,7 +528,9 @@ pub(crate) async fn build(cl: &Client, a: BuildArgs) -> Result<()> {
 
 pub(crate) async fn prune(cl: &Client, a: BuilderPruneArgs) -> Result<()> {
     let _ = a.force;
-    let v = cl.post_json(&query("/build/prune", &[("all", a.all.to_string())]), None).await?;
+    let v = cl
+        .post_json(&query("/build/prune", &[("all", a.all.to_string())]), None)
+        .await?;
     for c in v["CachesDeleted"].as_array().into_iter().flatten() {
         if let Some(s) = c.as_str() {
             crate::util::out(&format!("{s}\n"));

@@ -19,7 +19,11 @@ pub struct BuiltLayer {
     pub chain_id: String,
 }
 
-fn walk(dir: &Path, rel: &Path, out: &mut Vec<(std::path::PathBuf, std::fs::Metadata)>) -> io::Result<()> {
+fn walk(
+    dir: &Path,
+    rel: &Path,
+    out: &mut Vec<(std::path::PathBuf, std::fs::Metadata)>,
+) -> io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
     entries.sort_by_key(std::fs::DirEntry::file_name);
     for e in entries {
@@ -36,7 +40,8 @@ fn walk(dir: &Path, rel: &Path, out: &mut Vec<(std::path::PathBuf, std::fs::Meta
 
 fn is_opaque(p: &Path) -> bool {
     let mut buf = [0u8; 4];
-    rustix::fs::lgetxattr(p, "trusted.overlay.opaque", &mut buf).is_ok_and(|n| n == 1 && buf[0] == b'y')
+    rustix::fs::lgetxattr(p, "trusted.overlay.opaque", &mut buf)
+        .is_ok_and(|n| n == 1 && buf[0] == b'y')
 }
 
 /// Writes `upper` as a layer tar in path order, mtimes clamped to `epoch`; returns the
@@ -45,7 +50,10 @@ fn write_tar<W: Write>(upper: &Path, w: W, epoch: Option<i64>) -> Result<(W, u64
     let mut entries = Vec::new();
     walk(upper, Path::new(""), &mut entries).map_err(ImageError::io("reading", upper))?;
     let mut b = tar::Builder::new(w);
-    let stream = |e: io::Error| ImageError::Stream { what: "writing a layer".into(), source: e };
+    let stream = |e: io::Error| ImageError::Stream {
+        what: "writing a layer".into(),
+        source: e,
+    };
     let clamp = |t: i64| -> u64 {
         let t = match epoch {
             Some(e) if t > e => e,
@@ -63,7 +71,12 @@ fn write_tar<W: Write>(upper: &Path, w: W, epoch: Option<i64>) -> Result<(W, u64
         h.set_gid(u64::from(m.gid()));
         h.set_mtime(clamp(m.mtime()));
         if ft.is_char_device() && m.rdev() == 0 {
-            let name = format!(".wh.{}", rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            let name = format!(
+                ".wh.{}",
+                rel.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
             let path = rel.parent().unwrap_or(Path::new("")).join(name);
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(0);
@@ -81,7 +94,8 @@ fn write_tar<W: Write>(upper: &Path, w: W, epoch: Option<i64>) -> Result<(W, u64
                 o.set_size(0);
                 o.set_mode(0o644);
                 o.set_mtime(clamp(m.mtime()));
-                b.append_data(&mut o, rel.join(".wh..wh..opq"), io::empty()).map_err(stream)?;
+                b.append_data(&mut o, rel.join(".wh..wh..opq"), io::empty())
+                    .map_err(stream)?;
             }
         } else if ft.is_symlink() {
             let target = std::fs::read_link(&full).map_err(ImageError::io("reading", &full))?;
@@ -105,7 +119,10 @@ fn write_tar<W: Write>(upper: &Path, w: W, epoch: Option<i64>) -> Result<(W, u64
 
 impl ImageStore {
     fn pin(&self, chain: &Digest) {
-        self.pinned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(chain.clone());
+        self.pinned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(chain.clone());
     }
 
     /// An image's config.
@@ -119,9 +136,14 @@ impl ImageStore {
         let dir = self.container_dir(id);
         let tmp = self.root.join("containers").join(format!(".tmp-{id}"));
         for sub in ["upper", "work"] {
-            std::fs::create_dir_all(tmp.join(sub)).map_err(ImageError::io("creating", tmp.join(sub)))?;
+            std::fs::create_dir_all(tmp.join(sub))
+                .map_err(ImageError::io("creating", tmp.join(sub)))?;
         }
-        let rec = ContainerLayer { id: id.to_owned(), image: Digest::of(b""), layers: Vec::new() };
+        let rec = ContainerLayer {
+            id: id.to_owned(),
+            image: Digest::of(b""),
+            layers: Vec::new(),
+        };
         write_json(&tmp.join("layer.json"), &rec)?;
         std::fs::rename(&tmp, &dir).map_err(ImageError::io("creating", &dir))?;
         self.lock().containers.insert(id.to_owned(), rec);
@@ -136,9 +158,18 @@ impl ImageStore {
     /// Turns container `id`'s changes (its upper directory, no longer mounted) into a layer:
     /// `None` when it changed nothing. With `keep`, the upper directory stays (the container
     /// is kept) and the layer is unpacked from the tar instead of moved.
-    pub fn layer_from_upper(&self, id: &str, epoch: Option<i64>, keep: bool) -> Result<Option<BuiltLayer>> {
+    pub fn layer_from_upper(
+        &self,
+        id: &str,
+        epoch: Option<i64>,
+        keep: bool,
+    ) -> Result<Option<BuiltLayer>> {
         let upper = self.upper_dir(id);
-        if std::fs::read_dir(&upper).map_err(ImageError::io("reading", &upper))?.next().is_none() {
+        if std::fs::read_dir(&upper)
+            .map_err(ImageError::io("reading", &upper))?
+            .next()
+            .is_none()
+        {
             return Ok(None);
         }
         let parent = self
@@ -155,13 +186,23 @@ impl ImageStore {
             let (w, _) = write_tar(&upper, io::BufWriter::new(f), epoch)?;
             drop(w);
             let r = std::fs::File::open(&tmp).map_err(ImageError::io("opening", &tmp))?;
-            let rec = self.add_layer(io::BufReader::new(r), parent.as_ref(), crate::layers::Expect::default());
+            let rec = self.add_layer(
+                io::BufReader::new(r),
+                parent.as_ref(),
+                crate::layers::Expect::default(),
+            );
             let _ = std::fs::remove_file(&tmp);
             let rec = rec?;
             self.pin(&rec.chain_id);
-            return Ok(Some(BuiltLayer { diff_id: rec.diff_id.to_string(), chain_id: rec.chain_id.to_string() }));
+            return Ok(Some(BuiltLayer {
+                diff_id: rec.diff_id.to_string(),
+                chain_id: rec.chain_id.to_string(),
+            }));
         }
-        let _serial = self.unpack.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _serial = self
+            .unpack
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let name = format!("build-{id}");
         let ingest = self.root.join("ingest").join(&name);
         let f = std::fs::File::create(&ingest).map_err(ImageError::io("creating", &ingest))?;
@@ -175,7 +216,10 @@ impl ImageStore {
         self.pin(&chain);
         if self.lock().layers.contains_key(&chain) {
             let _ = std::fs::remove_file(&ingest);
-            return Ok(Some(BuiltLayer { diff_id: diff_id.to_string(), chain_id: chain.to_string() }));
+            return Ok(Some(BuiltLayer {
+                diff_id: diff_id.to_string(),
+                chain_id: chain.to_string(),
+            }));
         }
         let tmp_layer = self.root.join("layers").join(format!(".tmp-{name}"));
         std::fs::create_dir_all(&tmp_layer).map_err(ImageError::io("creating", &tmp_layer))?;
@@ -203,15 +247,28 @@ impl ImageStore {
         }
         // The container's directory lost its upper; recreate it so removal finds its shape.
         let _ = std::fs::create_dir_all(&upper);
-        Ok(Some(BuiltLayer { diff_id: diff_id.to_string(), chain_id: chain.to_string() }))
+        Ok(Some(BuiltLayer {
+            diff_id: diff_id.to_string(),
+            chain_id: chain.to_string(),
+        }))
     }
 
     /// Records a built image: `parent`'s layers plus `layer` (a chain id), with `config`.
-    pub fn add_built(&self, config: &ImageConfig, parent: Option<&str>, layer: Option<&str>) -> Result<String> {
+    pub fn add_built(
+        &self,
+        config: &ImageConfig,
+        parent: Option<&str>,
+        layer: Option<&str>,
+    ) -> Result<String> {
         let (mut layers, parent_id) = match parent {
             Some(p) => {
                 let id = self.lookup(p)?;
-                let layers = self.lock().images.get(&id).map(|i| i.layers.clone()).unwrap_or_default();
+                let layers = self
+                    .lock()
+                    .images
+                    .get(&id)
+                    .map(|i| i.layers.clone())
+                    .unwrap_or_default();
                 (layers, Some(id))
             }
             None => (Vec::new(), None),
@@ -223,7 +280,10 @@ impl ImageStore {
         let bytes = config.to_bytes()?;
         let id = self.add_image(&bytes, layers, parent_id, &[], Vec::new());
         if let Some(l) = &chain {
-            self.pinned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(l);
+            self.pinned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(l);
         }
         let id = id?;
         Ok(id.to_string())
@@ -237,7 +297,12 @@ impl ImageStore {
             .images
             .keys()
             .filter(|id| !index.refs.values().any(|r| r == *id))
-            .filter(|id| !index.images.values().any(|i| i.parent.as_ref() == Some(*id)))
+            .filter(|id| {
+                !index
+                    .images
+                    .values()
+                    .any(|i| i.parent.as_ref() == Some(*id))
+            })
             .map(ToString::to_string)
             .collect()
     }

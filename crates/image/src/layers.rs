@@ -203,7 +203,12 @@ impl ImageStore {
     }
 
     /// Moves a complete layer and its blob into place and records it.
-    pub(crate) fn commit_layer(&self, tmp_layer: &Path, ingest: &Path, record: &LayerRecord) -> Result<()> {
+    pub(crate) fn commit_layer(
+        &self,
+        tmp_layer: &Path,
+        ingest: &Path,
+        record: &LayerRecord,
+    ) -> Result<()> {
         if let Ok(d) = std::fs::File::open(tmp_layer) {
             let _ = nix::unistd::syncfs(d.as_fd());
         }

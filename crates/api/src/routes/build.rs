@@ -104,7 +104,9 @@ fn options(q: &[(String, String)], headers: &HeaderMap) -> ApiResult<Options> {
     for (k, v) in q {
         match k.as_str() {
             "t" if !v.is_empty() => {
-                berth_image::Reference::parse(v).map_err(|e| ApiError::bad_request(format!("invalid reference format: {v}: {e}")))?;
+                berth_image::Reference::parse(v).map_err(|e| {
+                    ApiError::bad_request(format!("invalid reference format: {v}: {e}"))
+                })?;
                 o.tags.push(v.clone());
             }
             "dockerfile" => o.dockerfile = v.clone(),
@@ -115,34 +117,50 @@ fn options(q: &[(String, String)], headers: &HeaderMap) -> ApiResult<Options> {
             "forcerm" => o.force_rm = truthy(v),
             "target" => o.target = Some(v.clone()).filter(|t| !t.is_empty()),
             "networkmode" if !v.is_empty() => o.network = v.clone(),
-            "extrahosts" => o.extra_hosts.extend(v.split(',').filter(|h| !h.is_empty()).map(str::to_owned)),
+            "extrahosts" => o
+                .extra_hosts
+                .extend(v.split(',').filter(|h| !h.is_empty()).map(str::to_owned)),
             "buildargs" => o.build_args = json_map(v, "build args")?,
             "labels" => {
-                o.labels = json_map(v, "labels")?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
+                o.labels = json_map(v, "labels")?
+                    .into_iter()
+                    .map(|(k, v)| (k, v.unwrap_or_default()))
+                    .collect();
             }
             "shmsize" => o.shm_size = v.parse().ok().filter(|n| *n > 0),
             "memory" => o.memory = v.parse().ok().filter(|n| *n > 0),
             "cpushares" => o.cpu_shares = v.parse().ok().filter(|n| *n > 0),
             "platform" if !v.is_empty() => {
                 if !v.starts_with("linux") {
-                    return Err(ApiError::bad_request(format!("platform {v} is not supported on this linux/amd64 host")));
+                    return Err(ApiError::bad_request(format!(
+                        "platform {v} is not supported on this linux/amd64 host"
+                    )));
                 }
                 o.platform = v.clone();
             }
             "remote" if !v.is_empty() => {
-                return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, format!("remote contexts ({v}) are not supported by this daemon; the client sends the context")));
+                return Err(ApiError::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    format!(
+                        "remote contexts ({v}) are not supported by this daemon; the client sends the context"
+                    ),
+                ));
             }
             _ => {}
         }
     }
     if let Some(Some(epoch)) = o.build_args.get("SOURCE_DATE_EPOCH") {
-        o.source_date_epoch = Some(epoch.parse().map_err(|_| ApiError::bad_request(format!("invalid SOURCE_DATE_EPOCH: {epoch}")))?);
+        o.source_date_epoch =
+            Some(epoch.parse().map_err(|_| {
+                ApiError::bad_request(format!("invalid SOURCE_DATE_EPOCH: {epoch}"))
+            })?);
     }
     if let Some(h) = headers.get("X-Berth-Build-Secrets") {
         let raw = base64::engine::general_purpose::STANDARD
             .decode(h.as_bytes())
             .map_err(|e| ApiError::bad_request(format!("invalid X-Berth-Build-Secrets: {e}")))?;
-        let m: BTreeMap<String, String> = serde_json::from_slice(&raw).map_err(|e| ApiError::bad_request(format!("invalid X-Berth-Build-Secrets: {e}")))?;
+        let m: BTreeMap<String, String> = serde_json::from_slice(&raw)
+            .map_err(|e| ApiError::bad_request(format!("invalid X-Berth-Build-Secrets: {e}")))?;
         for (id, b64) in m {
             let data = base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
@@ -168,7 +186,12 @@ fn line(v: &Value) -> Bytes {
 }
 
 /// `POST /build`.
-pub(super) async fn build(State(engine): State<Engine>, uri: http::Uri, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub(super) async fn build(
+    State(engine): State<Engine>,
+    uri: http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let opts = options(&pairs(&uri), &headers)?;
     let reader = super::images::body_reader(body);
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -180,7 +203,12 @@ pub(super) async fn build(State(engine): State<Engine>, uri: http::Uri, headers:
     });
     // An error before any output is the response itself.
     let first = match rx.recv().await {
-        Some(Msg::Failed(e)) => return Err(ApiError::new(status_of(berth_errdefs::HasKind::kind(&e)), berth_errdefs::chain(&e))),
+        Some(Msg::Failed(e)) => {
+            return Err(ApiError::new(
+                status_of(berth_errdefs::HasKind::kind(&e)),
+                berth_errdefs::chain(&e),
+            ));
+        }
         Some(Msg::Json(v)) => v,
         None => return Err(ApiError::internal("the build ended without a result")),
     };
@@ -191,7 +219,8 @@ pub(super) async fn build(State(engine): State<Engine>, uri: http::Uri, headers:
             None => None,
         }
     });
-    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(line(&first)) }).chain(rest);
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(line(&first)) })
+        .chain(rest);
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
@@ -205,7 +234,9 @@ pub(super) async fn prune(State(engine): State<Engine>) -> ApiResult<Json<Value>
     let (deleted, space) = tokio::task::spawn_blocking(move || e2.build_prune())
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(json!({"CachesDeleted": deleted, "SpaceReclaimed": space})))
+    Ok(Json(
+        json!({"CachesDeleted": deleted, "SpaceReclaimed": space}),
+    ))
 }
 
 /// `system df`'s `BuildCache` rows.
@@ -214,7 +245,9 @@ pub(super) fn cache_rows(engine: &Engine) -> Vec<Value> {
         .build_cache()
         .iter()
         .map(|c| {
-            let at = c.created.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
+            let at = c
+                .created
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
             json!({
                 "ID": &c.key[..25.min(c.key.len())],
                 "Parent": "",

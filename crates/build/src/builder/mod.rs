@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 
-pub use output::Progress;
 use output::Ordered;
+pub use output::Progress;
 
 use crate::args::BuildArgs;
 use crate::backend::{Backend, Image};
@@ -64,13 +64,19 @@ fn prepare_context(ctx: &mut Context, name: &str) -> Result<String> {
     let ignore_name = format!("{name}.dockerignore");
     let ignore_text = match ctx.read_small(&ignore_name, MAX_SMALL)? {
         Some(t) => Some((t, ignore_name)),
-        None => ctx.read_small(".dockerignore", MAX_SMALL)?.map(|t| (t, ".dockerignore".to_owned())),
+        None => ctx
+            .read_small(".dockerignore", MAX_SMALL)?
+            .map(|t| (t, ".dockerignore".to_owned())),
     };
     let mut found = ctx.read_small(&name, MAX_SMALL)?.map(|t| (t, name.clone()));
     if found.is_none() && name == "Dockerfile" {
-        found = ctx.read_small("dockerfile", MAX_SMALL)?.map(|t| (t, "dockerfile".to_owned()));
+        found = ctx
+            .read_small("dockerfile", MAX_SMALL)?
+            .map(|t| (t, "dockerfile".to_owned()));
     }
-    let (text, used) = found.ok_or_else(|| BuildError::invalid(format!("Cannot locate specified Dockerfile: {name}")))?;
+    let (text, used) = found.ok_or_else(|| {
+        BuildError::invalid(format!("Cannot locate specified Dockerfile: {name}"))
+    })?;
     if let Some((t, ig_name)) = ignore_text {
         let ig = Ignore::parse(&String::from_utf8_lossy(&t)).map_err(BuildError::invalid)?;
         ctx.apply_ignore(&ig, &[used.as_str(), ig_name.as_str()]);
@@ -80,7 +86,8 @@ fn prepare_context(ctx: &mut Context, name: &str) -> Result<String> {
             }
         }
     }
-    String::from_utf8(text).map_err(|_| BuildError::invalid(format!("the Dockerfile {used} is not UTF-8")))
+    String::from_utf8(text)
+        .map_err(|_| BuildError::invalid(format!("the Dockerfile {used} is not UTF-8")))
 }
 
 type StageFuture = Shared<BoxFuture<'static, std::result::Result<Image, Arc<BuildError>>>>;
@@ -98,7 +105,10 @@ pub(crate) struct Build<B: Backend> {
 
 impl<B: Backend> Build<B> {
     pub(crate) fn meta(&self) -> BuildArgs {
-        self.args.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.args
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -112,13 +122,24 @@ pub async fn build<B: Backend>(
     let text = prepare_context(&mut ctx, &opts.dockerfile)?;
     let df = parser::parse(&text)?;
     let escape = df.directives.escape;
-    let mut args = BuildArgs::new(opts.build_args.clone(), if opts.platform.is_empty() { "linux/amd64" } else { &opts.platform });
+    let mut args = BuildArgs::new(
+        opts.build_args.clone(),
+        if opts.platform.is_empty() {
+            "linux/amd64"
+        } else {
+            &opts.platform
+        },
+    );
     let plan0 = Plan::new(&df, &[], escape)?;
     for ins in &plan0.meta {
         if let Command::Arg(list) = &ins.command {
             for (k, v) in list {
                 let env = args.meta_env();
-                let v = v.as_ref().map(|v| shell::process_word(v, &env, escape)).transpose().map_err(|e| BuildError::invalid(e.0))?;
+                let v = v
+                    .as_ref()
+                    .map(|v| shell::process_word(v, &env, escape))
+                    .transpose()
+                    .map_err(|e| BuildError::invalid(e.0))?;
                 args.declare_meta(k, v);
             }
         }
@@ -135,7 +156,11 @@ pub async fn build<B: Backend>(
         });
     }
     let needed = plan.needed(target);
-    let total = plan.meta.len() + needed.iter().map(|i| 1 + plan.stages[*i].instructions.len()).sum::<usize>();
+    let total = plan.meta.len()
+        + needed
+            .iter()
+            .map(|i| 1 + plan.stages[*i].instructions.len())
+            .sum::<usize>();
     let b = Arc::new(Build {
         backend,
         ctx,
@@ -146,18 +171,27 @@ pub async fn build<B: Backend>(
         opts,
     });
     for (n, ins) in plan.meta.iter().enumerate() {
-        b.out.line(0, &format!("Step {}/{total} : {}", n + 1, ins.original));
+        b.out
+            .line(0, &format!("Step {}/{total} : {}", n + 1, ins.original));
     }
     b.out.done(0);
     let mut futures: BTreeMap<usize, StageFuture> = BTreeMap::new();
     let mut step = plan.meta.len();
     for (pos, &i) in needed.iter().enumerate() {
         let stage = plan.stages[i].clone();
-        let deps: Vec<(usize, StageFuture)> = stage.deps.iter().filter_map(|d| futures.get(d).map(|f| (*d, f.clone()))).collect();
+        let deps: Vec<(usize, StageFuture)> = stage
+            .deps
+            .iter()
+            .filter_map(|d| futures.get(d).map(|f| (*d, f.clone())))
+            .collect();
         let b2 = b.clone();
         let first_step = step + 1;
         step += 1 + stage.instructions.len();
-        let names: Vec<(usize, Option<String>)> = plan.stages.iter().map(|s| (s.index, s.name.clone())).collect();
+        let names: Vec<(usize, Option<String>)> = plan
+            .stages
+            .iter()
+            .map(|s| (s.index, s.name.clone()))
+            .collect();
         let fut = async move {
             let mut done = BTreeMap::new();
             for (d, f) in deps {
@@ -171,7 +205,10 @@ pub async fn build<B: Backend>(
         .shared();
         futures.insert(i, fut);
     }
-    let last = futures.get(&target).cloned().ok_or_else(|| BuildError::invalid("no target stage"))?;
+    let last = futures
+        .get(&target)
+        .cloned()
+        .ok_or_else(|| BuildError::invalid("no target stage"))?;
     // Every stage runs, even those the target only reaches through another.
     let all: Vec<StageFuture> = futures.values().cloned().collect();
     let results = futures_util::future::join_all(all).await;
@@ -185,8 +222,14 @@ pub async fn build<B: Backend>(
 
 fn unwrap_arc(e: Arc<BuildError>) -> BuildError {
     Arc::try_unwrap(e).unwrap_or_else(|e| match &*e {
-        BuildError::Run { command, code } => BuildError::Run { command: command.clone(), code: *code },
-        other => BuildError::Backend { message: other.to_string(), kind: berth_errdefs::HasKind::kind(other) },
+        BuildError::Run { command, code } => BuildError::Run {
+            command: command.clone(),
+            code: *code,
+        },
+        other => BuildError::Backend {
+            message: other.to_string(),
+            kind: berth_errdefs::HasKind::kind(other),
+        },
     })
 }
 
@@ -194,10 +237,15 @@ async fn finish<B: Backend>(b: &Build<B>, image: &Image) -> Result<String> {
     let unused = b.meta().unused();
     let out = &b.out;
     if !unused.is_empty() {
-        out.line_last(&format!("[Warning] One or more build-args [{}] were not consumed\n", unused.join(" ")));
+        out.line_last(&format!(
+            "[Warning] One or more build-args [{}] were not consumed\n",
+            unused.join(" ")
+        ));
     }
     if image.id.is_empty() {
-        return Err(BuildError::invalid("No image was generated. Is your Dockerfile empty?"));
+        return Err(BuildError::invalid(
+            "No image was generated. Is your Dockerfile empty?",
+        ));
     }
     for t in &b.opts.tags {
         b.backend.tag(&image.id, t)?;

@@ -19,13 +19,19 @@ struct StepOutput {
 
 impl Output for StepOutput {
     fn started(&self, container: &str) {
-        self.out.text(self.slot, &format!(" ---> Running in {}\n", short_id(container)));
+        self.out.text(
+            self.slot,
+            &format!(" ---> Running in {}\n", short_id(container)),
+        );
     }
     fn stdout(&self, data: &[u8]) {
         self.out.text(self.slot, &String::from_utf8_lossy(data));
     }
     fn stderr(&self, data: &[u8]) {
-        self.out.text(self.slot, &format!("\u{1b}[91m{}\u{1b}[0m", String::from_utf8_lossy(data)));
+        self.out.text(
+            self.slot,
+            &format!("\u{1b}[91m{}\u{1b}[0m", String::from_utf8_lossy(data)),
+        );
     }
 }
 
@@ -46,10 +52,16 @@ struct MountSpec {
 }
 
 fn parse_mount(spec: &str) -> Result<MountSpec> {
-    let mut m = MountSpec { typ: "bind".into(), ..MountSpec::default() };
+    let mut m = MountSpec {
+        typ: "bind".into(),
+        ..MountSpec::default()
+    };
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let num = |v: &str, base: u32| u32::from_str_radix(v, base).map_err(|_| BuildError::invalid(format!("invalid value for {k}: {v}")));
+        let num = |v: &str, base: u32| {
+            u32::from_str_radix(v, base)
+                .map_err(|_| BuildError::invalid(format!("invalid value for {k}: {v}")))
+        };
         match k {
             "type" => m.typ = v.to_owned(),
             "target" | "dst" | "destination" => m.target = v.to_owned(),
@@ -64,7 +76,11 @@ fn parse_mount(spec: &str) -> Result<MountSpec> {
             "gid" => m.gid = Some(num(v, 10)?),
             "size" => m.size = Some(crate::builder::copy::parse_size(v)?),
             "sharing" | "env" => {}
-            other => return Err(BuildError::invalid(format!("unexpected key '{other}' in '{spec}'"))),
+            other => {
+                return Err(BuildError::invalid(format!(
+                    "unexpected key '{other}' in '{spec}'"
+                )));
+            }
         }
     }
     if m.typ == "secret" && m.target.is_empty() {
@@ -72,7 +88,9 @@ fn parse_mount(spec: &str) -> Result<MountSpec> {
         m.target = format!("/run/secrets/{id}");
     }
     if m.target.is_empty() {
-        return Err(BuildError::invalid(format!("mount {spec:?}: target is required")));
+        return Err(BuildError::invalid(format!(
+            "mount {spec:?}: target is required"
+        )));
     }
     Ok(m)
 }
@@ -114,12 +132,18 @@ impl<B: Backend> StageCtx<'_, B> {
                 .filter(|kv| self.args.shown(kv.split('=').next().unwrap_or_default()))
                 .cloned()
                 .collect();
-            save_cmd = std::iter::once(format!("|{}", shown.len())).chain(shown).chain(cmd.clone()).collect();
+            save_cmd = std::iter::once(format!("|{}", shown.len()))
+                .chain(shown)
+                .chain(cmd.clone())
+                .collect();
         }
         let mut probe = self.run.clone();
         probe.cmd = Some(save_cmd);
         probe.entrypoint = None;
-        let network = r.network.clone().unwrap_or_else(|| self.b.opts.network.clone());
+        let network = r
+            .network
+            .clone()
+            .unwrap_or_else(|| self.b.opts.network.clone());
         let extra = json!({"mounts": r.mounts, "network": r.network, "files": files});
         let key = self.cache_key(&probe, &extra);
         if self.probe(&key)? {
@@ -127,18 +151,34 @@ impl<B: Backend> StageCtx<'_, B> {
             return Ok(());
         }
         let mut views = Vec::new();
-        let result = self.run_container(r, cmd, build_args, network, &files, &mut views).await;
+        let result = self
+            .run_container(r, cmd, build_args, network, &files, &mut views)
+            .await;
         for v in views {
             self.b.backend.discard(v).await;
         }
         let (res, command) = result?;
         if res.exit_code != 0 {
-            return Err(BuildError::Run { command, code: res.exit_code });
+            return Err(BuildError::Run {
+                command,
+                code: res.exit_code,
+            });
         }
         if self.b.opts.rm || self.b.opts.force_rm {
-            self.b.out.text(self.slot, &format!("Removing intermediate container {}\n", short_id(&res.container)));
+            self.b.out.text(
+                self.slot,
+                &format!(
+                    "Removing intermediate container {}\n",
+                    short_id(&res.container)
+                ),
+            );
         }
-        self.commit(&key, &probe, res.layer.as_ref(), Some(res.container.clone()))
+        self.commit(
+            &key,
+            &probe,
+            res.layer.as_ref(),
+            Some(res.container.clone()),
+        )
     }
 
     async fn run_container(
@@ -155,8 +195,13 @@ impl<B: Backend> StageCtx<'_, B> {
         for (n, (target, content, mode)) in files.iter().enumerate() {
             let p = work.join(format!("heredoc-{}-{n}", self.index));
             std::fs::write(&p, content).map_err(BuildError::io("writing", &p))?;
-            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(*mode)).map_err(BuildError::io("writing", &p))?;
-            mounts.push(RunMount::Bind { source: p, target: target.clone(), readonly: true });
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(*mode))
+                .map_err(BuildError::io("writing", &p))?;
+            mounts.push(RunMount::Bind {
+                source: p,
+                target: target.clone(),
+                readonly: true,
+            });
         }
         for (n, spec) in r.mounts.iter().enumerate() {
             if let Some(m) = self.mount(spec, n, views).await? {
@@ -173,7 +218,11 @@ impl<B: Backend> StageCtx<'_, B> {
         let spec = RunSpec {
             image: self.image.id.clone(),
             config,
-            network: if network.is_empty() { "default".into() } else { network },
+            network: if network.is_empty() {
+                "default".into()
+            } else {
+                network
+            },
             extra_hosts: self.b.opts.extra_hosts.clone(),
             shm_size: self.b.opts.shm_size,
             mounts,
@@ -183,12 +232,24 @@ impl<B: Backend> StageCtx<'_, B> {
             keep: !(self.b.opts.rm || self.b.opts.force_rm),
         };
         let out = self.b.out.clone();
-        let output = Arc::new(StepOutput { out, slot: self.slot });
-        let res = self.b.backend.run(spec, output, self.b.opts.source_date_epoch).await?;
+        let output = Arc::new(StepOutput {
+            out,
+            slot: self.slot,
+        });
+        let res = self
+            .b
+            .backend
+            .run(spec, output, self.b.opts.source_date_epoch)
+            .await?;
         Ok((res, cmd.join(" ")))
     }
 
-    async fn mount(&mut self, spec: &str, n: usize, views: &mut Vec<Scratch>) -> Result<Option<RunMount>> {
+    async fn mount(
+        &mut self,
+        spec: &str,
+        n: usize,
+        views: &mut Vec<Scratch>,
+    ) -> Result<Option<RunMount>> {
         let m = parse_mount(spec)?;
         match m.typ.as_str() {
             "cache" => Ok(Some(RunMount::Cache {
@@ -199,7 +260,10 @@ impl<B: Backend> StageCtx<'_, B> {
                 gid: m.gid.unwrap_or(0),
                 mode: m.mode.unwrap_or(0o755),
             })),
-            "tmpfs" => Ok(Some(RunMount::Tmpfs { target: m.target, size: m.size })),
+            "tmpfs" => Ok(Some(RunMount::Tmpfs {
+                target: m.target,
+                size: m.size,
+            })),
             "secret" => {
                 let id = m.id.clone().unwrap_or_else(|| m.source.clone());
                 let Some(data) = self.b.opts.secrets.get(&id) else {
@@ -208,33 +272,67 @@ impl<B: Backend> StageCtx<'_, B> {
                     }
                     return Ok(None);
                 };
-                let p = self.b.backend.work_dir().join(format!("secret-{}-{n}", self.index));
+                let p = self
+                    .b
+                    .backend
+                    .work_dir()
+                    .join(format!("secret-{}-{n}", self.index));
                 std::fs::write(&p, data).map_err(BuildError::io("writing", &p))?;
-                std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(m.mode.unwrap_or(0o400))).map_err(BuildError::io("writing", &p))?;
+                std::fs::set_permissions(
+                    &p,
+                    std::os::unix::fs::PermissionsExt::from_mode(m.mode.unwrap_or(0o400)),
+                )
+                .map_err(BuildError::io("writing", &p))?;
                 if m.uid.is_some() || m.gid.is_some() {
-                    nix::unistd::chown(&p, m.uid.map(nix::unistd::Uid::from_raw), m.gid.map(nix::unistd::Gid::from_raw)).map_err(|e| BuildError::io("changing the owner of", &p)(e.into()))?;
+                    nix::unistd::chown(
+                        &p,
+                        m.uid.map(nix::unistd::Uid::from_raw),
+                        m.gid.map(nix::unistd::Gid::from_raw),
+                    )
+                    .map_err(|e| BuildError::io("changing the owner of", &p)(e.into()))?;
                 }
-                Ok(Some(RunMount::Bind { source: p, target: m.target, readonly: true }))
+                Ok(Some(RunMount::Bind {
+                    source: p,
+                    target: m.target,
+                    readonly: true,
+                }))
             }
             "bind" => {
                 let readonly = m.readonly.unwrap_or(true);
                 let source = match &m.from {
                     Some(from) => {
                         let image = self.source_image(from).await?;
-                        let view = self.b.backend.scratch(Some(&image).filter(|i| !i.is_empty()).map(String::as_str)).await?;
+                        let view = self
+                            .b
+                            .backend
+                            .scratch(Some(&image).filter(|i| !i.is_empty()).map(String::as_str))
+                            .await?;
                         let root = view.root.clone();
                         views.push(view);
                         let rel = crate::ignore::clean(&format!("/{}", m.source));
-                        let root_fd = std::os::fd::OwnedFd::from(std::fs::File::open(&root).map_err(BuildError::io("opening", &root))?);
-                        let fd = berth_fsutil::open_in_root(std::os::fd::AsFd::as_fd(&root_fd), std::path::Path::new(&rel), nix::fcntl::OFlag::O_PATH)
-                            .map_err(|e| BuildError::NotFound(format!("{}: {e}", m.source)))?;
-                        std::fs::read_link(berth_fsutil::fd_path(std::os::fd::AsFd::as_fd(&fd))).map_err(BuildError::io("resolving", &rel))?
+                        let root_fd = std::os::fd::OwnedFd::from(
+                            std::fs::File::open(&root).map_err(BuildError::io("opening", &root))?,
+                        );
+                        let fd = berth_fsutil::open_in_root(
+                            std::os::fd::AsFd::as_fd(&root_fd),
+                            std::path::Path::new(&rel),
+                            nix::fcntl::OFlag::O_PATH,
+                        )
+                        .map_err(|e| BuildError::NotFound(format!("{}: {e}", m.source)))?;
+                        std::fs::read_link(berth_fsutil::fd_path(std::os::fd::AsFd::as_fd(&fd)))
+                            .map_err(BuildError::io("resolving", &rel))?
                     }
                     None => self.context_tree(&m.source, n)?,
                 };
-                Ok(Some(RunMount::Bind { source, target: m.target, readonly }))
+                Ok(Some(RunMount::Bind {
+                    source,
+                    target: m.target,
+                    readonly,
+                }))
             }
-            other => Err(BuildError::invalid(format!("unsupported mount type {other:?}"))),
+            other => Err(BuildError::invalid(format!(
+                "unsupported mount type {other:?}"
+            ))),
         }
     }
 }

@@ -18,7 +18,8 @@ use crate::shell;
 use crate::stages::Stage;
 
 /// Docker's default PATH for Linux images that have none.
-pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The state of a stage between steps.
 pub(crate) struct StageCtx<'a, B: Backend> {
@@ -43,14 +44,24 @@ pub(crate) async fn run_stage<B: Backend>(
     deps: &BTreeMap<usize, Image>,
     names: &[(usize, Option<String>)],
 ) -> Result<Image> {
-    b.out.line(slot, &format!("Step {first_step}/{} : {}", b.total, stage.from.original));
+    b.out.line(
+        slot,
+        &format!("Step {first_step}/{} : {}", b.total, stage.from.original),
+    );
     let meta = b.meta();
-    let base = shell::process_word(&stage.base, &meta.meta_env(), b.escape).map_err(|e| BuildError::invalid(e.0))?;
+    let base = shell::process_word(&stage.base, &meta.meta_env(), b.escape)
+        .map_err(|e| BuildError::invalid(e.0))?;
     if base.is_empty() {
-        return Err(BuildError::invalid(format!("base name ({}) should not be blank", stage.base)));
+        return Err(BuildError::invalid(format!(
+            "base name ({}) should not be blank",
+            stage.base
+        )));
     }
     let image = match crate::stages::find_named(names, &base, stage.index) {
-        Some(i) => deps.get(&i).cloned().ok_or_else(|| BuildError::invalid(format!("stage {base} was not built")))?,
+        Some(i) => deps
+            .get(&i)
+            .cloned()
+            .ok_or_else(|| BuildError::invalid(format!("stage {base} was not built")))?,
         None if base == "scratch" => Image {
             id: String::new(),
             config: ImageConfig {
@@ -62,7 +73,8 @@ pub(crate) async fn run_stage<B: Backend>(
         None => b.backend.resolve_image(&base, b.opts.pull).await?,
     };
     if !image.id.is_empty() {
-        b.out.text(slot, &format!(" ---> {}\n", short_id(&image.id)));
+        b.out
+            .text(slot, &format!(" ---> {}\n", short_id(&image.id)));
     }
     let mut run = image.config.config.clone().unwrap_or_default();
     let env = run.env.get_or_insert_with(Vec::new);
@@ -89,7 +101,10 @@ pub(crate) async fn run_stage<B: Backend>(
         s.triggers(&triggers).await?;
     }
     for (n, ins) in stage.instructions.iter().enumerate() {
-        b.out.line(slot, &format!("Step {}/{} : {}", first_step + 1 + n, b.total, ins.original));
+        b.out.line(
+            slot,
+            &format!("Step {}/{} : {}", first_step + 1 + n, b.total, ins.original),
+        );
         s.dispatch(ins).await?;
     }
     Ok(s.image)
@@ -109,7 +124,9 @@ fn valid_signal(s: &str) -> bool {
         return (1..=64).contains(&n);
     }
     const NAMES: &[&str] = &[
-        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
     ];
     NAMES.contains(&name) || name.starts_with("RTMIN") || name.starts_with("RTMAX")
 }
@@ -127,7 +144,9 @@ fn expose_ports(words: &[String]) -> Result<Vec<String>> {
         let lo: u16 = lo.parse().map_err(|_| bad())?;
         let hi: u16 = hi.parse().map_err(|_| bad())?;
         if hi < lo {
-            return Err(BuildError::invalid(format!("invalid range specified for container port: {ports}")));
+            return Err(BuildError::invalid(format!(
+                "invalid range specified for container port: {ports}"
+            )));
         }
         for p in lo..=hi {
             out.push(format!("{p}/{proto}"));
@@ -137,7 +156,10 @@ fn expose_ports(words: &[String]) -> Result<Vec<String>> {
 }
 
 fn health_config(h: &HealthCmd) -> HealthConfig {
-    let ns = |d: Option<std::time::Duration>| d.and_then(|d| i64::try_from(d.as_nanos()).ok()).filter(|n| *n != 0);
+    let ns = |d: Option<std::time::Duration>| {
+        d.and_then(|d| i64::try_from(d.as_nanos()).ok())
+            .filter(|n| *n != 0)
+    };
     HealthConfig {
         test: Some(h.test.clone()),
         interval: ns(h.interval),
@@ -150,7 +172,11 @@ fn health_config(h: &HealthCmd) -> HealthConfig {
 
 /// `HEALTHCHECK %q` of Docker's HealthConfig: `&{["CMD-SHELL" "true"] "5s" "0s" "0s" '\x00'}`.
 fn health_comment(h: &HealthConfig) -> String {
-    let d = |n: Option<i64>| gofmt::quote(&gofmt::duration(std::time::Duration::from_nanos(u64::try_from(n.unwrap_or(0)).unwrap_or(0))));
+    let d = |n: Option<i64>| {
+        gofmt::quote(&gofmt::duration(std::time::Duration::from_nanos(
+            u64::try_from(n.unwrap_or(0)).unwrap_or(0),
+        )))
+    };
     format!(
         "&{{{} {} {} {} {}}}",
         gofmt::quote_list(h.test.as_deref().unwrap_or(&[])),
@@ -211,14 +237,22 @@ impl<B: Backend> StageCtx<'_, B> {
             return Ok(false);
         };
         self.b.out.text(self.slot, " ---> Using cache\n");
-        self.b.out.text(self.slot, &format!(" ---> {}\n", short_id(&id)));
+        self.b
+            .out
+            .text(self.slot, &format!(" ---> {}\n", short_id(&id)));
         self.image = Image { id, config };
         Ok(true)
     }
 
     /// Records the step's image: the current run config, `probe` as the container config,
     /// one history entry, and `layer` if the step made one.
-    pub(crate) fn commit(&mut self, key: &str, probe: &ContainerConfig, layer: Option<&Layer>, container: Option<String>) -> Result<()> {
+    pub(crate) fn commit(
+        &mut self,
+        key: &str,
+        probe: &ContainerConfig,
+        layer: Option<&Layer>,
+        container: Option<String>,
+    ) -> Result<()> {
         let mut c = self.image.config.clone();
         let created = self.now();
         c.config = Some(self.run.clone());
@@ -242,12 +276,16 @@ impl<B: Backend> StageCtx<'_, B> {
         });
         c.rootfs.typ = "layers".into();
         if let Some(l) = layer {
-            c.rootfs.diff_ids.push(berth_image::Digest::parse(&l.diff_id).map_err(|e| BuildError::backend(&e))?);
+            c.rootfs
+                .diff_ids
+                .push(berth_image::Digest::parse(&l.diff_id).map_err(|e| BuildError::backend(&e))?);
         }
         let parent = Some(self.image.id.as_str()).filter(|p| !p.is_empty());
         let id = self.b.backend.commit(parent, layer, &c)?;
         self.b.backend.cache_put(key, &id)?;
-        self.b.out.text(self.slot, &format!(" ---> {}\n", short_id(&id)));
+        self.b
+            .out
+            .text(self.slot, &format!(" ---> {}\n", short_id(&id)));
         self.image = Image { id, config: c };
         Ok(())
     }
@@ -274,7 +312,13 @@ impl<B: Backend> StageCtx<'_, B> {
 
     async fn triggers(&mut self, triggers: &[String]) -> Result<()> {
         let n = triggers.len();
-        self.b.out.text(self.slot, &format!("# Executing {n} build trigger{}\n", if n > 1 { "s" } else { "" }));
+        self.b.out.text(
+            self.slot,
+            &format!(
+                "# Executing {n} build trigger{}\n",
+                if n > 1 { "s" } else { "" }
+            ),
+        );
         for t in triggers {
             let df = crate::parser::parse(t)?;
             for ins in &df.instructions {
@@ -300,8 +344,15 @@ impl<B: Backend> StageCtx<'_, B> {
             Command::Label(kvs) => {
                 let mut parts = Vec::new();
                 for (k, v) in kvs {
-                    let (k, v) = if ins.line == 0 { (k.clone(), v.clone()) } else { (self.expand(k)?, self.expand(v)?) };
-                    self.run.labels.get_or_insert_with(Default::default).insert(k.clone(), v.clone());
+                    let (k, v) = if ins.line == 0 {
+                        (k.clone(), v.clone())
+                    } else {
+                        (self.expand(k)?, self.expand(v)?)
+                    };
+                    self.run
+                        .labels
+                        .get_or_insert_with(Default::default)
+                        .insert(k.clone(), v.clone());
                     parts.push(format!("{k}={v}"));
                 }
                 self.nop(&format!("LABEL {}", parts.join(" ")), false).await
@@ -310,7 +361,11 @@ impl<B: Backend> StageCtx<'_, B> {
                 let mut parts = Vec::new();
                 for (k, v) in list {
                     let v = v.as_ref().map(|v| self.expand(v)).transpose()?;
-                    let mut all = self.b.args.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut all = self
+                        .b
+                        .args
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     self.args.declare(&mut all, k, v.clone());
                     parts.push(match v {
                         Some(v) => format!("{k}={v}"),
@@ -327,7 +382,10 @@ impl<B: Backend> StageCtx<'_, B> {
             Command::Expose(words) => {
                 let mut ports = Vec::new();
                 for w in words {
-                    ports.extend(shell::process_words(w, &self.envs(), self.b.escape).map_err(|e| BuildError::invalid(e.0))?);
+                    ports.extend(
+                        shell::process_words(w, &self.envs(), self.b.escape)
+                            .map_err(|e| BuildError::invalid(e.0))?,
+                    );
                 }
                 let exposed = self.run.exposed_ports.get_or_insert_with(Vec::new);
                 for p in expose_ports(&ports)? {
@@ -337,14 +395,17 @@ impl<B: Backend> StageCtx<'_, B> {
                 }
                 exposed.sort();
                 ports.sort();
-                self.nop(&format!("EXPOSE {}", ports.join(" ")), false).await
+                self.nop(&format!("EXPOSE {}", ports.join(" ")), false)
+                    .await
             }
             Command::Volume(vols) => {
                 let mut list = Vec::new();
                 for v in vols {
                     let v = self.expand(v)?;
                     if v.trim().is_empty() {
-                        return Err(BuildError::invalid("VOLUME specified can not be an empty string"));
+                        return Err(BuildError::invalid(
+                            "VOLUME specified can not be an empty string",
+                        ));
                     }
                     list.push(v);
                 }
@@ -355,7 +416,8 @@ impl<B: Backend> StageCtx<'_, B> {
                     }
                 }
                 set.sort();
-                self.nop(&format!("VOLUME {}", gofmt::list(&list)), false).await
+                self.nop(&format!("VOLUME {}", gofmt::list(&list)), false)
+                    .await
             }
             Command::StopSignal(sig) => {
                 let sig = self.expand(sig)?;
@@ -376,7 +438,10 @@ impl<B: Backend> StageCtx<'_, B> {
                 self.nop(&format!("SHELL {}", gofmt::list(sh)), false).await
             }
             Command::Onbuild(expr) => {
-                self.run.on_build.get_or_insert_with(Vec::new).push(expr.clone());
+                self.run
+                    .on_build
+                    .get_or_insert_with(Vec::new)
+                    .push(expr.clone());
                 self.nop(&format!("ONBUILD {expr}"), false).await
             }
             Command::Maintainer(m) => {
@@ -387,7 +452,8 @@ impl<B: Backend> StageCtx<'_, B> {
                 let cmd = self.form(form);
                 self.run.cmd = Some(cmd.clone());
                 self.cmd_set = true;
-                self.nop(&format!("CMD {}", gofmt::quote_list(&cmd)), false).await
+                self.nop(&format!("CMD {}", gofmt::quote_list(&cmd)), false)
+                    .await
             }
             Command::Entrypoint(form) => {
                 let ep = self.form(form);
@@ -395,7 +461,8 @@ impl<B: Backend> StageCtx<'_, B> {
                 if !self.cmd_set {
                     self.run.cmd = None;
                 }
-                self.nop(&format!("ENTRYPOINT {}", gofmt::quote_list(&ep)), false).await
+                self.nop(&format!("ENTRYPOINT {}", gofmt::quote_list(&ep)), false)
+                    .await
             }
             Command::Workdir(w) => self.workdir(w).await,
             Command::Run(r) => self.run_step(r).await,
@@ -420,7 +487,11 @@ impl<B: Backend> StageCtx<'_, B> {
     async fn workdir(&mut self, w: &str) -> Result<()> {
         let w = self.expand(w)?;
         let cur = self.run.working_dir.clone().unwrap_or_default();
-        let joined = if w.starts_with('/') { w } else { format!("/{cur}/{w}") };
+        let joined = if w.starts_with('/') {
+            w
+        } else {
+            format!("/{cur}/{w}")
+        };
         let dir = crate::ignore::clean(&joined);
         self.run.working_dir = Some(dir.clone());
         let comment = format!("WORKDIR {dir}");
@@ -435,12 +506,17 @@ impl<B: Backend> StageCtx<'_, B> {
         }
         let parent = Some(self.image.id.clone()).filter(|i| !i.is_empty());
         let scratch = self.b.backend.scratch(parent.as_deref()).await?;
-        let made = crate::fsroot::Root::open(&scratch.root).and_then(|r| r.mkdir_all(&dir, None).map(|_| ()));
+        let made = crate::fsroot::Root::open(&scratch.root)
+            .and_then(|r| r.mkdir_all(&dir, None).map(|_| ()));
         if let Err(e) = made {
             self.b.backend.discard(scratch).await;
             return Err(e);
         }
-        let layer = self.b.backend.finish(scratch, self.b.opts.source_date_epoch).await?;
+        let layer = self
+            .b
+            .backend
+            .finish(scratch, self.b.opts.source_date_epoch)
+            .await?;
         self.commit(&key, &probe, layer.as_ref(), None)
     }
 }

@@ -68,7 +68,10 @@ impl Logical {
                 line: self.start_line,
                 column: 1,
             });
-        let chars = self.text.get(seg.offset..offset.min(self.text.len())).map_or(0, |s| s.chars().count());
+        let chars = self
+            .text
+            .get(seg.offset..offset.min(self.text.len()))
+            .map_or(0, |s| s.chars().count());
         (seg.line, seg.column + chars)
     }
 
@@ -252,7 +255,9 @@ mod tests {
 
     fn all(text: &str) -> Vec<String> {
         let mut l = Lines::new(text).unwrap();
-        std::iter::from_fn(|| l.next_logical()).map(|l| l.text).collect()
+        std::iter::from_fn(|| l.next_logical())
+            .map(|l| l.text)
+            .collect()
     }
 
     #[test]

@@ -238,7 +238,10 @@ impl Ctx<'_> {
             "LABEL" => Command::Label(self.name_values(true)?),
             "WORKDIR" | "USER" | "STOPSIGNAL" | "MAINTAINER" => {
                 let (_, rest, _) = self.flags(&[])?;
-                self.need(!rest.is_empty(), format!("{n} requires exactly one argument"))?;
+                self.need(
+                    !rest.is_empty(),
+                    format!("{n} requires exactly one argument"),
+                )?;
                 let s = rest.to_owned();
                 match n {
                     "WORKDIR" => Command::Workdir(s),
@@ -346,7 +349,15 @@ impl Ctx<'_> {
 
     fn copy(&self, add: bool) -> Result<CopyCmd, ParseError> {
         let allowed: &[&str] = if add {
-            &["chown", "chmod", "link", "exclude", "checksum", "keep-git-dir", "parents"]
+            &[
+                "chown",
+                "chmod",
+                "link",
+                "exclude",
+                "checksum",
+                "keep-git-dir",
+                "parents",
+            ]
         } else {
             &["from", "chown", "chmod", "link", "parents", "exclude"]
         };
@@ -366,7 +377,10 @@ impl Ctx<'_> {
                 Some(f) => match f.value.as_deref() {
                     None | Some("true") => Ok(true),
                     Some("false") => Ok(false),
-                    Some(v) => Err(self.err(f.offset, format!("expecting boolean value for flag {name}, not: {v}"))),
+                    Some(v) => Err(self.err(
+                        f.offset,
+                        format!("expecting boolean value for flag {name}, not: {v}"),
+                    )),
                 },
             }
         };
@@ -409,7 +423,12 @@ impl Ctx<'_> {
         let mut out = Vec::new();
         for w in words {
             let Some((k, v)) = w.split_once('=') else {
-                return Err(self.err(0, format!("Syntax error - can't find = in {w:?}. Must be of the form: name=value")));
+                return Err(self.err(
+                    0,
+                    format!(
+                        "Syntax error - can't find = in {w:?}. Must be of the form: name=value"
+                    ),
+                ));
             };
             if k.is_empty() {
                 return Err(self.err(0, format!("{n} names can not be blank")));
@@ -450,7 +469,10 @@ impl Ctx<'_> {
             }
             "" => return Err(self.err(0, "HEALTHCHECK requires an argument")),
             other => {
-                return Err(self.err(0, format!("Unknown type \"{other}\" in HEALTHCHECK (try CMD)")));
+                return Err(self.err(
+                    0,
+                    format!("Unknown type \"{other}\" in HEALTHCHECK (try CMD)"),
+                ));
             }
         }
         for f in &flags {
@@ -467,9 +489,8 @@ impl Ctx<'_> {
                     h.retries = Some(r);
                 }
                 name => {
-                    let d = parse_duration(&v).ok_or_else(|| {
-                        bad(format!("time: invalid duration \"{v}\""))
-                    })?;
+                    let d = parse_duration(&v)
+                        .ok_or_else(|| bad(format!("time: invalid duration \"{v}\"")))?;
                     if d != Duration::ZERO && d < Duration::from_millis(1) {
                         return Err(bad(format!("Interval \"{name}\" cannot be less than 1ms")));
                     }
@@ -488,7 +509,11 @@ impl Ctx<'_> {
     fn onbuild(&self) -> Result<Command, ParseError> {
         let (_, rest, _) = self.flags(&[])?;
         self.need(!rest.is_empty(), "ONBUILD requires at least one argument")?;
-        let trigger = rest.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        let trigger = rest
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
         match trigger.as_str() {
             "ONBUILD" => {
                 return Err(self.err(0, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"));
@@ -581,9 +606,8 @@ fn read_heredocs(
         Command::Run(r) => r.heredocs = docs,
         Command::Copy(c) | Command::Add(c) => {
             for d in &docs {
-                c.sources.retain(|s| {
-                    heredoc_marker(s).is_none_or(|(n, _, _)| n != d.name)
-                });
+                c.sources
+                    .retain(|s| heredoc_marker(s).is_none_or(|(n, _, _)| n != d.name));
             }
             c.heredocs = docs;
         }

@@ -32,16 +32,31 @@ fn from_forms() {
 fn unknown_instruction_names_line_and_column() {
     let e = error("FROM busybox\n  FOO bar\n");
     assert_eq!((e.line, e.column), (2, 3));
-    assert_eq!(e.to_string(), "dockerfile parse error line 2 column 3: unknown instruction: FOO");
+    assert_eq!(
+        e.to_string(),
+        "dockerfile parse error line 2 column 3: unknown instruction: FOO"
+    );
     let e = error("FROM a\nCOPY --nope=1 a b\n");
-    assert_eq!((e.line, e.column, e.message.as_str()), (2, 6, "unknown flag: nope"));
+    assert_eq!(
+        (e.line, e.column, e.message.as_str()),
+        (2, 6, "unknown flag: nope")
+    );
 }
 
 #[test]
 fn shell_and_exec_forms() {
-    assert_eq!(one("CMD [\"a\", \"b\"]"), Command::Cmd(CmdForm::Exec(vec!["a".into(), "b".into()])));
-    assert_eq!(one("CMD [a, b]"), Command::Cmd(CmdForm::Shell("[a, b]".into())));
-    assert_eq!(one("ENTRYPOINT echo hi"), Command::Entrypoint(CmdForm::Shell("echo hi".into())));
+    assert_eq!(
+        one("CMD [\"a\", \"b\"]"),
+        Command::Cmd(CmdForm::Exec(vec!["a".into(), "b".into()]))
+    );
+    assert_eq!(
+        one("CMD [a, b]"),
+        Command::Cmd(CmdForm::Shell("[a, b]".into()))
+    );
+    assert_eq!(
+        one("ENTRYPOINT echo hi"),
+        Command::Entrypoint(CmdForm::Shell("echo hi".into()))
+    );
     assert!(error("FROM a\nSHELL sh -c\n").message.contains("JSON"));
 }
 
@@ -55,17 +70,26 @@ fn env_and_label_words() {
             ("C".into(), "x\\ y".into()),
         ])
     );
-    assert_eq!(one("ENV A b c"), Command::Env(vec![("A".into(), "b c".into())]));
+    assert_eq!(
+        one("ENV A b c"),
+        Command::Env(vec![("A".into(), "b c".into())])
+    );
     assert_eq!(
         one("LABEL \"l 2\"=\"v 2\""),
         Command::Label(vec![("\"l 2\"".into(), "\"v 2\"".into())])
     );
-    assert!(error("FROM a\nENV A=1 B\n").message.contains("can't find ="));
+    assert!(
+        error("FROM a\nENV A=1 B\n")
+            .message
+            .contains("can't find =")
+    );
 }
 
 #[test]
 fn copy_flags_and_heredocs() {
-    let Command::Copy(c) = one("COPY --from=b --chown=1:2 --chmod=644 --link --exclude=*.md a b /d/") else {
+    let Command::Copy(c) =
+        one("COPY --from=b --chown=1:2 --chmod=644 --link --exclude=*.md a b /d/")
+    else {
         panic!()
     };
     assert_eq!(c.sources, vec!["a", "b"]);
@@ -73,17 +97,26 @@ fn copy_flags_and_heredocs() {
     assert_eq!(c.from.as_deref(), Some("b"));
     assert!(c.link && !c.parents);
     assert_eq!(c.excludes, vec!["*.md"]);
-    let d = parse("FROM a\nCOPY <<EOF /f\nhello $X\nEOF\nRUN <<-'EOT'\n\techo hi\n\tEOT\nCMD x\n").unwrap();
-    let Command::Copy(c) = &d.instructions[1].command else { panic!() };
+    let d = parse("FROM a\nCOPY <<EOF /f\nhello $X\nEOF\nRUN <<-'EOT'\n\techo hi\n\tEOT\nCMD x\n")
+        .unwrap();
+    let Command::Copy(c) = &d.instructions[1].command else {
+        panic!()
+    };
     assert!(c.sources.is_empty());
     assert_eq!(c.heredocs[0].content, "hello $X\n");
     assert!(c.heredocs[0].expand);
-    let Command::Run(r) = &d.instructions[2].command else { panic!() };
+    let Command::Run(r) = &d.instructions[2].command else {
+        panic!()
+    };
     assert_eq!(r.cmd, None);
     assert_eq!(r.heredocs[0].content, "echo hi\n");
     assert!(!r.heredocs[0].expand);
     assert_eq!(d.instructions[3].line, 8);
-    assert!(error("FROM a\nRUN <<EOF\nx\n").message.contains("unterminated"));
+    assert!(
+        error("FROM a\nRUN <<EOF\nx\n")
+            .message
+            .contains("unterminated")
+    );
     assert!(error("FROM a\nCOPY a\n").message.contains("at least two"));
 }
 
@@ -105,12 +138,29 @@ fn healthcheck_and_onbuild() {
     assert_eq!(h.test, vec!["CMD-SHELL", "true"]);
     assert_eq!(h.interval, Some(Duration::from_secs(5)));
     assert_eq!(h.retries, Some(3));
-    let Command::Healthcheck(h) = one("HEALTHCHECK NONE") else { panic!() };
+    let Command::Healthcheck(h) = one("HEALTHCHECK NONE") else {
+        panic!()
+    };
     assert_eq!(h.test, vec!["NONE"]);
-    assert_eq!(one("ONBUILD RUN echo x"), Command::Onbuild("RUN echo x".into()));
-    assert!(error("FROM a\nONBUILD ONBUILD RUN x\n").message.contains("Chaining"));
-    assert!(error("FROM a\nONBUILD FOO x\n").message.contains("unknown instruction"));
-    assert!(error("FROM a\nHEALTHCHECK --interval=5 CMD x\n").message.contains("invalid duration"));
+    assert_eq!(
+        one("ONBUILD RUN echo x"),
+        Command::Onbuild("RUN echo x".into())
+    );
+    assert!(
+        error("FROM a\nONBUILD ONBUILD RUN x\n")
+            .message
+            .contains("Chaining")
+    );
+    assert!(
+        error("FROM a\nONBUILD FOO x\n")
+            .message
+            .contains("unknown instruction")
+    );
+    assert!(
+        error("FROM a\nHEALTHCHECK --interval=5 CMD x\n")
+            .message
+            .contains("invalid duration")
+    );
 }
 
 #[test]
@@ -123,7 +173,11 @@ fn durations_like_go() {
 
 #[test]
 fn empty_is_an_error() {
-    assert!(error("# just a comment\n\n").message.contains("cannot be empty"));
+    assert!(
+        error("# just a comment\n\n")
+            .message
+            .contains("cannot be empty")
+    );
 }
 
 proptest::proptest! {

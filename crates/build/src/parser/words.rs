@@ -147,7 +147,10 @@ mod tests {
         assert_eq!(f[0].value.as_deref(), Some("base"));
         assert_eq!(f[1].value.as_deref(), Some("1 2"));
         assert_eq!(f[2].value, None);
-        assert_eq!(&"--from=base --chown=\"1 2\" --link a b --c"[rest..], "a b --c");
+        assert_eq!(
+            &"--from=base --chown=\"1 2\" --link a b --c"[rest..],
+            "a b --c"
+        );
         let (f, rest) = leading_flags("-- --x");
         assert!(f.is_empty());
         assert_eq!(&"-- --x"[rest..], " --x");
@@ -165,7 +168,10 @@ mod tests {
 
     #[test]
     fn json_or_not() {
-        assert_eq!(json_array(r#"["a", "b"]"#), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            json_array(r#"["a", "b"]"#),
+            Some(vec!["a".into(), "b".into()])
+        );
         assert_eq!(json_array("[a]"), None);
         assert_eq!(json_or_fields("a  b").0, vec!["a", "b"]);
     }

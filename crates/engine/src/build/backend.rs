@@ -9,7 +9,9 @@ use std::sync::Arc;
 use berth_build::backend::{Backend, Image, Layer, Output, RunMount, RunResult, RunSpec, Scratch};
 use berth_build::error::{BuildError, Result};
 use berth_image::config::ImageConfig;
-use bollard_stubs::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountTmpfsOptions, MountType};
+use bollard_stubs::models::{
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountTmpfsOptions, MountType,
+};
 use nix::mount::{MntFlags, MsFlags};
 
 use crate::engine::Engine;
@@ -53,7 +55,10 @@ pub(crate) fn resolve_base_image(engine: &Engine, reference: &str, _pull: bool) 
         }
         Err(_) => {
             let full = normalize_ref(reference);
-            let repo = full.rsplit_once(':').filter(|(r, _)| !r.contains('/') || !r.ends_with(']')).map_or(full.as_str(), |(r, _)| r);
+            let repo = full
+                .rsplit_once(':')
+                .filter(|(r, _)| !r.contains('/') || !r.ends_with(']'))
+                .map_or(full.as_str(), |(r, _)| r);
             Err(BuildError::NotFound(format!(
                 "pull access denied for {repo}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied"
             )))
@@ -80,15 +85,20 @@ impl EngineBackend {
         for rel in paths {
             let rel = Path::new(&rel);
             let p = upper.join(rel);
-            let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
-            let empty = (m.is_file() && m.len() == 0) || (m.is_dir() && std::fs::read_dir(&p).is_ok_and(|mut d| d.next().is_none()));
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let empty = (m.is_file() && m.len() == 0)
+                || (m.is_dir() && std::fs::read_dir(&p).is_ok_and(|mut d| d.next().is_none()));
             if empty && !images.in_lower_layers(id, rel) {
                 let _ = std::fs::remove_file(&p).or_else(|_| std::fs::remove_dir(&p));
             }
             let mut parent = rel.parent();
             while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
                 let dp = upper.join(dir);
-                if !std::fs::read_dir(&dp).is_ok_and(|mut d| d.next().is_none()) || crate::build::has_opaque(&dp) {
+                if !std::fs::read_dir(&dp).is_ok_and(|mut d| d.next().is_none())
+                    || crate::build::has_opaque(&dp)
+                {
                     break;
                 }
                 let _ = std::fs::remove_dir(&dp);
@@ -101,19 +111,46 @@ impl EngineBackend {
         let mut out = Vec::new();
         for m in mounts {
             out.push(match m {
-                RunMount::Bind { source, target, readonly } => Mount {
+                RunMount::Bind {
+                    source,
+                    target,
+                    readonly,
+                } => Mount {
                     target: Some(target.clone()),
                     source: Some(source.display().to_string()),
                     typ: Some(MountType::BIND),
                     read_only: Some(*readonly),
                     ..Mount::default()
                 },
-                RunMount::Cache { id, target, readonly, uid, gid, mode } => {
-                    let dir = self.data_dir.join("cache-mounts").join(hex::encode(sha2::Digest::finalize(sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), id.as_bytes()))));
+                RunMount::Cache {
+                    id,
+                    target,
+                    readonly,
+                    uid,
+                    gid,
+                    mode,
+                } => {
+                    let dir = self.data_dir.join("cache-mounts").join(hex::encode(
+                        sha2::Digest::finalize(sha2::Digest::chain_update(
+                            <sha2::Sha256 as sha2::Digest>::new(),
+                            id.as_bytes(),
+                        )),
+                    ));
                     if !dir.exists() {
-                        std::fs::create_dir_all(&dir).map_err(|e| BuildError::Io { what: "creating", path: dir.clone(), source: e })?;
-                        let _ = nix::unistd::chown(&dir, Some(nix::unistd::Uid::from_raw(*uid)), Some(nix::unistd::Gid::from_raw(*gid)));
-                        let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(*mode));
+                        std::fs::create_dir_all(&dir).map_err(|e| BuildError::Io {
+                            what: "creating",
+                            path: dir.clone(),
+                            source: e,
+                        })?;
+                        let _ = nix::unistd::chown(
+                            &dir,
+                            Some(nix::unistd::Uid::from_raw(*uid)),
+                            Some(nix::unistd::Gid::from_raw(*gid)),
+                        );
+                        let _ = std::fs::set_permissions(
+                            &dir,
+                            std::os::unix::fs::PermissionsExt::from_mode(*mode),
+                        );
                     }
                     Mount {
                         target: Some(target.clone()),
@@ -137,13 +174,20 @@ impl EngineBackend {
         Ok(out)
     }
 
-    async fn run_inner(&self, spec: &RunSpec, output: Arc<dyn Output>, epoch: Option<i64>) -> Result<RunResult> {
+    async fn run_inner(
+        &self,
+        spec: &RunSpec,
+        output: Arc<dyn Output>,
+        epoch: Option<i64>,
+    ) -> Result<RunResult> {
         let c = spec.config.clone();
         let targets: Vec<String> = spec
             .mounts
             .iter()
             .map(|m| match m {
-                RunMount::Bind { target, .. } | RunMount::Cache { target, .. } | RunMount::Tmpfs { target, .. } => target.clone(),
+                RunMount::Bind { target, .. }
+                | RunMount::Cache { target, .. }
+                | RunMount::Tmpfs { target, .. } => target.clone(),
             })
             .collect();
         let host = HostConfig {
@@ -153,7 +197,10 @@ impl EngineBackend {
             memory: spec.memory,
             cpu_shares: spec.cpu_shares,
             mounts: Some(self.host_mounts(&spec.mounts)?).filter(|m| !m.is_empty()),
-            log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("none".into()),
+                config: None,
+            }),
             ..HostConfig::default()
         };
         let body = ContainerCreateBody {
@@ -171,10 +218,21 @@ impl EngineBackend {
             ..ContainerCreateBody::default()
         };
         let engine = &self.engine;
-        let (id, _) = engine.create(CreateOptions::default(), body).await.map_err(|e| lib(&e))?;
+        let (id, _) = engine
+            .create(CreateOptions::default(), body)
+            .await
+            .map_err(|e| lib(&e))?;
         output.started(&id);
         let streams = engine
-            .attach(&id, crate::AttachOptions { stdout: true, stderr: true, stream: true, ..Default::default() })
+            .attach(
+                &id,
+                crate::AttachOptions {
+                    stdout: true,
+                    stderr: true,
+                    stream: true,
+                    ..Default::default()
+                },
+            )
             .await
             .map_err(|e| lib(&e));
         let forward = streams.map(|mut s| {
@@ -191,7 +249,9 @@ impl EngineBackend {
         let waited = async {
             let mut rx = engine.watch(&id).map_err(|e| lib(&e))?;
             engine.start(&id).await.map_err(|e| lib(&e))?;
-            rx.wait_for(|s| s.exits > 0 || s.removed).await.map_err(|_| BuildError::invalid(format!("container {id} vanished")))?;
+            rx.wait_for(|s| s.exits > 0 || s.removed)
+                .await
+                .map_err(|_| BuildError::invalid(format!("container {id} vanished")))?;
             Ok::<i32, BuildError>(engine.container(&id).map_err(|e| lib(&e))?.state.exit_code)
         }
         .await;
@@ -209,25 +269,41 @@ impl EngineBackend {
             if !spec.keep_failed {
                 self.remove_container(&id).await;
             }
-            return Ok(RunResult { exit_code: code, layer: None, container: id });
+            return Ok(RunResult {
+                exit_code: code,
+                layer: None,
+                container: id,
+            });
         }
         self.drop_placeholders(&id, &targets);
         let e2 = engine.clone();
         let id2 = id.clone();
         let keep = spec.keep;
-        let layer = tokio::task::spawn_blocking(move || e2.images().layer_from_upper(&id2, epoch, keep))
-            .await
-            .map_err(|e| BuildError::invalid(e.to_string()))?
-            .map_err(|e| lib(&e));
+        let layer =
+            tokio::task::spawn_blocking(move || e2.images().layer_from_upper(&id2, epoch, keep))
+                .await
+                .map_err(|e| BuildError::invalid(e.to_string()))?
+                .map_err(|e| lib(&e));
         if !keep {
             self.remove_container(&id).await;
         }
-        let layer = layer?.map(|l| Layer { diff_id: l.diff_id, chain_id: l.chain_id });
-        Ok(RunResult { exit_code: 0, layer, container: id })
+        let layer = layer?.map(|l| Layer {
+            diff_id: l.diff_id,
+            chain_id: l.chain_id,
+        });
+        Ok(RunResult {
+            exit_code: 0,
+            layer,
+            container: id,
+        })
     }
 
     async fn remove_container(&self, id: &str) {
-        let opts = RemoveOptions { force: true, volumes: true, link: false };
+        let opts = RemoveOptions {
+            force: true,
+            volumes: true,
+            link: false,
+        };
         if let Err(e) = self.engine.remove(id, opts).await {
             tracing::warn!(container = %id, "removing a build container: {e}");
         }
@@ -252,12 +328,26 @@ impl Backend for EngineBackend {
         }
         .map_err(|e| lib(&e))?;
         let root = self.mount_point(&handle);
-        std::fs::create_dir_all(&root).map_err(|e| BuildError::Io { what: "creating", path: root.clone(), source: e })?;
+        std::fs::create_dir_all(&root).map_err(|e| BuildError::Io {
+            what: "creating",
+            path: root.clone(),
+            source: e,
+        })?;
         for m in mounts {
             let data = m.options.join(",");
-            if let Err(e) = nix::mount::mount(Some(m.source.as_str()), &root, Some(m.typ.as_str()), MsFlags::empty(), Some(data.as_str())) {
+            if let Err(e) = nix::mount::mount(
+                Some(m.source.as_str()),
+                &root,
+                Some(m.typ.as_str()),
+                MsFlags::empty(),
+                Some(data.as_str()),
+            ) {
                 let _ = images.remove(&handle);
-                return Err(BuildError::Io { what: "mounting a build root on", path: root, source: e.into() });
+                return Err(BuildError::Io {
+                    what: "mounting a build root on",
+                    path: root,
+                    source: e.into(),
+                });
             }
         }
         Ok(Scratch { root, handle })
@@ -268,12 +358,16 @@ impl Backend for EngineBackend {
         let _ = std::fs::remove_dir(&scratch.root);
         let e2 = self.engine.clone();
         let h = scratch.handle.clone();
-        let layer = tokio::task::spawn_blocking(move || e2.images().layer_from_upper(&h, epoch, false))
-            .await
-            .map_err(|e| BuildError::invalid(e.to_string()))?
-            .map_err(|e| lib(&e));
+        let layer =
+            tokio::task::spawn_blocking(move || e2.images().layer_from_upper(&h, epoch, false))
+                .await
+                .map_err(|e| BuildError::invalid(e.to_string()))?
+                .map_err(|e| lib(&e));
         let _ = self.engine.images().remove(&scratch.handle);
-        Ok(layer?.map(|l| Layer { diff_id: l.diff_id, chain_id: l.chain_id }))
+        Ok(layer?.map(|l| Layer {
+            diff_id: l.diff_id,
+            chain_id: l.chain_id,
+        }))
     }
 
     async fn discard(&self, scratch: Scratch) {
@@ -282,11 +376,21 @@ impl Backend for EngineBackend {
         let _ = self.engine.images().remove(&scratch.handle);
     }
 
-    async fn run(&self, spec: RunSpec, output: Arc<dyn Output>, epoch: Option<i64>) -> Result<RunResult> {
+    async fn run(
+        &self,
+        spec: RunSpec,
+        output: Arc<dyn Output>,
+        epoch: Option<i64>,
+    ) -> Result<RunResult> {
         self.run_inner(&spec, output, epoch).await
     }
 
-    fn commit(&self, parent: Option<&str>, layer: Option<&Layer>, config: &ImageConfig) -> Result<String> {
+    fn commit(
+        &self,
+        parent: Option<&str>,
+        layer: Option<&Layer>,
+        config: &ImageConfig,
+    ) -> Result<String> {
         self.engine
             .images()
             .add_built(config, parent, layer.map(|l| l.chain_id.as_str()))
@@ -301,12 +405,24 @@ impl Backend for EngineBackend {
 
     fn cache_put(&self, key: &str, image: &str) -> Result<()> {
         let p = self.cache_path(key);
-        berth_fsutil::atomic_write(&p, image.as_bytes()).map_err(|e| BuildError::Io { what: "writing", path: p, source: e })
+        berth_fsutil::atomic_write(&p, image.as_bytes()).map_err(|e| BuildError::Io {
+            what: "writing",
+            path: p,
+            source: e,
+        })
     }
 
     fn tag(&self, image: &str, reference: &str) -> Result<()> {
-        self.engine.images().tag(image, reference).map_err(|e| lib(&e))?;
-        self.engine.events().publish("image", "tag", image, std::collections::HashMap::from([("name".to_owned(), reference.to_owned())]));
+        self.engine
+            .images()
+            .tag(image, reference)
+            .map_err(|e| lib(&e))?;
+        self.engine.events().publish(
+            "image",
+            "tag",
+            image,
+            std::collections::HashMap::from([("name".to_owned(), reference.to_owned())]),
+        );
         Ok(())
     }
 

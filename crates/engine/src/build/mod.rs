@@ -27,7 +27,8 @@ use crate::engine::Engine;
 
 pub(crate) fn has_opaque(p: &Path) -> bool {
     let mut buf = [0u8; 4];
-    rustix::fs::lgetxattr(p, "trusted.overlay.opaque", &mut buf).is_ok_and(|n| n == 1 && buf[0] == b'y')
+    rustix::fs::lgetxattr(p, "trusted.overlay.opaque", &mut buf)
+        .is_ok_and(|n| n == 1 && buf[0] == b'y')
 }
 
 fn random_hex(n: usize) -> String {
@@ -39,9 +40,15 @@ fn random_hex(n: usize) -> String {
 }
 
 fn unmount_under(root: &Path) {
-    let Ok(m) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
+    let Ok(m) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
     let prefix = root.to_string_lossy().into_owned();
-    let mut points: Vec<&str> = m.lines().filter_map(|l| l.split(' ').nth(4)).filter(|p| p.starts_with(prefix.as_str())).collect();
+    let mut points: Vec<&str> = m
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| p.starts_with(prefix.as_str()))
+        .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in points {
         let _ = nix::mount::umount2(p, MntFlags::MNT_DETACH);
@@ -72,17 +79,41 @@ pub struct CacheEntry {
 
 impl Engine {
     /// Runs a build from a context tar; returns the image id.
-    pub async fn build<R: Read + Send + 'static>(&self, context: R, opts: Options, progress: Arc<dyn Progress>) -> Result<String> {
+    pub async fn build<R: Read + Send + 'static>(
+        &self,
+        context: R,
+        opts: Options,
+        progress: Arc<dyn Progress>,
+    ) -> Result<String> {
         let id = random_hex(8);
         let data_dir = self.inner.cfg.data_root.join("build");
         let run_dir = self.inner.cfg.exec_root.join("build").join(&id);
-        for d in [data_dir.join("cache"), data_dir.join("contexts"), data_dir.join("cache-mounts"), run_dir.join("mnt"), run_dir.join("work")] {
-            std::fs::create_dir_all(&d).map_err(|e| BuildError::Io { what: "creating", path: d.clone(), source: e })?;
+        for d in [
+            data_dir.join("cache"),
+            data_dir.join("contexts"),
+            data_dir.join("cache-mounts"),
+            run_dir.join("mnt"),
+            run_dir.join("work"),
+        ] {
+            std::fs::create_dir_all(&d).map_err(|e| BuildError::Io {
+                what: "creating",
+                path: d.clone(),
+                source: e,
+            })?;
         }
         // Secrets and scripts stay in memory: the work directory is a private tmpfs.
         let work = run_dir.join("work");
-        if let Err(e) = nix::mount::mount(Some("tmpfs"), &work, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0700,size=256m")) {
-            tracing::warn!("build {id}: no tmpfs for the work directory ({e}); secrets go to {}", work.display());
+        if let Err(e) = nix::mount::mount(
+            Some("tmpfs"),
+            &work,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=0700,size=256m"),
+        ) {
+            tracing::warn!(
+                "build {id}: no tmpfs for the work directory ({e}); secrets go to {}",
+                work.display()
+            );
         }
         let spool = data_dir.join("contexts").join(format!("{id}.tar"));
         let received = tokio::task::spawn_blocking(move || Context::receive(context, &spool))
@@ -90,7 +121,11 @@ impl Engine {
             .map_err(|e| BuildError::invalid(e.to_string()))?;
         let result = match received {
             Ok(ctx) => {
-                let backend = Arc::new(EngineBackend { engine: self.clone(), run_dir: run_dir.clone(), data_dir });
+                let backend = Arc::new(EngineBackend {
+                    engine: self.clone(),
+                    run_dir: run_dir.clone(),
+                    data_dir,
+                });
                 berth_build::builder::build(backend, ctx, opts, progress).await
             }
             Err(e) => Err(e),
@@ -98,7 +133,8 @@ impl Engine {
         unmount_under(&run_dir);
         let _ = std::fs::remove_dir_all(&run_dir);
         if let Ok(image) = &result {
-            self.events().publish("image", "build", image, std::collections::HashMap::new());
+            self.events()
+                .publish("image", "build", image, std::collections::HashMap::new());
         }
         result
     }
@@ -106,7 +142,9 @@ impl Engine {
     /// The cache entries and the bytes of the images only they keep.
     pub fn build_cache(&self) -> Vec<CacheEntry> {
         let dir = self.inner.cfg.data_root.join("build").join("cache");
-        let Ok(rd) = std::fs::read_dir(&dir) else { return Vec::new() };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
         let tagged: std::collections::HashSet<String> = self
             .images()
             .list()
@@ -117,12 +155,31 @@ impl Engine {
         let sizes = self.images().layer_sizes();
         let mut out = Vec::new();
         for e in rd.flatten() {
-            let Ok(image) = std::fs::read_to_string(e.path()) else { continue };
+            let Ok(image) = std::fs::read_to_string(e.path()) else {
+                continue;
+            };
             let image = image.trim().to_owned();
-            let Ok(info) = self.images().inspect(&image) else { continue };
-            let own = info.layers.last().filter(|l| !tagged.contains(*l)).and_then(|l| sizes.get(l)).copied().unwrap_or(0);
-            let created = e.metadata().ok().and_then(|m| m.modified().ok()).map(chrono::DateTime::<chrono::Utc>::from);
-            out.push(CacheEntry { key: e.file_name().to_string_lossy().into_owned(), image, size: own, created });
+            let Ok(info) = self.images().inspect(&image) else {
+                continue;
+            };
+            let own = info
+                .layers
+                .last()
+                .filter(|l| !tagged.contains(*l))
+                .and_then(|l| sizes.get(l))
+                .copied()
+                .unwrap_or(0);
+            let created = e
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .map(chrono::DateTime::<chrono::Utc>::from);
+            out.push(CacheEntry {
+                key: e.file_name().to_string_lossy().into_owned(),
+                image,
+                size: own,
+                created,
+            });
         }
         out
     }
@@ -132,7 +189,8 @@ impl Engine {
     pub fn build_prune(&self) -> (Vec<String>, u64) {
         let root = self.inner.cfg.data_root.join("build");
         let entries = self.build_cache();
-        let cached: std::collections::HashSet<String> = entries.iter().map(|e| e.image.clone()).collect();
+        let cached: std::collections::HashSet<String> =
+            entries.iter().map(|e| e.image.clone()).collect();
         let mut deleted = Vec::new();
         for e in &entries {
             let _ = std::fs::remove_file(root.join("cache").join(&e.key));
@@ -140,7 +198,8 @@ impl Engine {
         }
         let mut reclaimed = dir_size(&root.join("cache-mounts"));
         let _ = std::fs::remove_dir_all(root.join("cache-mounts"));
-        let used: std::collections::HashSet<String> = self.containers().into_iter().map(|c| c.image_id).collect();
+        let used: std::collections::HashSet<String> =
+            self.containers().into_iter().map(|c| c.image_id).collect();
         loop {
             let free: Vec<String> = self
                 .images()
@@ -160,7 +219,9 @@ impl Engine {
 }
 
 fn dir_size(p: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return 0;
+    };
     rd.flatten()
         .map(|e| match e.metadata() {
             Ok(m) if m.is_dir() => dir_size(&e.path()),
