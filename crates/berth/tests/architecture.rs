@@ -16,9 +16,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("network", &["errdefs", "fsutil"]),
     // The Dockerfile language, the plan and the cache logic; the world through its traits.
     ("build", &["errdefs", "fsutil", "image"]),
+    // The registry client is a leaf: it knows nothing of the store.
+    ("registry", &["errdefs"]),
     (
         "engine",
-        &["errdefs", "fsutil", "runtime", "image", "network", "build"],
+        &[
+            "errdefs", "fsutil", "runtime", "image", "network", "registry", "build",
+        ],
     ),
     // The API renders the libraries' types (errors, stats) but calls only the engine.
     (
@@ -27,8 +31,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     // The client speaks HTTP; it shares only the build's context packing (`.dockerignore`
     // must mean the same on both sides).
-    ("cli", &["build"]),
-    ("berth", &["runtime", "engine", "api", "cli"]),
+    ("cli", &["client", "build"]),
+    // The shared connection to a daemon: HTTP only.
+    ("client", &[]),
+    // Compose is a client too: it speaks HTTP through the shared client, never to the engine.
+    ("compose", &["client"]),
+    ("berth", &["runtime", "engine", "api", "cli", "compose"]),
 ];
 
 fn workspace() -> &'static Path {

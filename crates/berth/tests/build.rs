@@ -10,6 +10,7 @@ use std::process::Command;
 
 use common::daemon::Daemon;
 use common::dockerd::Dockerd;
+use common::registry::Registry;
 use common::{require_root, stderr, stdout};
 
 fn daemon(test: &str) -> Option<Daemon> {
@@ -297,13 +298,53 @@ fn errors_name_what_failed() {
         "a symlink out of the context resolves inside it: {}",
         stdout(&o)
     );
-    let ctx = context(&[("Dockerfile", "FROM nosuchimage\n")]);
+    // An absent base image is pulled; one the registry does not have is its error.
+    let reg = Registry::start();
+    let df = format!("FROM {}/nosuchimage:1\n", reg.host());
+    let ctx = context(&[("Dockerfile", &df)]);
+    let o = docker_build(&d, ctx.path(), &[]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+}
+
+#[test]
+fn from_pulls_an_absent_base_and_pull_fetches_a_newer_one() {
+    let Some(d) = daemon("from_pulls_an_absent_base_and_pull_fetches_a_newer_one") else {
+        return;
+    };
+    let reg = Registry::start();
+    let base = format!("{}/test/base:1", reg.host());
+    d.ok(&["tag", "busybox", &base]);
+    d.ok(&["push", &base]);
+    d.ok(&["rmi", &base]);
+
+    let df = format!("FROM {base}\nRUN echo pulled > /p\n");
+    let ctx = context(&[("Dockerfile", &df)]);
+    let o = docker_build(&d, ctx.path(), &["-t", "pulled"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(d.ok(&["run", "--rm", "pulled", "cat", "/p"]), "pulled");
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.Id}}", &base]),
+        d.ok(&["inspect", "-f", "{{.Id}}", "busybox"])
+    );
+
+    // A newer base in the registry; the local tag stays on the old one.
+    let v2 = context(&[("Dockerfile", "FROM busybox\nRUN echo two > /v2\n")]);
+    let o = docker_build(&d, v2.path(), &["-t", &base]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    d.ok(&["push", &base]);
+    d.ok(&["tag", "busybox", &base]);
+    let df = format!("FROM {base}\nRUN cat /v2\n");
+    let ctx = context(&[("Dockerfile", &df)]);
     let o = docker_build(&d, ctx.path(), &[]);
     assert!(
-        stderr(&o).contains("pull access denied for nosuchimage"),
-        "{}",
-        stderr(&o)
+        !o.status.success(),
+        "the local base was used: {}",
+        stdout(&o)
     );
+    let o = docker_build(&d, ctx.path(), &["--pull"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("two"), "{}", stdout(&o));
 }
 
 #[test]

@@ -443,18 +443,12 @@ pub(crate) async fn build(cl: &Client, a: BuildArgs) -> Result<()> {
     let (body, df, _tmp) = context_body(&a)?;
     let p = params(&a, &df)?;
     let path = query("/build", &p);
-    let mut headers = Vec::new();
+    let mut headers = vec![("Content-Type", "application/x-tar".to_owned())];
     if let Some(h) = secrets_header(&a.secret)? {
         headers.push(("X-Berth-Build-Secrets", h));
     }
     let resp = cl
-        .send_with_headers(
-            Method::POST,
-            &path,
-            body,
-            Some("application/x-tar"),
-            &headers,
-        )
+        .send_with_headers(Method::POST, &path, body, &headers)
         .await?;
     let tty = match a.progress.as_str() {
         "plain" => false,

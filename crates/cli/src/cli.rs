@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 
 use crate::client::Client;
 use crate::{
-    build as b, containers as c, cp, exec, images as i, networks as n, run, system as s,
-    volumes as v,
+    build as b, containers as c, cp, exec, images as i, networks as n, registry as reg, run,
+    system as s, volumes as v,
 };
 
 #[derive(Debug, Parser)]
@@ -99,6 +99,16 @@ enum Cmd {
     /// Manage builds
     #[command(subcommand)]
     Builder(BuilderCmd),
+    /// Download an image from a registry
+    Pull(reg::PullArgs),
+    /// Upload an image to a registry
+    Push(reg::PushArgs),
+    /// Log in to a registry
+    Login(reg::LoginArgs),
+    /// Log out from a registry
+    Logout(reg::LogoutArgs),
+    /// Search Docker Hub (or a registry) for images
+    Search(reg::SearchArgs),
     /// Get real time events from the server
     Events(s::EventsArgs),
     /// Display system-wide information
@@ -163,6 +173,8 @@ enum ImageCmd {
     #[command(name = "ls", visible_alias = "list")]
     Ls(i::ImagesArgs),
     Prune(i::ImagePruneArgs),
+    Pull(reg::PullArgs),
+    Push(reg::PushArgs),
     #[command(visible_alias = "remove")]
     Rm(i::RmiArgs),
     Save(i::SaveArgs),
@@ -205,6 +217,16 @@ pub(crate) async fn run(args: Vec<OsString>) -> i32 {
     let Some(cmd) = cli.cmd else {
         return 0;
     };
+    // Credentials are the client's own: logout needs no daemon.
+    if let Cmd::Logout(a) = &cmd {
+        return match reg::logout(a) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("{e:#}");
+                1
+            }
+        };
+    }
     let host = crate::host::select(cli.host.as_deref());
     // `run` reports every failure before the container starts with 125, as docker does.
     let default_code = if matches!(cmd, Cmd::Run(_) | Cmd::Container(ContainerCmd::Run(_))) {
@@ -264,6 +286,11 @@ async fn dispatch(cl: &Client, cmd: Cmd) -> Result<()> {
         Cmd::Build(a) => b::build(cl, a).await,
         Cmd::Builder(BuilderCmd::Build(a)) => b::build(cl, a).await,
         Cmd::Builder(BuilderCmd::Prune(a)) => b::prune(cl, a).await,
+        Cmd::Pull(a) => reg::pull(cl, a).await,
+        Cmd::Push(a) => reg::push(cl, a).await,
+        Cmd::Login(a) => reg::login(cl, a).await,
+        Cmd::Logout(a) => reg::logout(&a),
+        Cmd::Search(a) => reg::search(cl, a).await,
         Cmd::Events(a) => s::events(cl, a).await,
         Cmd::Info(a) => s::info(cl, a).await,
         Cmd::Version(a) => s::version(cl, a).await,
@@ -321,6 +348,8 @@ async fn image(cl: &Client, cmd: ImageCmd) -> Result<()> {
         I::Load(a) => i::load(cl, a).await,
         I::Ls(a) => i::images(cl, a).await,
         I::Prune(a) => i::prune(cl, a).await,
+        I::Pull(a) => reg::pull(cl, a).await,
+        I::Push(a) => reg::push(cl, a).await,
         I::Rm(a) => i::rmi(cl, a).await,
         I::Save(a) => i::save(cl, a).await,
         I::Tag(a) => i::tag(cl, a).await,

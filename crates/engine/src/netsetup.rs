@@ -83,16 +83,18 @@ pub(crate) fn hostname(rec: &ContainerRecord) -> String {
 /// Writes the /etc files next to the record and returns (container path, host path) pairs to
 /// bind-mount.
 pub(crate) fn write_etc_files(
-    engine: &Engine,
     rec: &ContainerRecord,
     net: &NetSetup,
 ) -> Result<Vec<(String, PathBuf)>> {
-    let dir = engine.inner.cfg.container_dir(&rec.id);
+    // 0644 as Docker makes them: a container's non-root users must read them to resolve names.
     let write = |path: &PathBuf, content: &str| {
-        berth_runtime::fsutil::replace(path, content.as_bytes())
-            .map_err(|e| EngineError::internal(format!("writing {}", path.display()), e))
+        berth_runtime::fsutil::replace_mode(
+            path,
+            content.as_bytes(),
+            berth_runtime::fsutil::WORLD_READABLE,
+        )
+        .map_err(|e| EngineError::internal(format!("writing {}", path.display()), e))
     };
-    let _ = dir;
     let host_mode = mode(rec) == "host";
     let name = if host_mode {
         host_file("/etc/hostname").trim().to_owned()

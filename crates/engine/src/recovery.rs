@@ -51,6 +51,22 @@ fn clean_stale_exec_root(exec_root: &Path) -> Result<()> {
         .map_err(|e| EngineError::internal("recording the boot id", e))
 }
 
+/// Docker's modes (CVE-2021-41091): no host user but root may traverse the data root or the
+/// exec root, where containers' writable layers and mounted root filesystems live — a
+/// setuid binary that container root made there must not be reachable from the host.
+/// Applied at every start, so a data root made by an older berth is fixed too.
+fn restrict_roots(cfg: &EngineConfig) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for d in [&cfg.data_root, &cfg.exec_root] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(ROOT_MODE))
+            .map_err(|e| EngineError::internal(format!("restricting {}", d.display()), e))?;
+    }
+    Ok(())
+}
+
+/// rwx for root, x for root's group, nothing for others (Docker: 0710).
+const ROOT_MODE: u32 = 0o710;
+
 impl Engine {
     /// Opens the engine over `cfg`'s directories with an already-started zygote.
     pub async fn open(cfg: EngineConfig, zygote: Zygote) -> Result<Self> {
@@ -64,6 +80,7 @@ impl Engine {
                 .map_err(|e| EngineError::internal(format!("creating {}", d.display()), e))?;
         }
         clean_stale_exec_root(&cfg.exec_root)?;
+        restrict_roots(&cfg)?;
         // Uploads being spooled when a previous daemon died (`load`, `import`).
         let _ = std::fs::remove_dir_all(cfg.data_root.join("tmp"));
         let images = berth_image::ImageStore::open(cfg.data_root.join("image"))
@@ -84,6 +101,7 @@ impl Engine {
         let engine = Engine {
             inner: Arc::new(Inner {
                 runtime: berth_runtime::Runtime::new(cfg.runtime_root()),
+                registry: berth_registry::Registry::new(cfg.registry.clone()),
                 cfg,
                 images,
                 network,

@@ -199,10 +199,6 @@ impl ImageStore {
                 chain_id: rec.chain_id.to_string(),
             }));
         }
-        let _serial = self
-            .unpack
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let name = format!("build-{id}");
         let ingest = self.root.join("ingest").join(&name);
         let f = std::fs::File::create(&ingest).map_err(ImageError::io("creating", &ingest))?;
@@ -214,6 +210,11 @@ impl ImageStore {
             .map_err(ImageError::io("syncing", &ingest))?;
         let chain = chain_id(parent.as_ref(), &diff_id);
         self.pin(&chain);
+        // Two steps that produce the same layer commit it once.
+        let slot = self.layer_slot(&chain);
+        let _held = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.lock().layers.contains_key(&chain) {
             let _ = std::fs::remove_file(&ingest);
             return Ok(Some(BuiltLayer {
@@ -239,6 +240,7 @@ impl ImageStore {
             size: bytes,
             diff_size,
             link: chain.hex()[..12].to_owned(),
+            sources: Vec::new(),
         };
         if let Err(e) = self.commit_layer(&tmp_layer, &ingest, &record) {
             let _ = std::fs::remove_dir_all(&tmp_layer);

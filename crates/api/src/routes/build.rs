@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use base64::Engine as _;
 use berth_build::builder::{Options, Progress};
-use berth_engine::Engine;
+use berth_engine::{Engine, RegistryAuth};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -171,6 +171,34 @@ fn options(q: &[(String, String)], headers: &HeaderMap) -> ApiResult<Options> {
     Ok(o)
 }
 
+/// `X-Registry-Config`: base64 (url-safe or standard) of `{"<registry>": AuthConfig}`, the
+/// credentials of every registry the docker CLI knows, for base images to pull.
+fn registry_config(headers: &HeaderMap) -> ApiResult<BTreeMap<String, RegistryAuth>> {
+    let Some(raw) = headers
+        .get("x-registry-config")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(BTreeMap::new());
+    };
+    let engines = [
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+    ];
+    let bytes = engines
+        .iter()
+        .find_map(|e| e.decode(raw).ok())
+        .ok_or_else(|| ApiError::bad_request("invalid X-Registry-Config header: not base64"))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) || bytes == b"null" {
+        return Ok(BTreeMap::new());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Config header: {e}")))
+}
+
 fn error_json(e: &berth_build::BuildError) -> Value {
     let message = berth_errdefs::chain(e);
     match e.code() {
@@ -193,11 +221,12 @@ pub(super) async fn build(
     body: Body,
 ) -> ApiResult<Response> {
     let opts = options(&pairs(&uri), &headers)?;
+    let auths = registry_config(&headers)?;
     let reader = super::images::body_reader(body);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let progress: Arc<dyn Progress> = Arc::new(Channel(tx.clone()));
     tokio::spawn(async move {
-        if let Err(e) = engine.build(reader, opts, progress).await {
+        if let Err(e) = engine.build(reader, opts, auths, progress).await {
             let _ = tx.send(Msg::Failed(e));
         }
     });

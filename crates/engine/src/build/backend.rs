@@ -3,6 +3,7 @@
 //! engine's own create/start path (same isolation, networks and limits as `docker run`),
 //! layers made from a container's upper directory without a second copy, the cache index.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,8 +16,9 @@ use bollard_stubs::models::{
 use nix::mount::{MntFlags, MsFlags};
 
 use crate::engine::Engine;
-use crate::lifecycle::create::{CreateOptions, normalize_ref};
+use crate::lifecycle::create::CreateOptions;
 use crate::lifecycle::remove::RemoveOptions;
+use crate::{Progress, RegistryAuth};
 
 /// One build's view of the engine.
 #[derive(Debug, Clone)]
@@ -26,6 +28,10 @@ pub(crate) struct EngineBackend {
     pub(crate) run_dir: PathBuf,
     /// `<data-root>/build`: the cache index and cache mounts.
     pub(crate) data_dir: PathBuf,
+    /// Registry credentials by host (`X-Registry-Config`), for base images to pull.
+    pub(crate) auths: BTreeMap<String, RegistryAuth>,
+    /// `--platform` of the build, for base images to pull.
+    pub(crate) platform: String,
 }
 
 fn lib<E: std::error::Error + berth_errdefs::HasKind + 'static>(e: &E) -> BuildError {
@@ -44,26 +50,55 @@ fn random_hex(n: usize) -> String {
 /// step's changes (Docker keeps them in an init layer under the container's).
 const PLACEHOLDERS: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv"];
 
-/// Looks a base image up locally. Pulling is the registry client's (wired in at merge):
-/// until then a missing image fails with Docker's message.
-pub(crate) fn resolve_base_image(engine: &Engine, reference: &str, _pull: bool) -> Result<Image> {
+/// The image `reference` names in the store.
+fn local_image(engine: &Engine, reference: &str) -> berth_image::Result<Image> {
     let images = engine.images();
-    match images.image_config(reference) {
-        Ok(config) => {
-            let id = images.lookup(reference).map_err(|e| lib(&e))?.to_string();
-            Ok(Image { id, config })
+    let config = images.image_config(reference)?;
+    let id = images.lookup(reference)?.to_string();
+    Ok(Image { id, config })
+}
+
+/// The credentials of `X-Registry-Config` for the registry `reference` names: keys are
+/// registry hosts, with or without a scheme and path (`https://index.docker.io/v1/`).
+fn credentials_for(auths: &BTreeMap<String, RegistryAuth>, reference: &str) -> RegistryAuth {
+    let Ok(r) = berth_image::Reference::parse(reference) else {
+        return RegistryAuth::default();
+    };
+    let host_of = |key: &str| {
+        let k = key
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        let k = k.split('/').next().unwrap_or(k);
+        match k {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
+            other => other.to_owned(),
         }
-        Err(_) => {
-            let full = normalize_ref(reference);
-            let repo = full
-                .rsplit_once(':')
-                .filter(|(r, _)| !r.contains('/') || !r.ends_with(']'))
-                .map_or(full.as_str(), |(r, _)| r);
-            Err(BuildError::NotFound(format!(
-                "pull access denied for {repo}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied"
-            )))
-        }
+    };
+    auths
+        .iter()
+        .find(|(k, _)| host_of(k) == r.domain)
+        .map(|(_, c)| c.clone())
+        .unwrap_or_default()
+}
+
+/// A base image: from the store, or pulled when it is absent or `pull` asks for the
+/// newest (`FROM`, `COPY --from=<image>`, `--pull`), as dockerd's classic builder does.
+pub(crate) async fn resolve_base_image(
+    engine: &Engine,
+    auths: &BTreeMap<String, RegistryAuth>,
+    platform: Option<&str>,
+    reference: &str,
+    pull: bool,
+) -> Result<Image> {
+    if !pull && let Ok(image) = local_image(engine, reference) {
+        return Ok(image);
     }
+    let creds = credentials_for(auths, reference);
+    let pulled = engine
+        .pull(reference, platform, &creds, &Progress::none())
+        .await
+        .map_err(|e| lib(&e))?;
+    local_image(engine, &pulled.id).map_err(|e| lib(&e))
 }
 
 impl EngineBackend {
@@ -312,7 +347,8 @@ impl EngineBackend {
 
 impl Backend for EngineBackend {
     async fn resolve_image(&self, reference: &str, pull: bool) -> Result<Image> {
-        resolve_base_image(&self.engine, reference, pull)
+        let platform = Some(self.platform.as_str()).filter(|p| !p.is_empty());
+        resolve_base_image(&self.engine, &self.auths, platform, reference, pull).await
     }
 
     fn image_config(&self, id: &str) -> Result<ImageConfig> {

@@ -12,6 +12,7 @@
 
 mod backend;
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -78,11 +79,13 @@ pub struct CacheEntry {
 }
 
 impl Engine {
-    /// Runs a build from a context tar; returns the image id.
+    /// Runs a build from a context tar; returns the image id. `auths` are the registry
+    /// credentials by host (`X-Registry-Config`) for base images that must be pulled.
     pub async fn build<R: Read + Send + 'static>(
         &self,
         context: R,
         opts: Options,
+        auths: BTreeMap<String, crate::RegistryAuth>,
         progress: Arc<dyn Progress>,
     ) -> Result<String> {
         let id = random_hex(8);
@@ -125,6 +128,8 @@ impl Engine {
                     engine: self.clone(),
                     run_dir: run_dir.clone(),
                     data_dir,
+                    auths,
+                    platform: opts.platform.clone(),
                 });
                 berth_build::builder::build(backend, ctx, opts, progress).await
             }

@@ -172,7 +172,7 @@ impl Engine {
         let rootfs = rootfs?;
         let net = net?;
         let (extra_mounts, mounts) = volumes_for(self, rec, &rootfs)?;
-        let etc_files = netsetup::write_etc_files(self, rec, &net)?;
+        let etc_files = netsetup::write_etc_files(rec, &net)?;
         let mut config = rec.config.clone();
         let link_env = crate::links::env(self, rec)?;
         if !link_env.is_empty() {

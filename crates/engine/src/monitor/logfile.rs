@@ -4,6 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,9 @@ pub struct JsonFileWriter {
     partial: [Vec<u8>; 2],
 }
 
+/// Docker's mode for json-file logs: a container's output is not for every host user.
+const LOG_MODE: u32 = 0o640;
+
 impl JsonFileWriter {
     pub fn open(cfg: LogConfig) -> io::Result<Self> {
         if let Some(dir) = cfg.path.parent() {
@@ -65,8 +69,14 @@ impl JsonFileWriter {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(LOG_MODE)
             .open(&cfg.path)?;
-        let size = file.metadata()?.len();
+        let meta = file.metadata()?;
+        if meta.permissions().mode() & 0o7777 != LOG_MODE {
+            // A log made before berth restricted them.
+            file.set_permissions(fs::Permissions::from_mode(LOG_MODE))?;
+        }
+        let size = meta.len();
         Ok(Self {
             cfg,
             file,
@@ -148,6 +158,7 @@ impl JsonFileWriter {
             .create(true)
             .write(true)
             .truncate(true)
+            .mode(LOG_MODE)
             .open(&self.cfg.path)?;
         self.size = 0;
         Ok(())

@@ -205,6 +205,16 @@ impl Container {
     }
 }
 
+/// Closes what the exec helper inherited from its parent (the monitor's log file and
+/// sockets) but the process needs: stdio, the preserved fds, the channel, the console socket.
+fn close_inherited_fds(req: &ExecRequest, ch: &Channel) -> std::result::Result<(), InitError> {
+    use std::os::fd::AsRawFd;
+    let mut keep = vec![ch.as_raw_fd()];
+    keep.extend(req.console_socket.as_ref().map(AsRawFd::as_raw_fd));
+    keep.extend(3..3 + req.preserve_fds.max(0));
+    sys::fd::close_all_except(3, &keep).step(|| "closing inherited fds".into())
+}
+
 /// The exec'd process's side; never returns.
 fn exec_child(
     ns: &NamespacePlan,
@@ -213,6 +223,11 @@ fn exec_child(
     ch: &Channel,
 ) -> ! {
     let result = (|| -> std::result::Result<std::convert::Infallible, InitError> {
+        // Before anything else: a process the container can see must not be ptrace-able or
+        // have its /proc/<pid>/fd opened by container root (CVE-2016-9962). Dumpability comes
+        // back with the execve of the user's program, which then holds only its own fds.
+        nix::sys::prctl::set_dumpable(false)
+            .step(|| "making the exec helper non-dumpable".into())?;
         sys::process::reset_signals().step(|| "resetting signal handling".into())?;
         if let Some([i, o, e]) = &req.stdio {
             use std::os::fd::AsFd;
@@ -224,6 +239,7 @@ fn exec_child(
             );
             init::install_stdio([i, o, e])?;
         }
+        close_inherited_fds(req, ch)?;
         let namespaces = init::open_namespaces(ns)?;
         init::join_namespaces(&namespaces)?;
         ch.expect(ToChild::Proceed)?;

@@ -53,6 +53,12 @@ pub(crate) struct Channel {
     fd: OwnedFd,
 }
 
+impl std::os::fd::AsRawFd for Channel {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 /// A connected pair: (parent end, child end). Both are close-on-exec, so a successful exec in
 /// the child is seen by the parent as end-of-file.
 pub(crate) fn pair() -> Result<(Channel, Channel), Errno> {

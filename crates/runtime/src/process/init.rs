@@ -75,6 +75,12 @@ fn process(spec: &Spec) -> Result<&Process, InitError> {
 
 fn steps(a: &mut InitArgs<'_>) -> Result<Infallible, InitError> {
     let proc = process(a.spec)?;
+    // Init is a clone of its caller (the monitor) and holds its fds until the exec. When it
+    // joins a pid namespace others live in, they must not ptrace it or open its fds
+    // (CVE-2016-9962). A new user namespace needs init dumpable to map its ids.
+    if !a.ns.new_user() {
+        nix::sys::prctl::set_dumpable(false).step(|| "making init non-dumpable".into())?;
+    }
     sys::process::reset_signals().step(|| "resetting signal handling".into())?;
     if let Some(stdio) = a.stdio.take() {
         install_stdio(stdio)?;

@@ -45,6 +45,35 @@ fn cloexec_from_procfs(first: libc::c_uint) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Closes every fd from `first` upwards except those in `keep`. A process forked from a
+/// long-lived parent (the exec helper, a fork of the container's monitor) calls it before it
+/// joins the container's namespaces, so nothing of the parent's — its log file, its sockets
+/// to the daemon — is reachable from inside the container even for the instant before exec.
+pub fn close_all_except(first: i32, keep: &[std::os::fd::RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<i32> = keep.iter().copied().filter(|&fd| fd >= first).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut lo = first;
+    for fd in keep {
+        if fd > lo {
+            close_range(lo, fd - 1)?;
+        }
+        lo = fd + 1;
+    }
+    close_range(lo, i32::MAX)
+}
+
+fn close_range(lo: i32, hi: i32) -> Result<(), Errno> {
+    let (Ok(lo), Ok(hi)) = (libc::c_uint::try_from(lo), libc::c_uint::try_from(hi)) else {
+        return Err(Errno::EINVAL);
+    };
+    // SAFETY: close_range closes fds of this process only. The caller is a freshly forked,
+    // single-threaded child that never drops the Rust owners of the fds it closes (it leaves
+    // through execve or exit), so no owner can later close a reused number.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0 as libc::c_uint) };
+    if ret == 0 { Ok(()) } else { Err(Errno::last()) }
+}
+
 /// Receives one fd passed with SCM_RIGHTS on `socket` (a pty master from init, for example),
 /// along with the message payload.
 pub fn recv_fd(
