@@ -175,6 +175,29 @@ fn parse_pax(data: &[u8], p: &mut Pending) {
     }
 }
 
+/// Copies a file entry's content to the spool, hashing it; returns its size.
+fn spool_content(
+    entry: &mut impl Read,
+    h: &mut Sha256,
+    out: &mut impl Write,
+    spool: &Path,
+) -> Result<u64> {
+    let mut buf = [0u8; 64 * 1024];
+    let mut size = 0;
+    loop {
+        let n = entry
+            .read(&mut buf)
+            .map_err(|e| bad(format!("reading the build context: {e}")))?;
+        if n == 0 {
+            return Ok(size);
+        }
+        h.update(&buf[..n]);
+        out.write_all(&buf[..n])
+            .map_err(BuildError::io("writing", spool))?;
+        size += n as u64;
+    }
+}
+
 /// tarsum v1's header part (uname and gname blanked, as Docker's `encodeHeader` does).
 fn tarsum_header(
     h: &mut Sha256,
@@ -250,6 +273,18 @@ impl Context {
             };
             ctx.read_tar(reader)?;
         }
+        // The root is there even when no header names it (the docker CLI sends no `./`).
+        ctx.entries.entry(".".to_owned()).or_insert_with(|| Entry {
+            kind: Kind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            mtime: 0,
+            offset: 0,
+            sum: ".".to_owned(),
+            implicit: true,
+        });
         ctx.size = counting.get_ref().n;
         Ok(ctx)
     }
@@ -322,42 +357,11 @@ impl Context {
             let name = clean_name(&raw_name)?;
             let mut h = Sha256::new();
             tarsum_header(&mut h, &raw_name, &hdr, typeflag, &raw_link, &p.xattrs);
-            let link = String::from_utf8_lossy(&raw_link).into_owned();
-            let kind = match typeflag {
-                b'0' | b'7' => Kind::File,
-                b'5' => Kind::Dir,
-                b'2' => Kind::Symlink(link),
-                b'1' => {
-                    let target = clean_name(&raw_link)?;
-                    if !self
-                        .entries
-                        .get(&target)
-                        .is_some_and(|e| e.kind == Kind::File)
-                    {
-                        return Err(bad(format!(
-                            "invalid context entry {name:?}: hard link to {target:?}, which is not an earlier file"
-                        )));
-                    }
-                    Kind::Hardlink(target)
-                }
-                other => Kind::Other(other),
-            };
+            let kind = self.kind_of(typeflag, &name, &raw_link)?;
             let start = offset;
             let mut data_size = 0;
             if kind == Kind::File {
-                let mut buf = [0u8; 64 * 1024];
-                loop {
-                    let n = entry
-                        .read(&mut buf)
-                        .map_err(|e| bad(format!("reading the build context: {e}")))?;
-                    if n == 0 {
-                        break;
-                    }
-                    h.update(&buf[..n]);
-                    out.write_all(&buf[..n])
-                        .map_err(BuildError::io("writing", &self.spool))?;
-                    data_size += n as u64;
-                }
+                data_size = spool_content(&mut entry, &mut h, &mut out, &self.spool)?;
                 offset += data_size;
             }
             if self.entries.len() >= MAX_ENTRIES {
@@ -382,6 +386,29 @@ impl Context {
         out.flush()
             .map_err(BuildError::io("writing", &self.spool))?;
         Ok(())
+    }
+
+    /// What an entry is, by its type flag; a hard link must name an earlier file.
+    fn kind_of(&self, typeflag: u8, name: &str, raw_link: &[u8]) -> Result<Kind> {
+        Ok(match typeflag {
+            b'0' | b'7' => Kind::File,
+            b'5' => Kind::Dir,
+            b'2' => Kind::Symlink(String::from_utf8_lossy(raw_link).into_owned()),
+            b'1' => {
+                let target = clean_name(raw_link)?;
+                if !self
+                    .entries
+                    .get(&target)
+                    .is_some_and(|e| e.kind == Kind::File)
+                {
+                    return Err(bad(format!(
+                        "invalid context entry {name:?}: hard link to {target:?}, which is not an earlier file"
+                    )));
+                }
+                Kind::Hardlink(target)
+            }
+            other => Kind::Other(other),
+        })
     }
 
     /// Parent directories no header named exist too (as an untar makes them).

@@ -199,11 +199,10 @@ fn http_get(url: &str, dest: &Path, hops: u32) -> Result<String> {
     let mut s = std::net::TcpStream::connect(&addr).map_err(|e| fail(e.to_string()))?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
         .ok();
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: berth\r\n\r\n"
-    )
-    .map_err(|e| fail(e.to_string()))?;
+    // One write: a request split over segments is half-read by simple servers.
+    let req = format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: berth\r\n\r\n");
+    s.write_all(req.as_bytes())
+        .map_err(|e| fail(e.to_string()))?;
     let mut r = BufReader::new(s);
     let mut status = String::new();
     r.read_line(&mut status).map_err(|e| fail(e.to_string()))?;
@@ -224,10 +223,11 @@ fn http_get(url: &str, dest: &Path, hops: u32) -> Result<String> {
             location = Some(v.trim().to_owned());
         }
     }
-    if (300..400).contains(&code) && hops < 5 {
-        if let Some(l) = location {
-            return http_get(&l, dest, hops + 1);
-        }
+    if (300..400).contains(&code)
+        && hops < 5
+        && let Some(l) = location
+    {
+        return http_get(&l, dest, hops + 1);
     }
     if code != 200 {
         return Err(fail(format!("unexpected status {}", status.trim())));
@@ -438,7 +438,7 @@ fn extract(r: Box<dyn Read + '_>, target: &str, root: &Root, p: &Placement) -> R
         match h.entry_type() {
             tar::EntryType::Directory => root.dir(&dst, meta)?,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                root.file(&dst, &mut entry, meta)?
+                root.file(&dst, &mut entry, meta)?;
             }
             tar::EntryType::Symlink => {
                 let t = entry
@@ -488,7 +488,7 @@ impl<B: Backend> StageCtx<'_, B> {
         };
         match self.b.ctx.entry(&path) {
             Some(e) if e.kind == Kind::Dir => {
-                copy_context(&self.b.ctx, &path, "/", false, &root, &p)?
+                copy_context(&self.b.ctx, &path, "/", false, &root, &p)?;
             }
             Some(_) => {
                 copy_context(&self.b.ctx, &path, "/file", false, &root, &p)?;
@@ -732,7 +732,7 @@ impl<B: Backend> StageCtx<'_, B> {
         }
         let parent = Some(self.image.id.clone()).filter(|i| !i.is_empty() && !c.link);
         let scratch = self.b.backend.scratch(parent.as_deref()).await?;
-        let done = self.place(&scratch, &srcs, &dest, add, chown.as_deref(), chmod, c);
+        let done = self.place(&scratch, &srcs, &dest, add, (chown.as_deref(), chmod), c);
         if let Err(e) = done {
             self.b.backend.discard(scratch).await;
             return Err(e);
@@ -751,8 +751,7 @@ impl<B: Backend> StageCtx<'_, B> {
         srcs: &[Src],
         dest: &str,
         add: bool,
-        chown: Option<&str>,
-        chmod: Option<u32>,
+        (chown, chmod): (Option<&str>, Option<u32>),
         c: &CopyCmd,
     ) -> Result<()> {
         let root = Root::open(&scratch.root)?;

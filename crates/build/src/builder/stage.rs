@@ -211,9 +211,10 @@ impl<B: Backend> StageCtx<'_, B> {
 
     pub(crate) fn now(&self) -> String {
         match self.b.opts.source_date_epoch {
+            // Whole seconds: Go's RFC3339Nano writes no fraction for them.
             Some(t) => chrono::DateTime::from_timestamp(t, 0)
                 .unwrap_or_default()
-                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             None => berth_image::config::now(),
         }
     }
@@ -332,92 +333,15 @@ impl<B: Backend> StageCtx<'_, B> {
         self.run.image = Some(self.image.id.clone()).filter(|i| !i.is_empty());
         match &ins.command {
             Command::From { .. } => Err(BuildError::invalid("FROM is not allowed here")),
-            Command::Env(kvs) => {
-                let mut parts = Vec::new();
-                for (k, v) in kvs {
-                    let (k, v) = (self.expand(k)?, self.expand(v)?);
-                    upsert(self.run.env.get_or_insert_with(Vec::new), &k, &v);
-                    parts.push(format!("{k}={v}"));
-                }
-                self.nop(&format!("ENV {}", parts.join(" ")), false).await
-            }
-            Command::Label(kvs) => {
-                let mut parts = Vec::new();
-                for (k, v) in kvs {
-                    let (k, v) = if ins.line == 0 {
-                        (k.clone(), v.clone())
-                    } else {
-                        (self.expand(k)?, self.expand(v)?)
-                    };
-                    self.run
-                        .labels
-                        .get_or_insert_with(Default::default)
-                        .insert(k.clone(), v.clone());
-                    parts.push(format!("{k}={v}"));
-                }
-                self.nop(&format!("LABEL {}", parts.join(" ")), false).await
-            }
-            Command::Arg(list) => {
-                let mut parts = Vec::new();
-                for (k, v) in list {
-                    let v = v.as_ref().map(|v| self.expand(v)).transpose()?;
-                    let mut all = self
-                        .b
-                        .args
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    self.args.declare(&mut all, k, v.clone());
-                    parts.push(match v {
-                        Some(v) => format!("{k}={v}"),
-                        None => k.clone(),
-                    });
-                }
-                self.nop(&format!("ARG {}", parts.join(" ")), false).await
-            }
+            Command::Env(kvs) => self.env_step(kvs).await,
+            Command::Label(kvs) => self.label_step(ins, kvs).await,
+            Command::Arg(list) => self.arg_step(list).await,
+            Command::Expose(words) => self.expose_step(words).await,
+            Command::Volume(vols) => self.volume_step(vols).await,
             Command::User(u) => {
                 let u = self.expand(u)?;
                 self.run.user = Some(u.clone());
                 self.nop(&format!("USER {u}"), false).await
-            }
-            Command::Expose(words) => {
-                let mut ports = Vec::new();
-                for w in words {
-                    ports.extend(
-                        shell::process_words(w, &self.envs(), self.b.escape)
-                            .map_err(|e| BuildError::invalid(e.0))?,
-                    );
-                }
-                let exposed = self.run.exposed_ports.get_or_insert_with(Vec::new);
-                for p in expose_ports(&ports)? {
-                    if !exposed.contains(&p) {
-                        exposed.push(p);
-                    }
-                }
-                exposed.sort();
-                ports.sort();
-                self.nop(&format!("EXPOSE {}", ports.join(" ")), false)
-                    .await
-            }
-            Command::Volume(vols) => {
-                let mut list = Vec::new();
-                for v in vols {
-                    let v = self.expand(v)?;
-                    if v.trim().is_empty() {
-                        return Err(BuildError::invalid(
-                            "VOLUME specified can not be an empty string",
-                        ));
-                    }
-                    list.push(v);
-                }
-                let set = self.run.volumes.get_or_insert_with(Vec::new);
-                for v in &list {
-                    if !set.contains(v) {
-                        set.push(v.clone());
-                    }
-                }
-                set.sort();
-                self.nop(&format!("VOLUME {}", gofmt::list(&list)), false)
-                    .await
             }
             Command::StopSignal(sig) => {
                 let sig = self.expand(sig)?;
@@ -469,6 +393,93 @@ impl<B: Backend> StageCtx<'_, B> {
             Command::Copy(c) => self.copy_step(c, false).await,
             Command::Add(c) => self.copy_step(c, true).await,
         }
+    }
+
+    async fn env_step(&mut self, kvs: &[(String, String)]) -> Result<()> {
+        let mut parts = Vec::new();
+        for (k, v) in kvs {
+            let (k, v) = (self.expand(k)?, self.expand(v)?);
+            upsert(self.run.env.get_or_insert_with(Vec::new), &k, &v);
+            parts.push(format!("{k}={v}"));
+        }
+        self.nop(&format!("ENV {}", parts.join(" ")), false).await
+    }
+
+    async fn label_step(&mut self, ins: &Instruction, kvs: &[(String, String)]) -> Result<()> {
+        let mut parts = Vec::new();
+        for (k, v) in kvs {
+            let (k, v) = if ins.line == 0 {
+                (k.clone(), v.clone())
+            } else {
+                (self.expand(k)?, self.expand(v)?)
+            };
+            self.run
+                .labels
+                .get_or_insert_with(Default::default)
+                .insert(k.clone(), v.clone());
+            parts.push(format!("{k}={v}"));
+        }
+        self.nop(&format!("LABEL {}", parts.join(" ")), false).await
+    }
+
+    async fn arg_step(&mut self, list: &[(String, Option<String>)]) -> Result<()> {
+        let mut parts = Vec::new();
+        for (k, v) in list {
+            let v = v.as_ref().map(|v| self.expand(v)).transpose()?;
+            let mut all = self
+                .b
+                .args
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.args.declare(&mut all, k, v.clone());
+            parts.push(match v {
+                Some(v) => format!("{k}={v}"),
+                None => k.clone(),
+            });
+        }
+        self.nop(&format!("ARG {}", parts.join(" ")), false).await
+    }
+
+    async fn expose_step(&mut self, words: &[String]) -> Result<()> {
+        let mut ports = Vec::new();
+        for w in words {
+            ports.extend(
+                shell::process_words(w, &self.envs(), self.b.escape)
+                    .map_err(|e| BuildError::invalid(e.0))?,
+            );
+        }
+        let exposed = self.run.exposed_ports.get_or_insert_with(Vec::new);
+        for p in expose_ports(&ports)? {
+            if !exposed.contains(&p) {
+                exposed.push(p);
+            }
+        }
+        exposed.sort();
+        ports.sort();
+        self.nop(&format!("EXPOSE {}", ports.join(" ")), false)
+            .await
+    }
+
+    async fn volume_step(&mut self, vols: &[String]) -> Result<()> {
+        let mut list = Vec::new();
+        for v in vols {
+            let v = self.expand(v)?;
+            if v.trim().is_empty() {
+                return Err(BuildError::invalid(
+                    "VOLUME specified can not be an empty string",
+                ));
+            }
+            list.push(v);
+        }
+        let set = self.run.volumes.get_or_insert_with(Vec::new);
+        for v in &list {
+            if !set.contains(v) {
+                set.push(v.clone());
+            }
+        }
+        set.sort();
+        self.nop(&format!("VOLUME {}", gofmt::list(&list)), false)
+            .await
     }
 
     /// Shell form through the stage's SHELL; exec form as given.

@@ -101,12 +101,9 @@ pub fn parse_words(rest: &str, escape: char) -> Vec<String> {
             blank_ok = true;
         }
         if c == escape {
-            match chars.next() {
-                Some(n) => {
-                    word.push(c);
-                    word.push(n);
-                }
-                None => {}
+            if let Some(n) = chars.next() {
+                word.push(c);
+                word.push(n);
             }
             continue;
         }
