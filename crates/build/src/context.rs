@@ -208,7 +208,11 @@ fn tarsum_header(
     xattrs: &[(String, String)],
 ) {
     let num = |v: io::Result<u64>| v.unwrap_or(0).to_string();
-    let mode = hdr.mode().unwrap_or(0);
+    // Only the permission bits: the docker CLI and berth's packer differ in whether the mode
+    // carries the file-type bits (which the type flag already says), and an unchanged
+    // context must hit the cache whichever client sent it. Equal to dockerd's sums for tars
+    // without type bits (GNU tar's, the sample below).
+    let mode = hdr.mode().unwrap_or(0) & 0o7777;
     let dev = |v: io::Result<Option<u32>>| v.ok().flatten().unwrap_or(0).to_string();
     let size = if typeflag == b'0' {
         num(hdr.size())
