@@ -133,6 +133,17 @@ impl Plan {
     }
 }
 
+/// A stage named `name` (or numbered) before `before`, from (index, name) pairs.
+pub fn find_named(names: &[(usize, Option<String>)], name: &str, before: usize) -> Option<usize> {
+    let lower = name.to_ascii_lowercase();
+    names
+        .iter()
+        .filter(|(i, _)| *i < before)
+        .find(|(_, n)| n.as_deref() == Some(lower.as_str()))
+        .map(|(i, _)| *i)
+        .or_else(|| name.parse::<usize>().ok().filter(|i| *i < before))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,15 +172,4 @@ mod tests {
         let df = crate::parser::parse("RUN x\n").unwrap();
         assert!(Plan::new(&df, &[], '\\').is_err());
     }
-}
-
-/// A stage named `name` (or numbered) before `before`, from (index, name) pairs.
-pub fn find_named(names: &[(usize, Option<String>)], name: &str, before: usize) -> Option<usize> {
-    let lower = name.to_ascii_lowercase();
-    names
-        .iter()
-        .filter(|(i, _)| *i < before)
-        .find(|(_, n)| n.as_deref() == Some(lower.as_str()))
-        .map(|(i, _)| *i)
-        .or_else(|| name.parse::<usize>().ok().filter(|i| *i < before))
 }

@@ -279,14 +279,14 @@ fn secrets_header(specs: &[String]) -> Result<Option<String>> {
             match k {
                 "id" => id = Some(v.to_owned()),
                 "src" | "source" => {
-                    value = Some(std::fs::read(v).with_context(|| format!("reading secret {v}"))?)
+                    value = Some(std::fs::read(v).with_context(|| format!("reading secret {v}"))?);
                 }
                 "env" => {
                     value = Some(
                         std::env::var(v)
                             .with_context(|| format!("secret env {v} is not set"))?
                             .into_bytes(),
-                    )
+                    );
                 }
                 "type" => {}
                 _ => bail!("unexpected key '{k}' in '{s}'"),
@@ -319,7 +319,7 @@ fn kv_json(list: &[String], from_env: bool) -> Value {
             None if from_env => {
                 m.insert(
                     a.clone(),
-                    std::env::var(a).map(Value::String).unwrap_or(Value::Null),
+                    std::env::var(a).map_or(Value::Null, Value::String),
                 );
             }
             None => {

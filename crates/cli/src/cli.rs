@@ -165,7 +165,7 @@ enum ContainerCmd {
 
 #[derive(Debug, Subcommand)]
 enum ImageCmd {
-    Build(b::BuildArgs),
+    Build(Box<b::BuildArgs>),
     History(i::HistoryArgs),
     Import(i::ImportArgs),
     Inspect(i::ImageInspectArgs),
@@ -183,7 +183,7 @@ enum ImageCmd {
 
 #[derive(Debug, Subcommand)]
 enum BuilderCmd {
-    Build(b::BuildArgs),
+    Build(Box<b::BuildArgs>),
     Prune(b::BuilderPruneArgs),
 }
 
@@ -284,7 +284,7 @@ async fn dispatch(cl: &Client, cmd: Cmd) -> Result<()> {
         Cmd::Import(a) => i::import(cl, a).await,
         Cmd::History(a) => i::history(cl, a).await,
         Cmd::Build(a) => b::build(cl, a).await,
-        Cmd::Builder(BuilderCmd::Build(a)) => b::build(cl, a).await,
+        Cmd::Builder(BuilderCmd::Build(a)) => b::build(cl, *a).await,
         Cmd::Builder(BuilderCmd::Prune(a)) => b::prune(cl, a).await,
         Cmd::Pull(a) => reg::pull(cl, a).await,
         Cmd::Push(a) => reg::push(cl, a).await,
@@ -341,7 +341,7 @@ async fn container(cl: &Client, cmd: ContainerCmd) -> Result<()> {
 async fn image(cl: &Client, cmd: ImageCmd) -> Result<()> {
     use ImageCmd as I;
     match cmd {
-        I::Build(a) => b::build(cl, a).await,
+        I::Build(a) => b::build(cl, *a).await,
         I::History(a) => i::history(cl, a).await,
         I::Import(a) => i::import(cl, a).await,
         I::Inspect(a) => i::inspect(cl, a).await,
