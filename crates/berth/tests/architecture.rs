@@ -16,18 +16,24 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("runtime", &["errdefs", "fsutil"]),
     ("image", &["errdefs", "fsutil"]),
     ("network", &["errdefs", "fsutil"]),
+    // The Dockerfile language, the plan and the cache logic; the world through its traits.
+    ("build", &["errdefs", "fsutil", "image"]),
     // The registry client is a leaf: it knows nothing of the store.
     ("registry", &["errdefs"]),
     (
         "engine",
         &[
-            "errdefs", "fsutil", "runtime", "image", "network", "registry",
+            "errdefs", "fsutil", "runtime", "image", "network", "registry", "build",
         ],
     ),
     // The API renders the libraries' types (errors, stats) but calls only the engine.
-    ("api", &["errdefs", "engine", "image", "network", "runtime"]),
-    // The client speaks HTTP only.
-    ("cli", &["client"]),
+    (
+        "api",
+        &["errdefs", "engine", "image", "network", "runtime", "build"],
+    ),
+    // The client speaks HTTP; it shares only the build's context packing (`.dockerignore`
+    // must mean the same on both sides).
+    ("cli", &["client", "build"]),
     // The shared connection to a daemon: HTTP only.
     ("client", &[]),
     // Compose is a client too: it speaks HTTP through the shared client, never to the engine.

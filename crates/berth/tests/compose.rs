@@ -1,9 +1,5 @@
 //! `berth compose` end to end (root): against a private `berth daemon` and a private real
 //! dockerd, with real containers; bad input refused before anything starts.
-//!
-//! Tests marked `#[ignore = "needs the builder ..."]` build images through `POST /build`,
-//! which berth answers once the builder (branch `build`) is merged; run them with
-//! `cargo test -p berth --test compose -- --ignored`.
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // tests: a panic is the report
 
 mod common;
@@ -476,7 +472,6 @@ fn elk_app_on_dockerd() {
 }
 
 #[test]
-#[ignore = "needs the builder (POST /build, branch build)"]
 fn elk_app_on_berth() {
     let Some(d) = berth_daemon("elk_app_on_berth") else {
         return;

@@ -1,10 +1,6 @@
 //! Compose interop (root): docker-compose 1.29 (Debian's) against `berth daemon` unchanged;
 //! `berth compose` and docker-compose recognising each other's projects; the same file through
 //! the real dockerd and through berth giving the same `ps` and the same behaviour.
-//!
-//! Tests marked `#[ignore = "needs the builder ..."]` build images through `POST /build`,
-//! which berth answers once the builder (branch `build`) is merged; run them with
-//! `cargo test -p berth --test compose_interop -- --ignored`.
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // tests: a panic is the report
 
 mod common;
@@ -94,7 +90,6 @@ fn docker_compose_runs_the_elk_app_on_dockerd() {
 }
 
 #[test]
-#[ignore = "needs the builder (POST /build, branch build)"]
 fn docker_compose_runs_the_elk_app_on_berth() {
     let Some(d) = berth_daemon("docker_compose_elk") else {
         return;

@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 
 use crate::client::Client;
 use crate::{
-    containers as c, cp, exec, images as i, networks as n, registry as reg, run, system as s,
-    volumes as v,
+    build as b, containers as c, cp, exec, images as i, networks as n, registry as reg, run,
+    system as s, volumes as v,
 };
 
 #[derive(Debug, Parser)]
@@ -94,6 +94,11 @@ enum Cmd {
     Import(i::ImportArgs),
     /// Show the history of an image
     History(i::HistoryArgs),
+    /// Build an image from a Dockerfile
+    Build(b::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCmd),
     /// Download an image from a registry
     Pull(reg::PullArgs),
     /// Upload an image to a registry
@@ -160,6 +165,7 @@ enum ContainerCmd {
 
 #[derive(Debug, Subcommand)]
 enum ImageCmd {
+    Build(Box<b::BuildArgs>),
     History(i::HistoryArgs),
     Import(i::ImportArgs),
     Inspect(i::ImageInspectArgs),
@@ -173,6 +179,12 @@ enum ImageCmd {
     Rm(i::RmiArgs),
     Save(i::SaveArgs),
     Tag(i::TagArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum BuilderCmd {
+    Build(Box<b::BuildArgs>),
+    Prune(b::BuilderPruneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,6 +283,9 @@ async fn dispatch(cl: &Client, cmd: Cmd) -> Result<()> {
         Cmd::Load(a) => i::load(cl, a).await,
         Cmd::Import(a) => i::import(cl, a).await,
         Cmd::History(a) => i::history(cl, a).await,
+        Cmd::Build(a) => b::build(cl, a).await,
+        Cmd::Builder(BuilderCmd::Build(a)) => b::build(cl, *a).await,
+        Cmd::Builder(BuilderCmd::Prune(a)) => b::prune(cl, a).await,
         Cmd::Pull(a) => reg::pull(cl, a).await,
         Cmd::Push(a) => reg::push(cl, a).await,
         Cmd::Login(a) => reg::login(cl, a).await,
@@ -326,6 +341,7 @@ async fn container(cl: &Client, cmd: ContainerCmd) -> Result<()> {
 async fn image(cl: &Client, cmd: ImageCmd) -> Result<()> {
     use ImageCmd as I;
     match cmd {
+        I::Build(a) => b::build(cl, *a).await,
         I::History(a) => i::history(cl, a).await,
         I::Import(a) => i::import(cl, a).await,
         I::Inspect(a) => i::inspect(cl, a).await,

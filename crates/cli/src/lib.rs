@@ -4,6 +4,7 @@
 //! module; `berth-client` is the connection; `format.rs`/`table.rs` reproduce docker's output.
 #![forbid(unsafe_code)]
 
+mod build;
 mod cli;
 mod containers;
 mod cp;

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod attach;
+pub mod build;
 pub mod config;
 pub mod container;
 pub mod diff;

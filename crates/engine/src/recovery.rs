@@ -107,6 +107,7 @@ impl Engine {
         let _ = std::fs::remove_dir_all(cfg.data_root.join("tmp"));
         let images = berth_image::ImageStore::open(cfg.data_root.join("image"))
             .map_err(|e| EngineError::from_lib(&e))?;
+        crate::build::clean_stale(&cfg, &images);
         let volumes = VolumeStore::open(cfg.data_root.join("volumes"))
             .map_err(|e| EngineError::from_lib(&e))?;
         let store::LoadedRecords { records, warnings } = store::load_all(&cfg.containers_dir())?;

@@ -73,7 +73,7 @@ pub struct CommitOptions {
 }
 
 impl ImageStore {
-    fn in_lower(&self, id: &str, rel: &Path) -> bool {
+    pub(crate) fn in_lower(&self, id: &str, rel: &Path) -> bool {
         let index = self.lock();
         let Some(c) = index.containers.get(id) else {
             return false;

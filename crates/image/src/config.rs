@@ -42,6 +42,10 @@ pub struct ImageConfig {
     pub config: Option<ContainerConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// The config of the container a build step ran (Docker's classic builder writes it;
+    /// its `Cmd` is the step, e.g. `/bin/sh -c #(nop) COPY ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_config: Option<ContainerConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

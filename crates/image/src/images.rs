@@ -341,7 +341,7 @@ impl ImageStore {
     }
 
     /// Deletes an image record and whatever layers only it needed.
-    fn remove_image(&self, id: &Digest) -> Result<Vec<Removed>> {
+    pub(crate) fn remove_image(&self, id: &Digest) -> Result<Vec<Removed>> {
         let before: Vec<Digest> = self.lock().layers.keys().cloned().collect();
         {
             let mut index = self.lock();

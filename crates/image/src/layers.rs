@@ -214,7 +214,7 @@ impl ImageStore {
     }
 
     /// The lock of the layer `chain` (created on first use).
-    fn layer_slot(&self, chain: &Digest) -> std::sync::Arc<std::sync::Mutex<()>> {
+    pub(crate) fn layer_slot(&self, chain: &Digest) -> std::sync::Arc<std::sync::Mutex<()>> {
         let mut m = self
             .inflight
             .lock()
@@ -225,7 +225,12 @@ impl ImageStore {
     }
 
     /// Moves a complete layer and its blob into place and records it.
-    fn commit_layer(&self, tmp_layer: &Path, ingest: &Path, record: &LayerRecord) -> Result<()> {
+    pub(crate) fn commit_layer(
+        &self,
+        tmp_layer: &Path,
+        ingest: &Path,
+        record: &LayerRecord,
+    ) -> Result<()> {
         if let Ok(d) = std::fs::File::open(tmp_layer) {
             let _ = nix::unistd::syncfs(d.as_fd());
         }

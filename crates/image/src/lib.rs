@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod archive;
+mod built;
 mod changes;
 pub mod config;
 mod containers;
@@ -23,6 +24,7 @@ pub mod unpack;
 
 pub use archive::load::LoadedImage;
 pub use archive::safe::PathStat;
+pub use built::BuiltLayer;
 pub use changes::{Change, ChangeKind, CommitOptions};
 pub use containers::Mount;
 pub use digest::Digest;

@@ -112,6 +112,8 @@ pub struct ImageStore {
     pub(crate) quarantine: crate::records::Quarantine,
     pub(crate) root: PathBuf,
     pub(crate) index: Mutex<Index>,
+    /// Layers a build made and has not committed yet: gc keeps them.
+    pub(crate) pinned: Mutex<BTreeSet<Digest>>,
     /// One lock per layer being created (by chain id): different layers unpack
     /// concurrently, concurrent pulls of the same layer unpack it once.
     pub(crate) inflight: Mutex<BTreeMap<Digest, std::sync::Arc<Mutex<()>>>>,
@@ -144,6 +146,7 @@ impl ImageStore {
             quarantine,
             root,
             index: Mutex::new(index),
+            pinned: Mutex::new(BTreeSet::new()),
             inflight: Mutex::new(BTreeMap::new()),
         };
         store.gc();
@@ -196,8 +199,12 @@ impl ImageStore {
             tracing::warn!("image garbage collection skipped: records were moved aside");
             return;
         }
+        let mut live_layers: BTreeSet<Digest> = self
+            .pinned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         let mut index = self.lock();
-        let mut live_layers: BTreeSet<Digest> = BTreeSet::new();
         let mut live_blobs: BTreeSet<Digest> = BTreeSet::new();
         for img in index.images.values() {
             live_layers.extend(img.layers.iter().cloned());

@@ -19,7 +19,7 @@ use crate::views::image as view;
 
 /// The request body as a blocking reader for the stores, which read synchronously: the
 /// upload streams straight into the unpacker (no spool file, no second copy on disk).
-fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
+pub(super) fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
     let stream = body
         .into_data_stream()
         .map(|r| r.map_err(std::io::Error::other));

@@ -8,15 +8,16 @@ use berth_engine::Engine;
 
 use crate::error::{ApiError, ApiResult};
 
+mod build;
 mod containers;
 mod distribution;
 mod exec;
 mod images;
 mod io;
 mod networks;
-mod swarm;
 #[cfg(test)]
 mod proptests;
+mod swarm;
 mod system;
 mod volumes;
 
@@ -128,13 +129,8 @@ pub(crate) fn router(engine: Engine) -> Router {
         .route("/info", get(system::info))
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
-        // berth has no build cache yet: nothing to prune (`docker system prune` asks).
-        .route(
-            "/build/prune",
-            post(|| async {
-                axum::Json(serde_json::json!({"CachesDeleted": null, "SpaceReclaimed": 0}))
-            }),
-        )
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/prune", post(containers::prune))

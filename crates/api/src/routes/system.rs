@@ -313,6 +313,7 @@ pub(super) async fn df(
             crate::views::container::summary(c, Some((rw, rw)), version)
         })
         .collect();
+    let cache = super::build::cache_rows(&engine);
     let volume_rows: Vec<Value> = engine
         .volumes()
         .list()
@@ -330,7 +331,7 @@ pub(super) async fn df(
         "Images": image_rows,
         "Containers": container_rows,
         "Volumes": volume_rows,
-        "BuildCache": null,
-        "BuilderSize": 0,
+        "BuilderSize": cache.iter().filter_map(|c| c["Size"].as_i64()).sum::<i64>(),
+        "BuildCache": cache,
     })))
 }
