@@ -1,0 +1,109 @@
+"""The suite's private directory and everything it starts, undone at the end: also on Ctrl-C,
+SIGTERM and failure (cleanups run last-in first-out, then stray processes, mounts, the dir)."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import proc
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class Interrupted(BaseException):
+    """SIGTERM/SIGHUP, turned into an exception so the cleanups run."""
+
+
+def _raise_interrupted(signum, _frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def install_signal_handlers():
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, _raise_interrupted)
+
+
+class Workspace:
+    def __init__(self, keep=False):
+        # Short: a monitor's socket path under the exec root is capped at 108 bytes.
+        self.dir = tempfile.mkdtemp(prefix="bb-", dir="/tmp")
+        self.keep = keep
+        self._cleanups = []
+        self.tag = f"{os.getpid() % 100000}"
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def on_cleanup(self, label, fn):
+        self._cleanups.append((label, fn))
+
+    def cleanup(self):
+        # A second Ctrl-C must not cut the cleanup short.
+        old = {s: signal.signal(s, signal.SIG_IGN)
+               for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            while self._cleanups:
+                label, fn = self._cleanups.pop()
+                try:
+                    fn()
+                except Exception as e:  # keep going: the rest must still be undone
+                    log(f"cleanup of {label} failed: {e}")
+            self._kill_strays()
+            left = self._unmount_all()
+            if left:
+                log(f"mounts still present, keeping {self.dir}: {left}")
+            elif self.keep:
+                log(f"kept {self.dir}")
+            else:
+                shutil.rmtree(self.dir, ignore_errors=True)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def _kill_strays(self):
+        """Processes the suite started that outlived their daemon (shims, monitors, containers
+        whose root is under the private dir): SIGKILL by pid."""
+        me = os.getpid()
+        for _ in range(3):
+            strays = [p for p in proc.pids() if p != me and self._is_ours(p)]
+            if not strays:
+                return
+            for p in strays:
+                proc.kill_pid(p, signal.SIGKILL)
+            time.sleep(0.5)
+
+    def _is_ours(self, pid):
+        if self.dir in proc.cmdline(pid):
+            return True
+        for link in ("root", "cwd", "exe"):
+            try:
+                if os.readlink(f"/proc/{pid}/{link}").startswith(self.dir + "/"):
+                    return True
+            except OSError:
+                pass
+        return False
+
+    def mounts(self):
+        out = []
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            for line in f:
+                mp = line.split()[4].encode().decode("unicode_escape")
+                if mp == self.dir or mp.startswith(self.dir + "/"):
+                    out.append(mp)
+        return out
+
+    def _unmount_all(self):
+        for _ in range(5):
+            mps = self.mounts()
+            if not mps:
+                return []
+            for mp in sorted(set(mps), key=len, reverse=True):
+                if subprocess.run(["umount", mp], capture_output=True, check=False).returncode:
+                    subprocess.run(["umount", "-l", mp], capture_output=True, check=False)
+        return self.mounts()
