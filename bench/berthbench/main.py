@@ -48,7 +48,7 @@ def build_berth(args):
     if args.berth:
         return os.path.abspath(args.berth), "given"
     profile = "debug" if args.smoke else "release"
-    cmd = ["cargo", "build", "-q", "-p", "berth"] + ([] if args.smoke else ["--release"])
+    cmd = ["cargo", "build", "-q", "--locked", "-p", "berth"] + ([] if args.smoke else ["--release"])
     log(f"building berth ({profile}): {' '.join(cmd)}")
     subprocess.run(cmd, cwd=fixtures.REPO, check=True)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(fixtures.REPO, "target"))

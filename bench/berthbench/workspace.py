@@ -25,6 +25,8 @@ def _raise_interrupted(signum, _frame):
 
 
 def install_signal_handlers():
+    # SIGINT too: a shell starts background jobs with it ignored, and Python keeps that.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, _raise_interrupted)
 
