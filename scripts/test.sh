@@ -11,5 +11,5 @@ echo "== clippy"; cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== build";  cargo build --workspace --all-targets --locked
 echo "== tests";  cargo test --workspace --locked -- --test-threads="${BERTH_TEST_THREADS:-4}"
 # The benchmark suite cannot rot: one iteration of every figure (timings are not judged).
-echo "== bench smoke"; bench/all --smoke
+echo "== bench smoke"; /usr/bin/python3 -m unittest discover -s bench -t bench; bench/all --smoke
 echo "== all tests passed"
