@@ -33,7 +33,7 @@ def machine():
                if ln.startswith("MemTotal"))
     return {"cpus": f"{os.cpu_count()} × {model}", "memory": f"{mem / (1 << 20):.1f} GiB",
             "kernel": platform.release(), "cgroups": cgroup_mode(),
-            "load": "%.2f %.2f %.2f" % os.getloadavg()}
+            "load average at the start": "%.2f %.2f %.2f" % os.getloadavg()}
 
 
 def versions(repo, berth, profile, podman):
