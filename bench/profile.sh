@@ -64,7 +64,7 @@ for i in $(seq 499); do b create busybox true >/dev/null; done
 for _ in $(seq 5); do api "http://x/containers/json?all=1"; done | median | sed 's/^/GET \/containers\/json?all=1 with 500: /'
 for _ in $(seq 5); do secs b ps -a; done | median | sed 's/^/berth ps -a with 500 (CLI): /'
 for _ in $(seq 5); do api "http://x/containers/$cid/json"; done | median | sed 's/^/GET \/containers\/{id}\/json: /'
-perf record -q -g -o "$work/perf-ps" -p "$daemon" -- sleep 60 >/dev/null 2>&1 & pp=$!; sleep 1
+perf record -q --buildid-mmap -g -o "$work/perf-ps" -p "$daemon" -- sleep 60 >/dev/null 2>&1 & pp=$!; sleep 1
 for _ in $(seq 10); do api "http://x/containers/json?all=1" >/dev/null; done
 kill -INT $pp; wait $pp 2>/dev/null || true
 echo "perf of the daemon over 10 GET /containers/json?all=1 with 500:"; top_symbols "$work/perf-ps"
@@ -88,14 +88,14 @@ b rm -f "$cid" >/dev/null
 echo "== 4a. perf: the daemon while logs reads 100 MiB (1 M lines)"
 cid=$(b run -d busybox sh -c "yes $(printf 'x%.0s' $(seq 99)) | head -c 104857600")
 b wait "$cid" >/dev/null
-perf record -q -g -o "$work/perf-logs" -p "$daemon" -- sleep 60 >/dev/null 2>&1 & pp=$!; sleep 1
+perf record -q --buildid-mmap -g -o "$work/perf-logs" -p "$daemon" -- sleep 60 >/dev/null 2>&1 & pp=$!; sleep 1
 secs b logs "$cid" | median | sed 's/^/berth logs of 100 MiB: /' 
 kill -INT $pp; wait $pp 2>/dev/null || true
 top_symbols "$work/perf-logs"
 b rm -f "$cid" >/dev/null
 if [ -f /var/cache/berth-bench/debian-rootfs.tar ]; then
   echo "== 4b. perf: the daemon while it imports the cached Debian rootfs"
-  perf record -q -g -o "$work/perf-import" -p "$daemon" -- sleep 120 >/dev/null 2>&1 & pp=$!; sleep 1
+  perf record -q --buildid-mmap -g -o "$work/perf-import" -p "$daemon" -- sleep 120 >/dev/null 2>&1 & pp=$!; sleep 1
   secs b import /var/cache/berth-bench/debian-rootfs.tar bench/debian | median | sed 's/^/berth import: /' 
   kill -INT $pp; wait $pp 2>/dev/null || true
   top_symbols "$work/perf-import"
