@@ -68,6 +68,8 @@ perf record -q --buildid-mmap -g -o "$work/perf-ps" -p "$daemon" -- sleep 60 >/d
 for _ in $(seq 10); do api "http://x/containers/json?all=1" >/dev/null; done
 kill -INT $pp; wait $pp 2>/dev/null || true
 echo "perf of the daemon over 10 GET /containers/json?all=1 with 500:"; top_symbols "$work/perf-ps"
+perf record -q -g -o "$work/perf-cli" -- "$berth" -H "unix://$sock" ps -a >/dev/null 2>&1 || true
+echo "perf of berth's client, ps -a with 500:"; top_symbols "$work/perf-cli"
 b rm -f $(b ps -aq) >/dev/null
 
 echo "== 3. syscalls per container start and per exec (strace -c -f, daemon + zygote + monitors)"
