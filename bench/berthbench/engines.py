@@ -33,7 +33,12 @@ def api(sock_path, method, path, body=None, headers=None, timeout=60):
     """One Engine API request: (status, body bytes)."""
     c = _UnixHTTP(sock_path, timeout)
     try:
-        c.request(method, path, body=body, headers=headers or {})
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+        except (BrokenPipeError, ConnectionResetError):
+            # A server that rejects the request without reading the body (a 404 from a
+            # fallback route) may close before the body is sent; its answer is still there.
+            pass
         r = c.getresponse()
         return r.status, r.read()
     finally:

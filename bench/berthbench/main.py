@@ -174,6 +174,7 @@ def main(argv=None):
     info["elapsed"] = time.monotonic() - started
     info["load_end"] = "%.2f %.2f %.2f" % os.getloadavg()
     report.render(out, figures, info, args.smoke)
+    report.dump(os.path.join(plot_dir, "results.json"), figures, info)
     failed = [f.number for f in figures if f.error]
     log(f"wrote {out}" + (f"; FAILED figures: {failed}" if failed else ""))
     return 1 if failed else 0

@@ -87,6 +87,14 @@ class Figure:
         return next(m for m in self.measures if m.title == title)
 
 
+def _why_missing(m, *engines):
+    for e in engines:
+        if m.stats(e) is None:
+            why = m.status.get(e, "no samples")
+            return f"{e}: " + (why.split(":")[0] if why.startswith("not supported") else why)
+    return "no figure"
+
+
 def ratio_target(fig, title, engine, reference, max_ratio, max_abs=None, unit="ms"):
     """Target: engine's p50 ≤ max_ratio × reference's p50 (and ≤ max_abs when given)."""
     text = f"{engine} ≤ {max_ratio}× {reference}"
@@ -99,7 +107,7 @@ def ratio_target(fig, title, engine, reference, max_ratio, max_abs=None, unit="m
         r = m.ratio(engine, reference)
         s = m.stats(engine)
         if r is None or s is None:
-            return None, "no figure"
+            return None, _why_missing(m, engine, reference)
         met = r <= max_ratio and (max_abs is None or s.p50 <= max_abs)
         return met, f"{r:.3f}×, p50 {s.p50:.4g} {m.unit}"
 
@@ -114,7 +122,7 @@ def bound_target(fig, title, engine, bound, unit, at_least=False):
         m = f.find(title)
         s = m.stats(engine)
         if s is None:
-            return None, "no figure"
+            return None, _why_missing(m, engine)
         met = s.p50 >= bound if at_least else s.p50 <= bound
         return met, f"p50 {s.p50:.4g} {m.unit}"
 

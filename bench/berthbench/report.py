@@ -1,5 +1,6 @@
 """docs/benchmarks.md: machine, versions, the command, a table per figure, targets, plots."""
 
+import json
 import os
 import platform
 import subprocess
@@ -112,6 +113,17 @@ def render(path, figures, info, smoke):
         lines += _figure(fig, smoke)
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         f.write("\n".join(lines).rstrip() + "\n")
+    os.replace(path + ".tmp", path)
+
+
+def dump(path, figures, info):
+    """The raw samples beside the page, for anyone who wants other statistics."""
+    data = {"info": info, "figures": [
+        {"number": f.number, "title": f.title, "error": f.error,
+         "measures": [{"title": m.title, "unit": m.unit, "samples": m.samples,
+                       "status": m.status} for m in f.measures]} for f in figures]}
+    with open(path + ".tmp", "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1, ensure_ascii=False)
     os.replace(path + ".tmp", path)
 
 

@@ -77,7 +77,7 @@ class TargetTest(unittest.TestCase):
         bound_target(f, "run", "berth", 1.0, "M lines/s", at_least=True)
         ratio_target(f, "run", "berth", "docker", 0.8)
         self.assertFalse(f.targets[0].check(f)[0])
-        self.assertIsNone(f.targets[1].check(f)[0])
+        self.assertEqual(f.targets[1].check(f), (None, "docker: no samples"))
 
 
 class PageTest(unittest.TestCase):
@@ -95,6 +95,11 @@ class PageTest(unittest.TestCase):
         self.assertIn("| berth ≤ 0.5× docker (pull) | 0.100×, p50 1 s | met |", page)
         self.assertIn("not supported by this berth: 501", page)
         self.assertIn("## 7. images", page)
+
+    def test_unsupported_engine_is_named_in_the_target(self):
+        f = self.make()
+        ratio_target(f, "push", "berth", "docker", 0.5)
+        self.assertEqual(f.targets[-1].check(f), (None, "berth: not supported by this berth"))
 
     @staticmethod
     def make():
