@@ -70,6 +70,26 @@ def timed_many(argvs, env=None, timeout=900):
     return dt, [o for o, _ in outs]
 
 
+def timed_to_file(argv, path, env=None, timeout=900):
+    """Wall time of argv with its stdout going to a regular file (as `cmd > file`), then the
+    file's newline count: (seconds, lines). The file is removed."""
+    with open(path, "wb") as out:
+        t0 = time.perf_counter()
+        p = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                           stderr=subprocess.PIPE, timeout=timeout, check=False)
+        dt = time.perf_counter() - t0
+    try:
+        if p.returncode != 0:
+            raise CommandFailed(argv, p.returncode, p.stderr)
+        lines = 0
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                lines += chunk.count(b"\n")
+        return dt, lines
+    finally:
+        os.unlink(path)
+
+
 def timed_stream(argv, env=None, timeout=900):
     """Reads argv's stdout to EOF, counting newlines: (lines, bytes, t_first_byte, t_eof) with
     times relative to the spawn."""
