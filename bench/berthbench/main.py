@@ -70,8 +70,12 @@ def start_engines(ws, binary):
     podman = None
     if Podman.installed():
         podman = Podman(ws)
-        podman.start()
-        engines["podman"] = Engine("podman", podman)
+        try:
+            podman.start()
+            engines["podman"] = Engine("podman", podman)
+        except Exception as e:  # podman is a guest here: report it, measure the rest
+            log(f"podman is installed but could not be set up: {e}")
+            podman.broken = str(e)[-300:]
     return engines, berth, dockerd, podman, missing
 
 
@@ -86,9 +90,12 @@ def labels(berth, dockerd, podman, missing):
     via = f" (`{'`, `'.join(missing)}` through the docker CLI: berth's client has none)" \
         if missing else ""
     out = {"berth": f"berth's CLI → berth daemon{via}",
-           "docker→berth": f"docker CLI → berth daemon",
+           "docker→berth": "docker CLI → berth daemon",
            "docker": f"docker CLI → {dockerd.version()} (its own containerd, runc)"}
-    if podman:
+    if podman and getattr(podman, "broken", None):
+        out["podman"] = f"{podman.version()} is installed but could not be set up: " \
+            f"{podman.broken}"
+    elif podman:
         out["podman"] = f"{podman.version()} --runtime runc, cgroupfs, its own storage"
     else:
         out["podman"] = "not installed on this machine: no podman rows"
