@@ -235,6 +235,7 @@ class Podman:
         self.env = dict(os.environ)
         self.sock = None
         self.pid = None
+        self.broken = None  # why it could not be set up, when it could not
 
     @staticmethod
     def installed():

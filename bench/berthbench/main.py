@@ -92,7 +92,7 @@ def labels(berth, dockerd, podman, missing):
     out = {"berth": f"berth's CLI → berth daemon{via}",
            "docker→berth": "docker CLI → berth daemon",
            "docker": f"docker CLI → {dockerd.version()} (its own containerd, runc)"}
-    if podman and getattr(podman, "broken", None):
+    if podman and podman.broken:
         out["podman"] = f"{podman.version()} is installed but could not be set up: " \
             f"{podman.broken}"
     elif podman:
