@@ -22,6 +22,8 @@ packages=(
   containerd      # interop: ctr and the runc shim (also a dependency of docker.io)
   docker-compose  # interop: compose v1 and docker-py (python3-docker) against berth daemon
   gcc libc6-dev   # security tests build a static C probe that runs as a hostile PID 1
+  apache2-utils   # htpasswd -B for the registry auth tests
+  debootstrap     # bench/pull.sh builds a Debian image
 )
 missing=()
 for p in "${packages[@]}"; do

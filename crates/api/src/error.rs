@@ -82,6 +82,12 @@ impl From<berth_network::NetError> for ApiError {
     }
 }
 
+impl From<berth_engine::distribution::DistributionError> for ApiError {
+    fn from(e: berth_engine::distribution::DistributionError) -> Self {
+        Self::from_lib(&e)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {

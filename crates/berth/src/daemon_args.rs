@@ -94,6 +94,20 @@ pub(crate) struct DaemonArgs {
     /// Accepted for compatibility: berth's storage is overlayfs.
     #[arg(short = 's', long = "storage-driver")]
     pub(crate) storage_driver: Option<String>,
+    /// Registries (host:port or CIDR) reachable over plain HTTP or unverified TLS.
+    #[arg(long = "insecure-registry")]
+    pub(crate) insecure_registries: Vec<String>,
+    /// Mirrors of Docker Hub, tried in order before it.
+    #[arg(long = "registry-mirror")]
+    pub(crate) registry_mirrors: Vec<String>,
+    /// Directories of per-registry CAs and client certificates (`<dir>/<host>/*.crt`,
+    /// `*.cert` + `*.key`); default /etc/docker/certs.d and /etc/berth/certs.d.
+    #[arg(long = "registry-certs-dir")]
+    pub(crate) registry_certs_dirs: Vec<PathBuf>,
+    /// Daemon configuration file (dockerd's daemon.json keys `insecure-registries` and
+    /// `registry-mirrors`).
+    #[arg(long = "config-file", default_value = "/etc/berth/daemon.json")]
+    pub(crate) config_file: PathBuf,
 }
 
 #[cfg(test)]

@@ -27,11 +27,47 @@ pub(crate) fn engine_config(a: &DaemonArgs) -> Result<berth_engine::EngineConfig
             .unwrap_or_else(berth_engine::config::detect_host_resolv_conf),
     };
     cfg.init_path = a.init_path.clone().or_else(find_docker_init);
+    cfg.registry = registry_config(a)?;
     if let Some(d) = &a.storage_driver
         && d != "overlay2"
         && d != "overlay"
     {
         bail!("storage driver {d:?} is not supported: berth stores images with overlayfs");
+    }
+    Ok(cfg)
+}
+
+/// Registry settings: flags plus daemon.json's `insecure-registries` and `registry-mirrors`.
+fn registry_config(a: &DaemonArgs) -> Result<berth_engine::RegistryConfig> {
+    let mut cfg = berth_engine::RegistryConfig::default();
+    cfg.insecure.clone_from(&a.insecure_registries);
+    cfg.mirrors.clone_from(&a.registry_mirrors);
+    if !a.registry_certs_dirs.is_empty() {
+        cfg.certs_dirs.clone_from(&a.registry_certs_dirs);
+    }
+    match std::fs::read(&a.config_file) {
+        Ok(data) => {
+            let v: serde_json::Value = serde_json::from_slice(&data).map_err(|e| {
+                anyhow::anyhow!(
+                    "invalid daemon configuration {}: {e}",
+                    a.config_file.display()
+                )
+            })?;
+            let list = |key: &str| -> Vec<String> {
+                v.get(key)
+                    .and_then(serde_json::Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            cfg.insecure.extend(list("insecure-registries"));
+            cfg.mirrors.extend(list("registry-mirrors"));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => bail!("reading {}: {e}", a.config_file.display()),
     }
     Ok(cfg)
 }

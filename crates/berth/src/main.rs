@@ -1,4 +1,5 @@
-//! The `berth` binary: `berth daemon`, `berth runtime ...` and the client commands.
+//! The `berth` binary: `berth daemon`, `berth runtime ...`, `berth compose ...` and the client
+//! commands.
 //!
 //! Dispatch happens on the first argument before any heavy initialisation, so each face
 //! starts as fast as it can: the runtime never builds an async runtime, the client never
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
     let code = match args.get(1).and_then(|a| a.to_str()) {
         Some("runtime") => berth_runtime::cli::main(args[1..].to_vec()),
         Some("daemon") => daemon::main(args[1..].to_vec()),
+        Some("compose") => berth_compose::main(args[1..].to_vec()),
         _ => berth_cli::main(args),
     };
     exit(code)

@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 
 use crate::client::Client;
 use crate::{
-    containers as c, cp, exec, images as i, networks as n, run, system as s, volumes as v,
+    containers as c, cp, exec, images as i, networks as n, registry as reg, run, system as s,
+    volumes as v,
 };
 
 #[derive(Debug, Parser)]
@@ -93,6 +94,16 @@ enum Cmd {
     Import(i::ImportArgs),
     /// Show the history of an image
     History(i::HistoryArgs),
+    /// Download an image from a registry
+    Pull(reg::PullArgs),
+    /// Upload an image to a registry
+    Push(reg::PushArgs),
+    /// Log in to a registry
+    Login(reg::LoginArgs),
+    /// Log out from a registry
+    Logout(reg::LogoutArgs),
+    /// Search Docker Hub (or a registry) for images
+    Search(reg::SearchArgs),
     /// Get real time events from the server
     Events(s::EventsArgs),
     /// Display system-wide information
@@ -156,6 +167,8 @@ enum ImageCmd {
     #[command(name = "ls", visible_alias = "list")]
     Ls(i::ImagesArgs),
     Prune(i::ImagePruneArgs),
+    Pull(reg::PullArgs),
+    Push(reg::PushArgs),
     #[command(visible_alias = "remove")]
     Rm(i::RmiArgs),
     Save(i::SaveArgs),
@@ -192,6 +205,16 @@ pub(crate) async fn run(args: Vec<OsString>) -> i32 {
     let Some(cmd) = cli.cmd else {
         return 0;
     };
+    // Credentials are the client's own: logout needs no daemon.
+    if let Cmd::Logout(a) = &cmd {
+        return match reg::logout(a) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("{e:#}");
+                1
+            }
+        };
+    }
     let host = crate::host::select(cli.host.as_deref());
     // `run` reports every failure before the container starts with 125, as docker does.
     let default_code = if matches!(cmd, Cmd::Run(_) | Cmd::Container(ContainerCmd::Run(_))) {
@@ -248,6 +271,11 @@ async fn dispatch(cl: &Client, cmd: Cmd) -> Result<()> {
         Cmd::Load(a) => i::load(cl, a).await,
         Cmd::Import(a) => i::import(cl, a).await,
         Cmd::History(a) => i::history(cl, a).await,
+        Cmd::Pull(a) => reg::pull(cl, a).await,
+        Cmd::Push(a) => reg::push(cl, a).await,
+        Cmd::Login(a) => reg::login(cl, a).await,
+        Cmd::Logout(a) => reg::logout(&a),
+        Cmd::Search(a) => reg::search(cl, a).await,
         Cmd::Events(a) => s::events(cl, a).await,
         Cmd::Info(a) => s::info(cl, a).await,
         Cmd::Version(a) => s::version(cl, a).await,
@@ -304,6 +332,8 @@ async fn image(cl: &Client, cmd: ImageCmd) -> Result<()> {
         I::Load(a) => i::load(cl, a).await,
         I::Ls(a) => i::images(cl, a).await,
         I::Prune(a) => i::prune(cl, a).await,
+        I::Pull(a) => reg::pull(cl, a).await,
+        I::Push(a) => reg::push(cl, a).await,
         I::Rm(a) => i::rmi(cl, a).await,
         I::Save(a) => i::save(cl, a).await,
         I::Tag(a) => i::tag(cl, a).await,

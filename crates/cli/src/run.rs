@@ -167,12 +167,12 @@ pub(crate) struct ContainerOpts {
     log_driver: Option<String>,
     #[arg(long = "log-opt")]
     log_opt: Vec<String>,
-    /// Accepted for compatibility; berth runs images of the host's platform.
+    /// Set platform if server is multi-platform capable
     #[arg(long)]
     platform: Option<String>,
-    /// Accepted for compatibility: berth cannot pull yet.
-    #[arg(long)]
-    pull: Option<String>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, default_value = "missing")]
+    pull: String,
     #[arg(long)]
     cidfile: Option<String>,
     /// Print help
@@ -522,10 +522,38 @@ async fn create_container(
     let (image, cmd) = image_and_cmd
         .split_first()
         .ok_or_else(|| anyhow::anyhow!("requires at least 1 argument"))?;
-    if o.pull.as_deref() == Some("always") {
-        bail!("berth cannot pull images yet (--pull=always)");
+    let display = if quiet {
+        crate::registry::Display::Quiet
+    } else {
+        crate::registry::Display::Stderr
+    };
+    match o.pull.as_str() {
+        "always" => {
+            crate::registry::pull_image(cl, image, o.platform.as_deref(), false, display).await?;
+        }
+        "missing" | "never" => {}
+        other => bail!(
+            "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
+        ),
     }
     let body = build(o, image, cmd)?;
+    match create_once(cl, o, body.clone()).await {
+        Err(e)
+            if o.pull == "missing"
+                && crate::client::status_of(&e) == Some(404)
+                && crate::describe(&e).contains("image") =>
+        {
+            if !quiet {
+                eprintln!("Unable to find image '{}' locally", normalize_ref(image));
+            }
+            crate::registry::pull_image(cl, image, o.platform.as_deref(), false, display).await?;
+            create_once(cl, o, body).await
+        }
+        other => other,
+    }
+}
+
+async fn create_once(cl: &Client, o: &ContainerOpts, body: ContainerCreateBody) -> Result<String> {
     let options = bollard::query_parameters::CreateContainerOptions {
         name: o.name.clone(),
         platform: o.platform.clone().unwrap_or_default(),
@@ -540,22 +568,7 @@ async fn create_container(
             }
             Ok(resp.id)
         }
-        Err(e) => {
-            let e = anyhow::Error::from(e);
-            if crate::client::status_of(&e) == Some(404) && crate::describe(&e).contains("image") {
-                if !quiet {
-                    eprintln!("Unable to find image '{}' locally", normalize_ref(image));
-                }
-                return Err(crate::client::daemon_error(
-                    404,
-                    format!(
-                        "No such image: {} (berth cannot pull images yet: use 'berth load' or 'berth import')",
-                        normalize_ref(image)
-                    ),
-                ));
-            }
-            Err(e)
-        }
+        Err(e) => Err(anyhow::Error::from(e)),
     }
 }
 

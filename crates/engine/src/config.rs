@@ -71,6 +71,8 @@ pub struct EngineConfig {
     pub network: NetworkDefaults,
     /// Binary bind-mounted as /sbin/docker-init for `--init`.
     pub init_path: Option<PathBuf>,
+    /// Registries: insecure hosts, mirrors, certs.d roots.
+    pub registry: berth_registry::RegistryConfig,
 }
 
 impl EngineConfig {
@@ -80,6 +82,7 @@ impl EngineConfig {
             exec_root: exec_root.into(),
             network: NetworkDefaults::default(),
             init_path: None,
+            registry: berth_registry::RegistryConfig::default(),
         }
     }
 

@@ -98,6 +98,7 @@ pub struct Engine {
 pub(crate) struct Inner {
     pub(crate) cfg: EngineConfig,
     pub(crate) images: berth_image::ImageStore,
+    pub(crate) registry: berth_registry::Registry,
     pub(crate) network: berth_network::NetworkController,
     pub(crate) volumes: VolumeStore,
     pub(crate) events: EventBus,

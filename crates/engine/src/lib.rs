@@ -9,6 +9,7 @@
 mod attach;
 pub mod config;
 pub mod container;
+pub mod distribution;
 mod engine;
 pub mod error;
 pub mod events;
@@ -34,7 +35,9 @@ pub mod units;
 pub mod volumes;
 
 pub use attach::{AttachOptions, AttachStreams};
+pub use berth_registry::{Credentials as RegistryAuth, RegistryConfig, SearchResult};
 pub use config::{EngineConfig, NetworkDefaults};
+pub use distribution::{Progress, Pulled};
 pub use engine::{Engine, Snapshot};
 pub use error::{EngineError, Result};
 pub use exec::{ExecConfig, ExecInstance, ExecState, ExecStreams};

@@ -100,6 +100,7 @@ impl Engine {
         let engine = Engine {
             inner: Arc::new(Inner {
                 runtime: berth_runtime::Runtime::new(cfg.runtime_root()),
+                registry: berth_registry::Registry::new(cfg.registry.clone()),
                 cfg,
                 images,
                 network,

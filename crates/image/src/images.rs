@@ -132,6 +132,7 @@ impl ImageStore {
             repo_digests: Vec::new(),
             parent,
             loaded_at: chrono::Utc::now(),
+            manifests: Vec::new(),
         });
         for d in repo_digests {
             if !rec.repo_digests.contains(&d) {

@@ -105,6 +105,8 @@ fn random_name() -> String {
 pub(crate) struct Expect<'a> {
     pub(crate) diff_id: Option<&'a Digest>,
     pub(crate) blob: Option<&'a Digest>,
+    /// The blob's media type as a manifest names it (else from the bytes).
+    pub(crate) media_type: Option<&'a str>,
 }
 
 /// Removes a half-made layer and ingest file on drop unless disarmed.
@@ -132,15 +134,15 @@ impl ImageStore {
         parent: Option<&Digest>,
         expect: Expect<'_>,
     ) -> Result<LayerRecord> {
-        let _serial = self
-            .unpack
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(diff) = expect.diff_id {
-            let chain = chain_id(parent, diff);
-            if let Some(existing) = self.lock().layers.get(&chain).cloned() {
-                return Ok(existing);
-            }
+        let expected_chain = expect.diff_id.map(|d| chain_id(parent, d));
+        let slot = expected_chain.as_ref().map(|c| self.layer_slot(c));
+        let _held = slot
+            .as_ref()
+            .map(|s| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if let Some(chain) = &expected_chain
+            && let Some(existing) = self.lock().layers.get(chain).cloned()
+        {
+            return Ok(existing);
         }
         let tmp_name = random_name();
         let ingest = self.root.join("ingest").join(&tmp_name);
@@ -184,22 +186,42 @@ impl ImageStore {
         check(expect.diff_id, &diff_id, "layer content (diff id)")?;
         check(expect.blob, &blob, "layer blob")?;
         let chain = chain_id(parent, &diff_id);
+        // A layer of unknown content (import, commit) takes its lock only now.
+        let late = expected_chain.is_none().then(|| self.layer_slot(&chain));
+        let _late_held = late
+            .as_ref()
+            .map(|s| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         if let Some(existing) = self.lock().layers.get(&chain).cloned() {
             return Ok(existing);
         }
+        let media_type = expect
+            .media_type
+            .map_or_else(|| compression.media_type().to_owned(), str::to_owned);
         let record = LayerRecord {
             chain_id: chain.clone(),
             diff_id,
             parent: parent.cloned(),
             blob: blob.clone(),
-            media_type: compression.media_type().into(),
+            media_type,
             size: stats.bytes,
             diff_size,
             link: chain.hex()[..12].to_owned(),
+            sources: Vec::new(),
         };
         self.commit_layer(&tmp_layer, &ingest, &record)?;
         temp.armed = false;
         Ok(record)
+    }
+
+    /// The lock of the layer `chain` (created on first use).
+    fn layer_slot(&self, chain: &Digest) -> std::sync::Arc<std::sync::Mutex<()>> {
+        let mut m = self
+            .inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Forget locks nobody holds any more, so the map stays as small as the work in flight.
+        m.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
+        m.entry(chain.clone()).or_default().clone()
     }
 
     /// Moves a complete layer and its blob into place and records it.

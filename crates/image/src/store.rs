@@ -40,6 +40,27 @@ pub(crate) struct LayerRecord {
     pub(crate) diff_size: u64,
     /// Short link name under `l/`.
     pub(crate) link: String,
+    /// Registry blobs known to hold this layer (Docker's "v2 metadata"): what a push HEADs
+    /// or mounts instead of uploading, and why a pulled image pushed back keeps its digest.
+    #[serde(default)]
+    pub(crate) sources: Vec<BlobSource>,
+}
+
+/// A compressed blob of a layer in a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobSource {
+    pub digest: Digest,
+    pub media_type: String,
+    /// `localhost:5000/team/app`.
+    pub repository: String,
+}
+
+/// A manifest an image was pulled with (its bytes are a blob).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestRef {
+    pub digest: Digest,
+    pub media_type: String,
+    pub repository: String,
 }
 
 /// One image.
@@ -56,6 +77,9 @@ pub(crate) struct ImageRecord {
     #[serde(default)]
     pub(crate) parent: Option<Digest>,
     pub(crate) loaded_at: chrono::DateTime<chrono::Utc>,
+    /// Image manifests it was pulled or pushed with, for pushing it back unchanged.
+    #[serde(default)]
+    pub(crate) manifests: Vec<ManifestRef>,
 }
 
 /// A container's writable layer.
@@ -74,6 +98,9 @@ pub(crate) struct Index {
     pub(crate) refs: BTreeMap<String, Digest>,
     pub(crate) layers: BTreeMap<Digest, LayerRecord>,
     pub(crate) containers: BTreeMap<String, ContainerLayer>,
+    /// Layers and blobs pinned by pulls in progress (lease id → digests), which gc keeps.
+    pub(crate) leases: BTreeMap<u64, Vec<Digest>>,
+    pub(crate) next_lease: u64,
 }
 
 /// The image store.
@@ -81,8 +108,9 @@ pub(crate) struct Index {
 pub struct ImageStore {
     pub(crate) root: PathBuf,
     pub(crate) index: Mutex<Index>,
-    /// Serialises layer creation, so a layer shared by concurrent loads is unpacked once.
-    pub(crate) unpack: Mutex<()>,
+    /// One lock per layer being created (by chain id): different layers unpack
+    /// concurrently, concurrent pulls of the same layer unpack it once.
+    pub(crate) inflight: Mutex<BTreeMap<Digest, std::sync::Arc<Mutex<()>>>>,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -165,7 +193,7 @@ impl ImageStore {
         let store = Self {
             root,
             index: Mutex::new(index),
-            unpack: Mutex::new(()),
+            inflight: Mutex::new(BTreeMap::new()),
         };
         store.gc();
         Ok(store)
@@ -208,9 +236,16 @@ impl ImageStore {
             live_layers.extend(img.layers.iter().cloned());
             live_blobs.insert(img.id.clone());
         }
+        for img in index.images.values() {
+            live_blobs.extend(img.manifests.iter().map(|m| m.digest.clone()));
+        }
         for c in index.containers.values() {
             live_layers.extend(c.layers.iter().cloned());
             live_blobs.insert(c.image.clone());
+        }
+        for pinned in index.leases.values() {
+            live_layers.extend(pinned.iter().cloned());
+            live_blobs.extend(pinned.iter().cloned());
         }
         let dead: Vec<Digest> = index
             .layers

@@ -35,10 +35,11 @@ fn json_lines(lines: &[Value]) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// `POST /images/create`: `fromSrc=-` imports the body; pulling needs a registry client.
+/// `POST /images/create`: `fromSrc=-` imports the body, `fromImage=` pulls.
 pub(super) async fn create(
     State(engine): State<Engine>,
     q: Query,
+    headers: http::HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     if let Some(src) = q.get("fromSrc").filter(|s| !s.is_empty()) {
@@ -74,14 +75,10 @@ pub(super) async fn create(
             .publish("image", "import", &id, HashMap::new());
         return Ok(json_lines(&[json!({"status": id})]));
     }
-    let image = q.get("fromImage").cloned().unwrap_or_default();
-    let tag = q
-        .get("tag")
-        .filter(|t| !t.is_empty())
-        .map_or_else(|| "latest".to_owned(), Clone::clone);
-    Err(ApiError::not_found(format!(
-        "pull access denied for {image}:{tag}: berth cannot pull from registries yet; load or import the image instead"
-    )))
+    if q.get("fromImage").is_none_or(String::is_empty) {
+        return Err(ApiError::bad_request("fromImage or fromSrc is required"));
+    }
+    super::distribution::pull(engine, &q, &headers).await
 }
 
 /// `POST /images/load`.
@@ -265,6 +262,7 @@ pub(super) async fn by_name_post(
     State(engine): State<Engine>,
     Path(path): Path<String>,
     q: Query,
+    headers: http::HeaderMap,
 ) -> ApiResult<Response> {
     if let Some(name) = path.strip_suffix("/tag") {
         let repo = q.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| {
@@ -284,10 +282,7 @@ pub(super) async fn by_name_post(
         return Ok(StatusCode::CREATED.into_response());
     }
     if let Some(name) = path.strip_suffix("/push") {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("pushing {name}: berth cannot push to registries yet"),
-        ));
+        return super::distribution::push(engine, name, &q, &headers).await;
     }
     Err(ApiError::not_found(format!(
         "page not found: /images/{path}"

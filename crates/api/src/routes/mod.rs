@@ -9,6 +9,7 @@ use berth_engine::Engine;
 use crate::error::{ApiError, ApiResult};
 
 mod containers;
+mod distribution;
 mod exec;
 mod images;
 mod io;
@@ -127,6 +128,9 @@ pub(crate) fn router(engine: Engine) -> Router {
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save_many))
         .route("/images/prune", post(images::prune))
+        .route("/images/search", get(distribution::search))
+        .route("/auth", post(distribution::auth))
+        .route("/distribution/{*name}", get(distribution::inspect))
         .route(
             "/images/{*name}",
             get(images::by_name)

@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub(crate) mod compose;
 pub(crate) mod daemon;
 pub(crate) mod dockerd;
+pub(crate) mod registry;
 
 pub(crate) use berth_test_support::{Bundle, require_root, unique_id};
 

@@ -220,6 +220,7 @@ impl ImageStore {
                 Expect {
                     diff_id: Some(diff),
                     blob: None,
+                    media_type: None,
                 },
             )?;
             chains.push(layer.chain_id);

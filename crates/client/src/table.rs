@@ -5,12 +5,12 @@
 //! algorithms below follow the Go ones closely rather than approximating them.
 
 /// Go `tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)`: what docker uses for every table.
-pub(crate) fn tabwrite(text: &str) -> String {
+pub fn tabwrite(text: &str) -> String {
     tabwrite_min(text, 10)
 }
 
 /// The same with another minimum column width (`top` uses 20).
-pub(crate) fn tabwrite_min(text: &str, min_width: usize) -> String {
+pub fn tabwrite_min(text: &str, min_width: usize) -> String {
     let lines: Vec<Vec<&str>> = text.split('\n').map(|l| l.split('\t').collect()).collect();
     let mut out = String::new();
     let mut widths = Vec::new();
@@ -81,7 +81,7 @@ fn write_lines(
 }
 
 /// go-units `HumanDuration`.
-pub(crate) fn human_duration(secs: i64) -> String {
+pub fn human_duration(secs: i64) -> String {
     let s = secs;
     if s < 1 {
         return "Less than a second".into();
@@ -120,13 +120,13 @@ pub(crate) fn human_duration(secs: i64) -> String {
 }
 
 /// "N ago" for a unix timestamp, as in docker's CREATED column.
-pub(crate) fn ago(unix: i64) -> String {
+pub fn ago(unix: i64) -> String {
     let now = chrono::Utc::now().timestamp();
     format!("{} ago", human_duration(now - unix))
 }
 
 /// Go's `time.Time.String()` shape for a unix timestamp, in local time (docker's CreatedAt).
-pub(crate) fn created_at(unix: i64) -> String {
+pub fn created_at(unix: i64) -> String {
     use chrono::TimeZone;
     match chrono::Local.timestamp_opt(unix, 0).single() {
         // Go prints the zone's abbreviation; chrono knows only the offset, which for UTC
@@ -140,7 +140,7 @@ pub(crate) fn created_at(unix: i64) -> String {
 }
 
 /// go-units `HumanSizeWithPrecision(size, 3)` (decimal units): docker's SIZE columns.
-pub(crate) fn human_size(bytes: f64) -> String {
+pub fn human_size(bytes: f64) -> String {
     custom_size(
         bytes,
         3,
@@ -150,7 +150,7 @@ pub(crate) fn human_size(bytes: f64) -> String {
 }
 
 /// go-units `HumanSize` (precision 4): `system df`.
-pub(crate) fn human_size4(bytes: f64) -> String {
+pub fn human_size4(bytes: f64) -> String {
     custom_size(
         bytes,
         4,
@@ -160,7 +160,7 @@ pub(crate) fn human_size4(bytes: f64) -> String {
 }
 
 /// go-units `BytesSize` (binary units): `stats`.
-pub(crate) fn bytes_size(bytes: f64) -> String {
+pub fn bytes_size(bytes: f64) -> String {
     custom_size(
         bytes,
         4,
@@ -179,7 +179,7 @@ fn custom_size(mut size: f64, precision: usize, base: f64, units: &[&str]) -> St
 }
 
 /// Go's `%.<prec>g`: shortest of %e/%f by exponent, trailing zeros dropped.
-pub(crate) fn go_g(v: f64, prec: usize) -> String {
+pub fn go_g(v: f64, prec: usize) -> String {
     if v == 0.0 {
         return "0".into();
     }
@@ -206,13 +206,13 @@ fn trim_zeros(s: &str) -> &str {
 }
 
 /// Docker's short id: 12 hex characters, without any `sha256:` prefix.
-pub(crate) fn short_id(id: &str) -> String {
+pub fn short_id(id: &str) -> String {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
     id.chars().take(12).collect()
 }
 
 /// Truncates with docker's ellipsis (`stringutils.Ellipsis`).
-pub(crate) fn ellipsis(s: &str, max: usize) -> String {
+pub fn ellipsis(s: &str, max: usize) -> String {
     let chars: Vec<char> = s.chars().collect();
     if chars.len() <= max {
         return s.to_string();

@@ -17,10 +17,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::host::Endpoint;
 
 /// Request bodies: in-memory or streamed from a file or stdin.
-pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
+pub type Body = BoxBody<Bytes, std::io::Error>;
 
 /// A hijacked connection (attach, exec start): raw bytes both ways.
-pub(crate) type Hijacked = TokioIo<hyper::upgrade::Upgraded>;
+pub type Hijacked = TokioIo<hyper::upgrade::Upgraded>;
 
 // bollard's timeout bounds the wait for response headers; `stop -t 600` or a daemon that
 // flushes headers late must not trip it, so it is effectively off.
@@ -28,8 +28,8 @@ const TIMEOUT_SECS: u64 = 365 * 24 * 3600;
 
 /// Talks to one daemon.
 #[derive(Clone)]
-pub(crate) struct Client {
-    pub(crate) docker: bollard::Docker,
+pub struct Client {
+    pub docker: bollard::Docker,
     endpoint: Endpoint,
 }
 
@@ -42,7 +42,7 @@ impl std::fmt::Debug for Client {
 }
 
 /// Opens a connection without speaking HTTP: tells "no daemon" apart from other failures.
-pub(crate) async fn probe(endpoint: &Endpoint) -> std::io::Result<()> {
+pub async fn probe(endpoint: &Endpoint) -> std::io::Result<()> {
     match endpoint {
         Endpoint::Unix(p) => tokio::net::UnixStream::connect(p).await.map(drop),
         Endpoint::Tcp(a) => tokio::net::TcpStream::connect(a).await.map(drop),
@@ -50,7 +50,7 @@ pub(crate) async fn probe(endpoint: &Endpoint) -> std::io::Result<()> {
 }
 
 /// `GET /_ping` succeeds.
-pub(crate) async fn ping(endpoint: &Endpoint) -> bool {
+pub async fn ping(endpoint: &Endpoint) -> bool {
     let Ok(mut sender) = open(endpoint).await else {
         return false;
     };
@@ -82,16 +82,16 @@ async fn open(endpoint: &Endpoint) -> Result<SendRequest<Body>> {
     }
 }
 
-pub(crate) fn empty() -> Body {
+pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-pub(crate) fn full(b: impl Into<Bytes>) -> Body {
+pub fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
 /// An error as the daemon reported it; printed as `Error response from daemon: ...`.
-pub(crate) fn daemon_error(status: u16, message: String) -> anyhow::Error {
+pub fn daemon_error(status: u16, message: String) -> anyhow::Error {
     bollard::errors::Error::DockerResponseServerError {
         status_code: status,
         message,
@@ -100,7 +100,7 @@ pub(crate) fn daemon_error(status: u16, message: String) -> anyhow::Error {
 }
 
 /// The daemon's status code for an error, if it came from the daemon.
-pub(crate) fn status_of(e: &anyhow::Error) -> Option<u16> {
+pub fn status_of(e: &anyhow::Error) -> Option<u16> {
     match e.downcast_ref::<bollard::errors::Error>() {
         Some(bollard::errors::Error::DockerResponseServerError { status_code, .. }) => {
             Some(*status_code)
@@ -110,7 +110,7 @@ pub(crate) fn status_of(e: &anyhow::Error) -> Option<u16> {
 }
 
 /// Appends URL-encoded query parameters.
-pub(crate) fn query(path: &str, params: &[(&str, String)]) -> String {
+pub fn query(path: &str, params: &[(&str, String)]) -> String {
     let mut s = path.to_string();
     for (i, (k, v)) in params.iter().enumerate() {
         s.push(if i == 0 && !path.contains('?') {
@@ -126,7 +126,7 @@ pub(crate) fn query(path: &str, params: &[(&str, String)]) -> String {
 }
 
 /// Percent-encoding for query values and path segments.
-pub(crate) fn encode(v: &str) -> String {
+pub fn encode(v: &str) -> String {
     let mut out = String::new();
     for b in v.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -139,7 +139,7 @@ pub(crate) fn encode(v: &str) -> String {
 }
 
 impl Client {
-    pub(crate) fn new(host: &str, endpoint: Endpoint) -> Result<Self> {
+    pub fn new(host: &str, endpoint: Endpoint) -> Result<Self> {
         let docker = match &endpoint {
             Endpoint::Unix(p) => bollard::Docker::connect_with_unix(
                 &p.to_string_lossy(),
@@ -157,13 +157,13 @@ impl Client {
     }
 
     /// Downgrades the API version to what the daemon speaks.
-    pub(crate) async fn negotiate(self) -> Result<Self> {
+    pub async fn negotiate(self) -> Result<Self> {
         let docker = self.docker.negotiate_version().await?;
         Ok(Self { docker, ..self })
     }
 
     /// The negotiated API version, e.g. `1.41`.
-    pub(crate) fn api_version(&self) -> String {
+    pub fn api_version(&self) -> String {
         let v = self.docker.client_version();
         format!("{}.{}", v.major_version, v.minor_version)
     }
@@ -178,7 +178,7 @@ impl Client {
     }
 
     /// Sends a request; a 4xx/5xx becomes the daemon's error.
-    pub(crate) async fn send(
+    pub async fn send(
         &self,
         method: Method,
         path: &str,
@@ -194,18 +194,38 @@ impl Client {
         check(resp).await
     }
 
-    pub(crate) async fn get_json(&self, path: &str) -> Result<Value> {
+    /// Sends a request with extra headers (`X-Registry-Auth`, ...).
+    pub async fn send_with_headers<V: AsRef<str>>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        headers: &[(&str, V)],
+    ) -> Result<Response<Incoming>> {
+        let mut req = self.request(method, path, body)?;
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                http::HeaderName::from_bytes(k.as_bytes())?,
+                v.as_ref().parse()?,
+            );
+        }
+        let mut sender = open(&self.endpoint).await?;
+        let resp = sender.send_request(req).await?;
+        check(resp).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Result<Value> {
         let resp = self.send(Method::GET, path, empty(), None).await?;
         read_json(resp).await
     }
 
     /// The body as the daemon sent it (inspect prints it re-indented, in the daemon's order).
-    pub(crate) async fn get_raw(&self, path: &str) -> Result<Bytes> {
+    pub async fn get_raw(&self, path: &str) -> Result<Bytes> {
         let resp = self.send(Method::GET, path, empty(), None).await?;
         Ok(resp.into_body().collect().await?.to_bytes())
     }
 
-    pub(crate) async fn post_json(&self, path: &str, body: Option<&Value>) -> Result<Value> {
+    pub async fn post_json(&self, path: &str, body: Option<&Value>) -> Result<Value> {
         let (b, ct) = match body {
             Some(v) => (full(serde_json::to_vec(v)?), Some("application/json")),
             None => (empty(), None),
@@ -214,13 +234,13 @@ impl Client {
         read_json(resp).await
     }
 
-    pub(crate) async fn delete(&self, path: &str) -> Result<Value> {
+    pub async fn delete(&self, path: &str) -> Result<Value> {
         let resp = self.send(Method::DELETE, path, empty(), None).await?;
         read_json(resp).await
     }
 
     /// POSTs with `Upgrade: tcp` and returns the raw connection (attach, exec start).
-    pub(crate) async fn hijack(&self, path: &str, body: Option<&Value>) -> Result<Hijacked> {
+    pub async fn hijack(&self, path: &str, body: Option<&Value>) -> Result<Hijacked> {
         let b = match body {
             Some(v) => full(serde_json::to_vec(v)?),
             None => empty(),
@@ -261,7 +281,7 @@ async fn check(resp: Response<Incoming>) -> Result<Response<Incoming>> {
 }
 
 /// The whole body, as JSON (`null` when empty).
-pub(crate) async fn read_json(resp: Response<Incoming>) -> Result<Value> {
+pub async fn read_json(resp: Response<Incoming>) -> Result<Value> {
     let body = resp.into_body().collect().await?.to_bytes();
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
@@ -270,7 +290,7 @@ pub(crate) async fn read_json(resp: Response<Incoming>) -> Result<Value> {
 }
 
 /// The body as a stream of chunks.
-pub(crate) fn body_stream(
+pub fn body_stream(
     resp: Response<Incoming>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, hyper::Error>> {
     resp.into_body().into_data_stream()

@@ -8,19 +8,19 @@ use anyhow::{Result, bail};
 use crate::client::Client;
 
 /// berth's own daemon socket.
-pub(crate) const DEFAULT_HOST: &str = "unix:///run/berth.sock";
+pub const DEFAULT_HOST: &str = "unix:///run/berth.sock";
 const DAEMON_LOG: &str = "/var/log/berth.log";
 
 /// Where the daemon listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Endpoint {
+pub enum Endpoint {
     Unix(PathBuf),
     /// `host:port` for plain HTTP.
     Tcp(String),
 }
 
 /// `-H`, else `BERTH_HOST`, else `DOCKER_HOST`, else berth's default socket.
-pub(crate) fn select(flag: Option<&str>) -> String {
+pub fn select(flag: Option<&str>) -> String {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     flag.map(String::from)
         .or_else(|| env("BERTH_HOST"))
@@ -28,7 +28,7 @@ pub(crate) fn select(flag: Option<&str>) -> String {
         .unwrap_or_else(|| DEFAULT_HOST.to_string())
 }
 
-pub(crate) fn parse(host: &str) -> Result<Endpoint> {
+pub fn parse(host: &str) -> Result<Endpoint> {
     if let Some(p) = host.strip_prefix("unix://") {
         return Ok(Endpoint::Unix(PathBuf::from(p)));
     }
@@ -51,7 +51,7 @@ pub(crate) fn parse(host: &str) -> Result<Endpoint> {
 
 /// Connects (starting berth's daemon if that is the default and it is down) and negotiates the
 /// API version.
-pub(crate) async fn connect(host: &str) -> Result<Client> {
+pub async fn connect(host: &str) -> Result<Client> {
     let endpoint = parse(host)?;
     if let Err(e) = crate::client::probe(&endpoint).await {
         if should_autostart(host, &e) {

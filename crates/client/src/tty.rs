@@ -7,13 +7,13 @@ use nix::sys::termios::{self, SetArg, Termios};
 /// Puts stdin's terminal in raw mode until dropped, so keystrokes (ctrl-c included) go to the
 /// container's terminal instead of being interpreted here.
 #[derive(Debug)]
-pub(crate) struct RawMode {
+pub struct RawMode {
     saved: Option<Termios>,
 }
 
 impl RawMode {
     /// Does nothing when stdin is not a terminal.
-    pub(crate) fn enter() -> Self {
+    pub fn enter() -> Self {
         let stdin = std::io::stdin();
         if !stdin.is_terminal() {
             return Self { saved: None };
@@ -39,7 +39,7 @@ impl Drop for RawMode {
 }
 
 /// The terminal's (rows, columns), from stdout or else stdin.
-pub(crate) fn size() -> Option<(u16, u16)> {
+pub fn size() -> Option<(u16, u16)> {
     let from = |fd: std::os::fd::BorrowedFd<'_>| {
         rustix::termios::tcgetwinsize(fd)
             .ok()
@@ -50,6 +50,6 @@ pub(crate) fn size() -> Option<(u16, u16)> {
     from(std::io::stdout().as_fd()).or_else(|| from(std::io::stdin().as_fd()))
 }
 
-pub(crate) fn stdin_is_tty() -> bool {
+pub fn stdin_is_tty() -> bool {
     std::io::stdin().is_terminal()
 }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// How a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ended {
+pub enum Ended {
     /// The container (or exec) closed its output.
     Closed,
     /// The user typed the detach keys.
@@ -20,13 +20,13 @@ pub(crate) enum Ended {
 
 /// docker's stdcopy framing: `[stream, 0, 0, 0, len(be u32)]` then `len` bytes.
 #[derive(Debug, Default)]
-pub(crate) struct Demux {
+pub struct Demux {
     buf: BytesMut,
 }
 
 impl Demux {
     /// Feeds bytes; returns complete frames as (stream, payload). Stream 2 is stderr.
-    pub(crate) fn push(&mut self, data: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    pub fn push(&mut self, data: &[u8]) -> Vec<(u8, Vec<u8>)> {
         self.buf.extend_from_slice(data);
         let mut out = Vec::new();
         while self.buf.len() >= 8 {
@@ -45,18 +45,18 @@ impl Demux {
 
 /// Writes container output to our stdout/stderr, framed or raw.
 #[derive(Debug)]
-pub(crate) struct Sink {
+pub struct Sink {
     demux: Option<Demux>,
 }
 
 impl Sink {
-    pub(crate) fn new(tty: bool) -> Self {
+    pub fn new(tty: bool) -> Self {
         Self {
             demux: (!tty).then(Demux::default),
         }
     }
 
-    pub(crate) fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+    pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
         match &mut self.demux {
             None => write_flush(&mut std::io::stdout(), data),
             Some(d) => {
@@ -79,7 +79,7 @@ fn write_flush(w: &mut impl Write, data: &[u8]) -> std::io::Result<()> {
 }
 
 /// Copies a response body (logs) to stdout/stderr.
-pub(crate) async fn copy_body<S, E>(mut body: S, tty: bool) -> Result<()>
+pub async fn copy_body<S, E>(mut body: S, tty: bool) -> Result<()>
 where
     S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::error::Error + Send + Sync + 'static,
@@ -95,7 +95,7 @@ where
 const DETACH: [u8; 2] = [0x10, 0x11];
 
 /// docker's `--detach-keys` syntax: comma-separated keys, each a character or `ctrl-<x>`.
-pub(crate) fn parse_detach_keys(spec: Option<&str>) -> Option<Vec<u8>> {
+pub fn parse_detach_keys(spec: Option<&str>) -> Option<Vec<u8>> {
     let Some(spec) = spec else {
         return Some(DETACH.to_vec());
     };
@@ -125,7 +125,7 @@ pub(crate) fn parse_detach_keys(spec: Option<&str>) -> Option<Vec<u8>> {
 
 /// Finds the detach sequence across reads; holds back a pending prefix.
 #[derive(Debug)]
-pub(crate) struct DetachScanner {
+pub struct DetachScanner {
     seq: Vec<u8>,
     matched: usize,
 }
@@ -137,12 +137,12 @@ impl Default for DetachScanner {
 }
 
 impl DetachScanner {
-    pub(crate) fn new(seq: Vec<u8>) -> Self {
+    pub fn new(seq: Vec<u8>) -> Self {
         Self { seq, matched: 0 }
     }
 
     /// Returns the bytes to forward, and whether the full sequence was seen.
-    pub(crate) fn scan(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
+    pub fn scan(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
         let mut out = Vec::with_capacity(input.len());
         for &b in input {
             if b == self.seq[self.matched] {
@@ -167,17 +167,17 @@ impl DetachScanner {
 
 /// Options for [`pump`].
 #[derive(Debug, Clone)]
-pub(crate) struct PumpOpts {
-    pub(crate) tty: bool,
+pub struct PumpOpts {
+    pub tty: bool,
     /// Forward our stdin.
-    pub(crate) stdin: bool,
+    pub stdin: bool,
     /// Watch stdin for this detach sequence (interactive terminal sessions).
-    pub(crate) detach_keys: Option<Vec<u8>>,
+    pub detach_keys: Option<Vec<u8>>,
 }
 
 /// Runs a session on a hijacked connection until the remote side closes its output or the user
 /// detaches. `resize` is called on SIGWINCH (and once at start) for TTY sessions.
-pub(crate) async fn pump<C, R, F>(conn: C, opts: PumpOpts, resize: R) -> Result<Ended>
+pub async fn pump<C, R, F>(conn: C, opts: PumpOpts, resize: R) -> Result<Ended>
 where
     C: AsyncRead + AsyncWrite + Send + 'static,
     R: Fn(u16, u16) -> F,
