@@ -15,6 +15,9 @@ import time
 from . import proc
 from .workspace import log
 
+# Prefixes of the host-wide names the engines get (bridges, berth's nft table, podman's network).
+BERTH_BRIDGE, DOCKER_BRIDGE, PODMAN_NETWORK = "bb", "db", "pb"
+
 DOCKER = shutil.which("docker", path="/usr/local/bin") or shutil.which("docker") or "docker"
 
 
@@ -152,7 +155,7 @@ class BerthDaemon(Daemon):
     name = "berth"
 
     def __init__(self, ws, binary):
-        super().__init__(ws, f"bb{ws.tag}")
+        super().__init__(ws, ws.name(BERTH_BRIDGE))
         self.binary = binary
 
     def start(self):
@@ -193,7 +196,7 @@ class Dockerd(Daemon):
     name = "docker"
 
     def __init__(self, ws):
-        super().__init__(ws, f"db{ws.tag}")
+        super().__init__(ws, ws.name(DOCKER_BRIDGE))
 
     def start(self):
         net = free_subnet()
@@ -231,7 +234,7 @@ class Podman:
     def __init__(self, ws):
         self.ws = ws
         self.root = ws.path("podman")
-        self.network = f"pb{ws.tag}"
+        self.network = ws.name(PODMAN_NETWORK)
         self.env = dict(os.environ)
         self.sock = None
         self.pid = None

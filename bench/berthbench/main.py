@@ -10,7 +10,8 @@ import traceback
 
 from . import fig_containers, fig_images, fig_logs, fig_scale, fixtures, report
 from .ctx import Ctx
-from .engines import DOCKER, BerthDaemon, Dockerd, Engine, Podman
+from .engines import (BERTH_BRIDGE, DOCKER, DOCKER_BRIDGE, PODMAN_NETWORK, BerthDaemon,
+                      Dockerd, Engine, Podman)
 from .fig_scale import engine_kib
 from .model import Figure
 from .workspace import Interrupted, Workspace, install_signal_handlers, log
@@ -113,7 +114,8 @@ def method(ctx, args):
         "Figures are wall times of whole client commands (spawn to exit) unless a table says "
         "otherwise; p10/p50/p90 by linear interpolation; the ratio is p50 over dockerd's p50.",
         "Targets are judged on the ratios of this one run: absolute times drift on this host.",
-        f"Runs scaled by {args.runs}." if args.runs != 1.0 else "Default run counts.",
+        "Smoke: one run of every figure at small sizes, no warm-up." if args.smoke
+        else f"Runs scaled by {args.runs}." if args.runs != 1.0 else "Default run counts.",
     ]
 
 
@@ -134,7 +136,8 @@ def run_figures(ctx, wanted):
                 e.daemon.remove_all_containers()
             except Exception as err:
                 log(f"{e.key}: removing containers after figure {n}: {err}")
-        log(f"figure {n}: {time.monotonic() - t0:.0f} s" + (" FAILED" if fig.error else ""))
+        fig.elapsed = time.monotonic() - t0
+        log(f"figure {n}: {fig.elapsed:.0f} s" + (" FAILED" if fig.error else ""))
         figures.append(fig)
     return figures
 
@@ -155,6 +158,7 @@ def main(argv=None):
             "machine": report.machine()}
     ws = Workspace(keep=args.keep)
     figures = []
+    links = [ws.name(p) for p in (BERTH_BRIDGE, DOCKER_BRIDGE, PODMAN_NETWORK)]
     try:
         engines, berth, dockerd, podman, missing = start_engines(ws, binary)
         ctx = Ctx(ws, engines, args.smoke, args.runs, plot_dir)
@@ -178,10 +182,14 @@ def main(argv=None):
     finally:
         log("cleaning up")
         ws.cleanup()
+        leaks = ws.leftovers(links, nft_tables=links)
+        for leak in leaks:
+            log(f"left behind: {leak}")
     info["elapsed"] = time.monotonic() - started
     info["load_end"] = "%.2f %.2f %.2f" % os.getloadavg()
     report.render(out, figures, info, args.smoke)
     report.dump(os.path.join(plot_dir, "results.json"), figures, info)
     failed = [f.number for f in figures if f.error]
-    log(f"wrote {out}" + (f"; FAILED figures: {failed}" if failed else ""))
-    return 1 if failed else 0
+    log(f"wrote {out}" + (f"; FAILED figures: {failed}" if failed else "")
+        + (f"; {len(leaks)} things left behind (above)" if leaks else ""))
+    return 1 if failed or leaks else 0

@@ -77,6 +77,7 @@ class Figure:
     plots: list = field(default_factory=list)  # (file name, caption)
     error: str = ""
     extra: dict = field(default_factory=dict)  # raw series for plots
+    elapsed: float = 0.0  # wall seconds the figure took, setup and cleanup included
 
     def measure(self, title, unit, **kw):
         m = Measure(title, unit, **kw)

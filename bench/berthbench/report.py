@@ -119,7 +119,7 @@ def render(path, figures, info, smoke):
 def dump(path, figures, info):
     """The raw samples beside the page, for anyone who wants other statistics."""
     data = {"info": info, "figures": [
-        {"number": f.number, "title": f.title, "error": f.error,
+        {"number": f.number, "title": f.title, "error": f.error, "elapsed": f.elapsed,
          "measures": [{"title": m.title, "unit": m.unit, "samples": m.samples,
                        "status": m.status} for m in f.measures]} for f in figures]}
     with open(path + ".tmp", "w", encoding="utf-8") as fh:
@@ -138,6 +138,8 @@ def _summary(figures, smoke):
 
 def _figure(fig, smoke):
     out = [f"## {fig.number}. {fig.title}", ""]
+    if fig.elapsed:
+        out += [f"_This figure took {fig.elapsed:.0f} s of the run._", ""]
     if fig.error:
         out += [f"**Failed:** `{fig.error}`", ""]
     for m in fig.measures:

@@ -9,6 +9,7 @@ from .ctx import Ctx, rotate
 from .model import Figure, Stats, bound_target, percentile, ratio_target
 from .proc import Unsupported
 from . import report
+from .workspace import Workspace
 
 
 class PercentileTest(unittest.TestCase):
@@ -113,6 +114,26 @@ class PageTest(unittest.TestCase):
         push.status["berth"] = "not supported by this berth: 501"
         ratio_target(f, "pull", "berth", "docker", 0.5)
         return f
+
+
+class LeftoversTest(unittest.TestCase):
+    def test_what_the_cleanup_did_not_remove_is_named(self):
+        ws = Workspace()
+        try:
+            held = open(ws.path("held"), "w", encoding="utf-8")
+            held.close()
+            self.assertEqual(ws.leftovers(["bbtest-none"]), [f"directory {ws.dir}"])
+        finally:
+            ws.cleanup()
+        self.assertEqual(ws.leftovers(["bbtest-none"]), [])
+
+    def test_kept_dir_is_not_a_leak(self):
+        ws = Workspace(keep=True)
+        try:
+            ws.cleanup()
+            self.assertEqual(ws.leftovers(), [])
+        finally:
+            os.rmdir(ws.dir)
 
 
 if __name__ == "__main__":

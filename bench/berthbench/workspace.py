@@ -39,6 +39,10 @@ class Workspace:
         self._cleanups = []
         self.tag = f"{os.getpid() % 100000}"
 
+    def name(self, prefix):
+        """A host-wide name for something the suite creates (a bridge, an nft table)."""
+        return f"{prefix}{self.tag}"
+
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
 
@@ -67,6 +71,32 @@ class Workspace:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+
+    def leftovers(self, links=(), nft_tables=()):
+        """What the suite started and the cleanup did not remove (empty when it all went):
+        network links, nft tables, DOCKER-USER rules naming the links, mounts, processes and
+        the private dir. Checked after `cleanup()`, so a leak fails the run (and the CI
+        smoke) rather than piling up on the host."""
+        out = []
+        for link in links:
+            if subprocess.run(["ip", "link", "show", "dev", link], capture_output=True,
+                              check=False).returncode == 0:
+                out.append(f"link {link}")
+        for table in nft_tables:
+            if subprocess.run(["nft", "list", "table", "ip", table], capture_output=True,
+                              check=False).returncode == 0:
+                out.append(f"nft table ip {table}")
+        rules = subprocess.run(["iptables", "-w", "-S", "DOCKER-USER"], capture_output=True,
+                               text=True, check=False).stdout
+        out += [f"iptables rule `{r}`" for r in rules.splitlines()
+                if any(f" {link} " in f" {r} " or f" {link}+ " in f" {r} " for link in links)]
+        out += [f"mount {m}" for m in self.mounts()]
+        me = os.getpid()
+        out += [f"process {p} ({proc.cmdline(p)[:80]})" for p in proc.pids()
+                if p != me and self._is_ours(p)]
+        if not self.keep and os.path.exists(self.dir):
+            out.append(f"directory {self.dir}")
+        return out
 
     def _kill_strays(self):
         """Processes the suite started that outlived their daemon (shims, monitors, containers
