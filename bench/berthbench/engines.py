@@ -13,7 +13,7 @@ import subprocess
 import time
 
 from . import proc
-from .workspace import log
+from .workspace import log, remove_network
 
 # Prefixes of the host-wide names the engines get (bridges, berth's nft table, podman's network).
 BERTH_BRIDGE, DOCKER_BRIDGE, PODMAN_NETWORK = "bb", "db", "pb"
@@ -170,14 +170,7 @@ class BerthDaemon(Daemon):
 
     def _remove_network(self):
         # berth leaves its bridge and nft table for the next start; the suite's are its own.
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
-        subprocess.run(["nft", "delete", "table", "ip", self.bridge], capture_output=True,
-                       check=False)
-        for rule in (["-o", self.bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED",
-                      "-j", "ACCEPT"], ["-i", self.bridge, "-j", "ACCEPT"]):
-            while subprocess.run(["iptables", "-w", "-D", "DOCKER-USER", *rule],
-                                 capture_output=True, check=False).returncode == 0:
-                pass
+        remove_network(self.bridge)
 
     def version(self):
         out = subprocess.run([self.binary, "--version"], capture_output=True, text=True,

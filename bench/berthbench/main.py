@@ -156,9 +156,12 @@ def main(argv=None):
     os.makedirs(plot_dir, exist_ok=True)
     info = {"command": "sudo bench/all " + " ".join(sys.argv[1:] if argv is None else argv),
             "machine": report.machine()}
+    links = (BERTH_BRIDGE, DOCKER_BRIDGE, PODMAN_NETWORK)
+    for d in Workspace.sweep_stale(links):
+        log(f"removed what a killed earlier run left: {d}")
     ws = Workspace(keep=args.keep)
     figures = []
-    links = [ws.name(p) for p in (BERTH_BRIDGE, DOCKER_BRIDGE, PODMAN_NETWORK)]
+    links = [ws.name(p) for p in links]
     try:
         engines, berth, dockerd, podman, missing = start_engines(ws, binary)
         ctx = Ctx(ws, engines, args.smoke, args.runs, plot_dir)

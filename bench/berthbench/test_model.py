@@ -2,6 +2,7 @@
 `/usr/bin/python3 -m unittest discover -s bench -t bench`."""
 
 import os
+import shutil
 import tempfile
 import unittest
 
@@ -127,13 +128,27 @@ class LeftoversTest(unittest.TestCase):
             ws.cleanup()
         self.assertEqual(ws.leftovers(["bbtest-none"]), [])
 
+    def test_sweep_removes_dirs_of_dead_runs_only(self):
+        dead = tempfile.mkdtemp(prefix="bb-", dir="/tmp")
+        foreign = tempfile.mkdtemp(prefix="bb-", dir="/tmp")
+        try:
+            with open(os.path.join(dead, "owner"), "w", encoding="utf-8") as f:
+                f.write("4194305 t0\n")  # above the kernel's PID_MAX_LIMIT: no such process
+            swept = Workspace.sweep_stale(["bbtest-none"])
+            self.assertIn(dead, swept)
+            self.assertFalse(os.path.exists(dead))
+            self.assertNotIn(foreign, swept)
+            self.assertTrue(os.path.isdir(foreign))
+        finally:
+            os.rmdir(foreign)
+
     def test_kept_dir_is_not_a_leak(self):
         ws = Workspace(keep=True)
         try:
             ws.cleanup()
             self.assertEqual(ws.leftovers(), [])
         finally:
-            os.rmdir(ws.dir)
+            shutil.rmtree(ws.dir)
 
 
 if __name__ == "__main__":

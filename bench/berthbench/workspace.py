@@ -16,6 +16,10 @@ def log(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def _is_bench(pid):
+    return "bench/all" in proc.cmdline(pid) or "berthbench" in proc.cmdline(pid)
+
+
 class Interrupted(BaseException):
     """SIGTERM/SIGHUP, turned into an exception so the cleanups run."""
 
@@ -31,13 +35,56 @@ def install_signal_handlers():
         signal.signal(s, _raise_interrupted)
 
 
+PREFIX = "bb-"
+OWNER = "owner"  # in the private dir: "<pid> <tag>" of the run that made it
+
+
+def remove_network(name):
+    """A link the suite made, berth's nft table of the same name, and the DOCKER-USER rules
+    berth inserts for it: whichever exist."""
+    subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+    subprocess.run(["nft", "delete", "table", "ip", name], capture_output=True, check=False)
+    for rule in (["-o", name, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED",
+                  "-j", "ACCEPT"], ["-i", name, "-j", "ACCEPT"]):
+        while subprocess.run(["iptables", "-w", "-D", "DOCKER-USER", *rule],
+                             capture_output=True, check=False).returncode == 0:
+            pass
+
+
 class Workspace:
-    def __init__(self, keep=False):
+    def __init__(self, keep=False, path=None, tag=None):
         # Short: a monitor's socket path under the exec root is capped at 108 bytes.
-        self.dir = tempfile.mkdtemp(prefix="bb-", dir="/tmp")
+        self.dir = path or tempfile.mkdtemp(prefix=PREFIX, dir="/tmp")
         self.keep = keep
         self._cleanups = []
-        self.tag = f"{os.getpid() % 100000}"
+        self.tag = tag or f"{os.getpid() % 100000}"
+        if path is None:
+            with open(os.path.join(self.dir, OWNER), "w", encoding="utf-8") as f:
+                f.write(f"{os.getpid()} {self.tag}\n")
+
+    @classmethod
+    def sweep_stale(cls, link_prefixes):
+        """Removes what earlier runs killed with SIGKILL (no cleanup could run) left: private
+        dirs whose owner is gone, with their processes, mounts, links and nft tables. Only
+        dirs with an owner file are touched, so nothing the suite did not make is."""
+        swept = []
+        for name in os.listdir("/tmp"):
+            d = os.path.join("/tmp", name)
+            try:
+                with open(os.path.join(d, OWNER), encoding="utf-8") as f:
+                    pid, tag = f.read().split()
+            except (OSError, ValueError):
+                continue
+            if not name.startswith(PREFIX) or _is_bench(int(pid)):
+                continue
+            ws = cls(path=d, tag=tag)
+            ws._kill_strays()
+            for p in link_prefixes:
+                remove_network(ws.name(p))
+            if not ws._unmount_all():
+                shutil.rmtree(d, ignore_errors=True)
+            swept.append(d)
+        return swept
 
     def name(self, prefix):
         """A host-wide name for something the suite creates (a bridge, an nft table)."""
