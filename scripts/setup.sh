@@ -13,6 +13,8 @@ packages=(
   util-linux       # script(1) for tests that need a terminal
   procps
   hyperfine        # benchmarks
+  python3-matplotlib  # bench/all: the plots of docs/benchmarks.md
+  debootstrap      # bench/all: the ~200 MB Debian image (made once, cached)
   jq
   socat
   curl

@@ -13,4 +13,6 @@ echo "== build";  cargo build --workspace --all-targets --locked
 echo "== conformance"; cargo test -p berth --locked --test conformance -- --nocapture
 echo "== tests";  cargo test --workspace --locked -- --test-threads="${BERTH_TEST_THREADS:-4}" \
     --skip berth_answers_as_dockerd_does
+# The benchmark suite cannot rot: one iteration of every figure (timings are not judged).
+echo "== bench smoke"; /usr/bin/python3 -m unittest discover -s bench -t bench; bench/all --smoke
 echo "== all tests passed"
