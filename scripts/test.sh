@@ -11,7 +11,7 @@ echo "== clippy"; cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== build";  cargo build --workspace --all-targets --locked
 # The differential harness first, on its own so its same/different table is printed.
 # `--workspace`: the features the build above resolved, so nothing is compiled again.
-echo "== conformance"; cargo test --workspace --locked --test conformance -- --nocapture
+echo "== conformance"; BERTH_CONFORMANCE_REPORT_ONLY=1 cargo test --workspace --locked --test conformance -- --nocapture
 echo "== tests";  cargo test --workspace --locked -- --test-threads="${BERTH_TEST_THREADS:-4}" \
     --skip berth_answers_as_dockerd_does
 # The benchmark suite cannot rot: one iteration of every figure (timings are not judged).
