@@ -9,7 +9,7 @@ use std::path::Path;
 /// dev-dependency everywhere).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("errdefs", &[]),
-    ("fsutil", &[]),
+    ("fsutil", &["errdefs"]),
     ("test-support", &[]),
     // The conformance harness speaks HTTP to two daemons; it knows nothing of berth's crates.
     ("conformance", &[]),
