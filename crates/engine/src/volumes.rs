@@ -428,7 +428,7 @@ mod tests {
             s.create(Some("x1"), Some("nfs"), HashMap::new(), HashMap::new())
                 .unwrap_err()
                 .kind(),
-            ErrorKind::NotImplemented
+            ErrorKind::NotFound
         );
         assert!(s.list().is_empty());
     }

@@ -112,7 +112,11 @@ fn options(q: &[(String, String)], headers: &HeaderMap) -> ApiResult<Options> {
             "dockerfile" => o.dockerfile = v.clone(),
             "q" => o.quiet = truthy(v),
             "nocache" => o.no_cache = truthy(v),
-            "pull" => o.pull = truthy(v) || (!v.is_empty() && v != "0" && v != "false"),
+            // Go's ParseBool falsehoods; docker-py sends Python's `False`.
+            "pull" => {
+                o.pull = !v.is_empty()
+                    && !matches!(v.as_str(), "0" | "f" | "F" | "false" | "False" | "FALSE");
+            }
             "rm" => o.rm = truthy(v),
             "forcerm" => o.force_rm = truthy(v),
             "target" => o.target = Some(v.clone()).filter(|t| !t.is_empty()),
