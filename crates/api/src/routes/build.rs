@@ -178,29 +178,7 @@ fn options(q: &[(String, String)], headers: &HeaderMap) -> ApiResult<Options> {
 /// `X-Registry-Config`: base64 (url-safe or standard) of `{"<registry>": AuthConfig}`, the
 /// credentials of every registry the docker CLI knows, for base images to pull.
 fn registry_config(headers: &HeaderMap) -> ApiResult<BTreeMap<String, RegistryAuth>> {
-    let Some(raw) = headers
-        .get("x-registry-config")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    else {
-        return Ok(BTreeMap::new());
-    };
-    let engines = [
-        base64::engine::general_purpose::URL_SAFE,
-        base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        base64::engine::general_purpose::STANDARD,
-        base64::engine::general_purpose::STANDARD_NO_PAD,
-    ];
-    let bytes = engines
-        .iter()
-        .find_map(|e| e.decode(raw).ok())
-        .ok_or_else(|| ApiError::bad_request("invalid X-Registry-Config header: not base64"))?;
-    if bytes.iter().all(u8::is_ascii_whitespace) || bytes == b"null" {
-        return Ok(BTreeMap::new());
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Config header: {e}")))
+    super::distribution::base64_json_header(headers, "X-Registry-Config")
 }
 
 fn error_json(e: &berth_build::BuildError) -> Value {

@@ -18,14 +18,23 @@ use crate::error::{ApiError, ApiResult};
 
 /// `X-Registry-Auth`: base64url (or standard base64) of the docker CLI's AuthConfig JSON.
 pub(crate) fn registry_auth(headers: &HeaderMap) -> ApiResult<RegistryAuth> {
+    base64_json_header(headers, "X-Registry-Auth")
+}
+
+/// A header holding base64 (url-safe or standard, padded or not) of JSON, as the docker CLI
+/// sends credentials; absent, empty or `null` is the default value.
+pub(crate) fn base64_json_header<T: serde::de::DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    name: &str,
+) -> ApiResult<T> {
     use base64::Engine as _;
     let Some(raw) = headers
-        .get("x-registry-auth")
+        .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
     else {
-        return Ok(RegistryAuth::default());
+        return Ok(T::default());
     };
     let engines = [
         base64::engine::general_purpose::URL_SAFE,
@@ -36,12 +45,12 @@ pub(crate) fn registry_auth(headers: &HeaderMap) -> ApiResult<RegistryAuth> {
     let bytes = engines
         .iter()
         .find_map(|e| e.decode(raw).ok())
-        .ok_or_else(|| ApiError::bad_request("invalid X-Registry-Auth header: not base64"))?;
+        .ok_or_else(|| ApiError::bad_request(format!("invalid {name} header: not base64")))?;
     if bytes.iter().all(u8::is_ascii_whitespace) || bytes == b"null" {
-        return Ok(RegistryAuth::default());
+        return Ok(T::default());
     }
     serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Auth header: {e}")))
+        .map_err(|e| ApiError::bad_request(format!("invalid {name} header: {e}")))
 }
 
 /// Go's `units.HumanSize`: decimal units, four significant digits.
