@@ -220,14 +220,14 @@ impl Engine {
 }
 
 /// Releases the container's endpoints and drops its netns (the kernel reaps the veths).
-pub(crate) async fn teardown(engine: &Engine, rec: &ContainerRecord) {
-    if let Err(e) = engine.inner.network.release_container(&rec.id).await {
-        tracing::warn!(container = %rec.id, error = %berth_errdefs::chain(&e), "releasing the network");
+pub(crate) async fn teardown(engine: &Engine, id: &str) {
+    if let Err(e) = engine.inner.network.release_container(id).await {
+        tracing::warn!(container = %id, error = %berth_errdefs::chain(&e), "releasing the network");
     }
-    let netns = engine.inner.cfg.netns_dir().join(&rec.id);
+    let netns = engine.inner.cfg.netns_dir().join(id);
     if netns.exists()
         && let Err(e) = berth_network::Netns::remove(&netns)
     {
-        tracing::warn!(container = %rec.id, error = %berth_errdefs::chain(&e), "removing the netns");
+        tracing::warn!(container = %id, error = %berth_errdefs::chain(&e), "removing the netns");
     }
 }

@@ -177,6 +177,7 @@ impl Engine {
             })
             .map(|r| r.id)
             .collect();
+        self.sweep_run_state().await;
         for ctr in &ctrs {
             if let Err(e) = self.reconcile(ctr).await {
                 tracing::warn!(container = %ctr.id, error = %e, "reconciling after restart");
@@ -215,6 +216,60 @@ impl Engine {
                     tracing::warn!(container = %rec.id, error = %e, "restart on daemon start");
                 }
             }
+        }
+    }
+
+    /// Run directories and netns files that no reconcile will look at: a daemon killed while
+    /// it started a container (the record never said Running) or removed one (the record is
+    /// gone) leaves them, mounts and all. Runs before any reconcile, so nothing is starting;
+    /// records that say the container runs are left to `reconcile`, which adopts or tears down.
+    async fn sweep_run_state(&self) {
+        let live: std::collections::HashSet<String> = self
+            .inner
+            .containers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .filter(|c| {
+                matches!(
+                    c.snapshot().state.status,
+                    Status::Running | Status::Paused | Status::Restarting
+                )
+            })
+            .map(|c| c.id.clone())
+            .collect();
+        let mut stale = std::collections::BTreeSet::new();
+        for dir in [
+            self.inner.cfg.exec_root.join("containers"),
+            self.inner.cfg.netns_dir(),
+        ] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                if !live.contains(&id) {
+                    stale.insert(id);
+                }
+            }
+        }
+        // A start cut after the monitor created the task: its record never said Running, so
+        // the task is killed (the client was told nothing started) and its cgroup removed.
+        let tasks = self.inner.runtime.list().unwrap_or_default();
+        for task in tasks {
+            let id = task.id().to_owned();
+            if live.contains(&id) {
+                continue;
+            }
+            tracing::info!(container = %id, "killing the task of a start that did not finish");
+            if let Err(e) = task.delete(true) {
+                tracing::warn!(container = %id, error = %e, "removing the task of an unfinished start");
+            }
+            stale.insert(id);
+        }
+        for id in stale {
+            tracing::info!(container = %id, "removing the run state of a container that is not running");
+            self.teardown_id(&id).await;
         }
     }
 

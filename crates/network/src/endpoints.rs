@@ -92,7 +92,16 @@ impl NetworkController {
             mac,
             mtu: n.mtu,
         };
-        link::create_veth(&self.host, &spec, nsfd.as_fd()).await?;
+        if let Err(first) = link::create_veth(&self.host, &spec, nsfd.as_fd()).await {
+            // The name is this endpoint's own (a hash of container and network), so a link
+            // holding it is the previous incarnation's host end: on a quick restart the kernel
+            // may still be tearing down the old netns, whose cleanup removes it asynchronously.
+            if link::index_of(&self.host, &host_ifname).await?.is_none() {
+                return Err(first);
+            }
+            let _ = link::delete_link(&self.host, &host_ifname).await;
+            link::create_veth(&self.host, &spec, nsfd.as_fd()).await?;
+        }
         let inside = link::netns_handle(&req.netns).await?;
         let gateway = (!n.internal && req.ifname == "eth0").then_some(n.gateway);
         link::configure_inside(&inside, peer_index, ip, n.subnet.prefix, gateway).await?;

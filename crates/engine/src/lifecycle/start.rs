@@ -242,9 +242,14 @@ impl Engine {
 
     /// Undoes `prepare` (after a failed start, or when the container exited).
     pub(crate) async fn teardown(&self, rec: &ContainerRecord) {
-        netsetup::teardown(self, rec).await;
-        rootfs::unmount(self, &rec.id);
-        rootfs::remove_run_dir(&self.inner.cfg.run_dir(&rec.id));
+        self.teardown_id(&rec.id).await;
+    }
+
+    /// [`Self::teardown`] by id: also for state whose record is gone or never said it started.
+    pub(crate) async fn teardown_id(&self, id: &str) {
+        netsetup::teardown(self, id).await;
+        rootfs::unmount(self, id);
+        rootfs::remove_run_dir(&self.inner.cfg.run_dir(id));
     }
 }
 
