@@ -195,8 +195,44 @@ enum SystemCmd {
     Prune(s::SystemPruneArgs),
 }
 
+/// docker's words for an unknown flag ("unknown flag: --bogus", "See 'docker run --help'."),
+/// with the subcommand path the flag was given to.
+fn unknown_flag_message(e: &clap::Error, args: &[OsString]) -> Option<String> {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(bad)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = bad.split('=').next().unwrap_or(bad);
+    let mut cmd = Cli::command();
+    let mut path = vec![cmd.get_name().to_owned()];
+    for a in args.iter().skip(1).map(|a| a.to_string_lossy()) {
+        if a == flag || a.starts_with(&format!("{flag}=")) {
+            break;
+        }
+        if let Some(sub) = cmd.find_subcommand(a.as_ref()).cloned() {
+            path.push(sub.get_name().to_owned());
+            cmd = sub;
+        }
+    }
+    let first = if flag.starts_with("--") {
+        format!("unknown flag: {flag}")
+    } else {
+        let c = flag.trim_start_matches('-');
+        format!(
+            "unknown shorthand flag: '{}' in {flag}",
+            c.chars().next().unwrap_or('-')
+        )
+    };
+    Some(format!("{first}\nSee '{} --help'.", path.join(" ")))
+}
+
 /// Parses, connects, runs; returns the exit code.
 pub(crate) async fn run(args: Vec<OsString>) -> i32 {
+    let args_for_errors = args.clone();
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -206,7 +242,11 @@ pub(crate) async fn run(args: Vec<OsString>) -> i32 {
                 ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
                 _ => 125,
             };
-            let _ = e.print();
+            if let Some(msg) = unknown_flag_message(&e, &args_for_errors) {
+                eprintln!("{msg}");
+            } else {
+                let _ = e.print();
+            }
             return code;
         }
     };

@@ -129,26 +129,37 @@ pub(crate) struct RenameArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct UpdateArgs {
+    /// Number of CPUs
     #[arg(long)]
     cpus: Option<String>,
+    /// CPU shares (relative weight)
     #[arg(short = 'c', long = "cpu-shares")]
     cpu_shares: Option<i64>,
+    /// Limit CPU CFS (Completely Fair
     #[arg(long = "cpu-period")]
     cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair
     #[arg(long = "cpu-quota")]
     cpu_quota: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-cpus")]
     cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-mems")]
     cpuset_mems: Option<String>,
+    /// Memory limit
     #[arg(short = 'm', long)]
     memory: Option<String>,
+    /// Swap limit equal to memory plus swap:
     #[arg(long = "memory-swap")]
     memory_swap: Option<String>,
+    /// Memory soft limit
     #[arg(long = "memory-reservation")]
     memory_reservation: Option<String>,
+    /// Tune container pids limit (set -1 for
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pids_limit: Option<i64>,
+    /// Restart policy to apply when a
     #[arg(long)]
     restart: Option<String>,
     #[arg(required = true)]

@@ -20,151 +20,223 @@ use crate::stream::{self, Ended, PumpOpts};
 #[derive(Debug, Args)]
 #[allow(clippy::struct_excessive_bools)] // one bool per docker flag
 pub(crate) struct ContainerOpts {
+    /// Keep STDIN open even if not attached
     #[arg(short = 'i', long)]
     interactive: bool,
+    /// Allocate a pseudo-TTY
     #[arg(short = 't', long)]
     tty: bool,
     /// Attach to STDIN, STDOUT or STDERR
     #[arg(short = 'a', long = "attach")]
     attach: Vec<String>,
+    /// Assign a name to the container
     #[arg(long)]
     name: Option<String>,
+    /// Set environment variables
     #[arg(short = 'e', long = "env")]
     env: Vec<String>,
+    /// Read in a file of environment
     #[arg(long = "env-file")]
     env_file: Vec<String>,
+    /// Working directory inside the
     #[arg(short = 'w', long = "workdir")]
     workdir: Option<String>,
+    /// Username or UID (format:
     #[arg(short = 'u', long = "user")]
     user: Option<String>,
+    /// Overwrite the default ENTRYPOINT
     #[arg(long)]
     entrypoint: Option<String>,
+    /// Container host name
     #[arg(short = 'h', long = "hostname")]
     hostname: Option<String>,
+    /// Container NIS domain name
     #[arg(long)]
     domainname: Option<String>,
+    /// Set meta data on a container
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
+    /// Read in a line delimited file of
     #[arg(long = "label-file")]
     label_file: Vec<String>,
+    /// Publish a container's port(s) to
     #[arg(short = 'p', long = "publish")]
     publish: Vec<String>,
+    /// Publish all exposed ports to
     #[arg(short = 'P', long = "publish-all")]
     publish_all: bool,
+    /// Expose a port or a range of ports
     #[arg(long)]
     expose: Vec<String>,
+    /// Bind mount a volume
     #[arg(short = 'v', long = "volume")]
     volume: Vec<String>,
+    /// Attach a filesystem mount to the
     #[arg(long)]
     mount: Vec<String>,
+    /// Mount volumes from the specified
     #[arg(long = "volumes-from")]
     volumes_from: Vec<String>,
+    /// Connect a container to a network
     #[arg(long = "network", alias = "net")]
     network: Option<String>,
+    /// Add network-scoped alias for the
     #[arg(long = "network-alias", alias = "net-alias")]
     network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
     #[arg(long)]
     ip6: Option<String>,
+    /// Container MAC address (e.g.,
     #[arg(long = "mac-address")]
     mac_address: Option<String>,
+    /// Add link to another container
     #[arg(long)]
     link: Vec<String>,
+    /// Restart policy to apply when a
     #[arg(long)]
     restart: Option<String>,
+    /// Automatically remove the
     #[arg(long)]
     rm: bool,
+    /// Memory limit
     #[arg(short = 'm', long)]
     memory: Option<String>,
+    /// Swap limit equal to memory plus
     #[arg(long = "memory-swap")]
     memory_swap: Option<String>,
+    /// Memory soft limit
     #[arg(long = "memory-reservation")]
     memory_reservation: Option<String>,
+    /// Tune container memory swappiness
     #[arg(long = "memory-swappiness")]
     memory_swappiness: Option<i64>,
+    /// Size of /dev/shm
     #[arg(long = "shm-size")]
     shm_size: Option<String>,
+    /// Number of CPUs
     #[arg(long)]
     cpus: Option<String>,
+    /// CPU shares (relative weight)
     #[arg(short = 'c', long = "cpu-shares")]
     cpu_shares: Option<i64>,
+    /// Limit CPU CFS (Completely Fair
     #[arg(long = "cpu-period")]
     cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair
     #[arg(long = "cpu-quota")]
     cpu_quota: Option<i64>,
+    /// CPUs in which to allow execution
     #[arg(long = "cpuset-cpus")]
     cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution
     #[arg(long = "cpuset-mems")]
     cpuset_mems: Option<String>,
+    /// Tune container pids limit (set
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pids_limit: Option<i64>,
+    /// Disable OOM Killer
     #[arg(long = "oom-kill-disable")]
     oom_kill_disable: bool,
+    /// Tune host's OOM preferences
     #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
     oom_score_adj: Option<i64>,
+    /// Ulimit options (default [])
     #[arg(long)]
     ulimit: Vec<String>,
+    /// Add Linux capabilities
     #[arg(long = "cap-add")]
     cap_add: Vec<String>,
+    /// Drop Linux capabilities
     #[arg(long = "cap-drop")]
     cap_drop: Vec<String>,
+    /// Give extended privileges to this
     #[arg(long)]
     privileged: bool,
+    /// Security Options
     #[arg(long = "security-opt")]
     security_opt: Vec<String>,
+    /// Mount the container's root
     #[arg(long = "read-only")]
     read_only: bool,
+    /// Mount a tmpfs directory
     #[arg(long)]
     tmpfs: Vec<String>,
+    /// Run an init inside the container
     #[arg(long)]
     init: bool,
+    /// Add a host device to the container
     #[arg(long)]
     device: Vec<String>,
+    /// Add additional groups to join
     #[arg(long = "group-add")]
     group_add: Vec<String>,
+    /// Sysctl options (default map[])
     #[arg(long)]
     sysctl: Vec<String>,
+    /// Set custom DNS servers
     #[arg(long)]
     dns: Vec<String>,
+    /// Set custom DNS search domains
     #[arg(long = "dns-search")]
     dns_search: Vec<String>,
+    /// Set DNS options
     #[arg(long = "dns-option", alias = "dns-opt")]
     dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping
     #[arg(long = "add-host")]
     add_host: Vec<String>,
+    /// PID namespace to use
     #[arg(long)]
     pid: Option<String>,
+    /// IPC mode to use
     #[arg(long)]
     ipc: Option<String>,
+    /// UTS namespace to use
     #[arg(long)]
     uts: Option<String>,
+    /// User namespace to use
     #[arg(long)]
     userns: Option<String>,
+    /// Cgroup namespace to use
     #[arg(long)]
     cgroupns: Option<String>,
+    /// Optional parent cgroup for the
     #[arg(long = "cgroup-parent")]
     cgroup_parent: Option<String>,
+    /// Runtime to use for this container
     #[arg(long)]
     runtime: Option<String>,
+    /// Signal to stop the container
     #[arg(long = "stop-signal")]
     stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a
     #[arg(long = "stop-timeout")]
     stop_timeout: Option<i64>,
+    /// Command to run to check health
     #[arg(long = "health-cmd")]
     health_cmd: Option<String>,
+    /// Time between running the check
     #[arg(long = "health-interval")]
     health_interval: Option<String>,
+    /// Maximum time to allow one check
     #[arg(long = "health-timeout")]
     health_timeout: Option<String>,
+    /// Consecutive failures needed to
     #[arg(long = "health-retries")]
     health_retries: Option<i64>,
+    /// Start period for the container
     #[arg(long = "health-start-period")]
     health_start_period: Option<String>,
+    /// Disable any container-specified
     #[arg(long = "no-healthcheck")]
     no_healthcheck: bool,
+    /// Logging driver for the container
     #[arg(long = "log-driver")]
     log_driver: Option<String>,
+    /// Log driver options
     #[arg(long = "log-opt")]
     log_opt: Vec<String>,
     /// Set platform if server is multi-platform capable
@@ -173,6 +245,7 @@ pub(crate) struct ContainerOpts {
     /// Pull image before running ("always", "missing", "never")
     #[arg(long, default_value = "missing")]
     pull: String,
+    /// Write the container ID to the file
     #[arg(long)]
     cidfile: Option<String>,
     /// Print help
@@ -189,7 +262,9 @@ pub(crate) struct CreateArgs {
     #[arg(short = 'q', long)]
     quiet: bool,
     /// IMAGE [COMMAND] [ARG...]
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, num_args = 1..)]
+    // No `allow_hyphen_values`: before the image a hyphen is a flag (unknown ones are refused
+    // as docker refuses them); after it, `trailing_var_arg` keeps everything for the command.
+    #[arg(required = true, trailing_var_arg = true, num_args = 1..)]
     image_and_cmd: Vec<String>,
 }
 
@@ -211,7 +286,9 @@ pub(crate) struct RunArgs {
     #[arg(short = 'q', long)]
     quiet: bool,
     /// IMAGE [COMMAND] [ARG...]
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, num_args = 1..)]
+    // No `allow_hyphen_values`: before the image a hyphen is a flag (unknown ones are refused
+    // as docker refuses them); after it, `trailing_var_arg` keeps everything for the command.
+    #[arg(required = true, trailing_var_arg = true, num_args = 1..)]
     image_and_cmd: Vec<String>,
 }
 
@@ -759,6 +836,16 @@ mod tests {
         let mut v = vec!["run"];
         v.extend_from_slice(args);
         T::try_parse_from(v).unwrap_or_else(|e| panic!("{e}")).a.r
+    }
+
+    #[test]
+    fn unknown_flags_before_the_image_are_refused_and_the_command_keeps_its_own() {
+        let mut v = vec!["run", "--bogus", "busybox"];
+        let e = T::try_parse_from(&v).map(|_| ()).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
+        v = vec!["run", "busybox", "ls", "-la", "--bogus"];
+        let a = T::try_parse_from(&v).unwrap_or_else(|e| panic!("{e}")).a.r;
+        assert_eq!(a.image_and_cmd, ["busybox", "ls", "-la", "--bogus"]);
     }
 
     #[test]
