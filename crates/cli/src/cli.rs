@@ -232,8 +232,7 @@ fn unknown_flag_message(e: &clap::Error, args: &[OsString]) -> Option<String> {
 
 /// Parses, connects, runs; returns the exit code.
 pub(crate) async fn run(args: Vec<OsString>) -> i32 {
-    let args_for_errors = args.clone();
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -242,7 +241,7 @@ pub(crate) async fn run(args: Vec<OsString>) -> i32 {
                 ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
                 _ => 125,
             };
-            if let Some(msg) = unknown_flag_message(&e, &args_for_errors) {
+            if let Some(msg) = unknown_flag_message(&e, &args) {
                 eprintln!("{msg}");
             } else {
                 let _ = e.print();

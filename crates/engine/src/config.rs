@@ -103,7 +103,12 @@ impl EngineConfig {
     }
 
     pub(crate) fn run_dir(&self, id: &str) -> PathBuf {
-        self.exec_root.join("containers").join(id)
+        self.run_dirs().join(id)
+    }
+
+    /// Where the run directories are: one per started container.
+    pub(crate) fn run_dirs(&self) -> PathBuf {
+        self.exec_root.join("containers")
     }
 
     pub(crate) fn runtime_root(&self) -> PathBuf {

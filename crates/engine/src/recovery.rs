@@ -177,7 +177,7 @@ impl Engine {
             })
             .map(|r| r.id)
             .collect();
-        self.sweep_run_state().await;
+        self.sweep_run_state(&ctrs).await;
         for ctr in &ctrs {
             if let Err(e) = self.reconcile(ctr).await {
                 tracing::warn!(container = %ctr.id, error = %e, "reconciling after restart");
@@ -223,32 +223,25 @@ impl Engine {
     /// it started a container (the record never said Running) or removed one (the record is
     /// gone) leaves them, mounts and all. Runs before any reconcile, so nothing is starting;
     /// records that say the container runs are left to `reconcile`, which adopts or tears down.
-    async fn sweep_run_state(&self) {
-        let live: std::collections::HashSet<String> = self
-            .inner
-            .containers
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values()
+    async fn sweep_run_state(&self, ctrs: &[Arc<Ctr>]) {
+        let live: std::collections::HashSet<&str> = ctrs
+            .iter()
             .filter(|c| {
                 matches!(
                     c.snapshot().state.status,
                     Status::Running | Status::Paused | Status::Restarting
                 )
             })
-            .map(|c| c.id.clone())
+            .map(|c| c.id.as_str())
             .collect();
         let mut stale = std::collections::BTreeSet::new();
-        for dir in [
-            self.inner.cfg.exec_root.join("containers"),
-            self.inner.cfg.netns_dir(),
-        ] {
+        for dir in [self.inner.cfg.run_dirs(), self.inner.cfg.netns_dir()] {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
             };
             for e in entries.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
-                if !live.contains(&id) {
+                if !live.contains(id.as_str()) {
                     stale.insert(id);
                 }
             }
@@ -258,7 +251,7 @@ impl Engine {
         let tasks = self.inner.runtime.list().unwrap_or_default();
         for task in tasks {
             let id = task.id().to_owned();
-            if live.contains(&id) {
+            if live.contains(id.as_str()) {
                 continue;
             }
             tracing::info!(container = %id, "killing the task of a start that did not finish");
