@@ -824,8 +824,8 @@ fn soak() {
     let started = Instant::now();
     let mut samples: Vec<(f64, u64, usize)> = Vec::new();
     let mut ops = 0u64;
-    let mut last_sample = Instant::now() - Duration::from_secs(10);
-    while started.elapsed() < Duration::from_secs(secs) {
+    // At least six samples (one per prune), so each third of the warm part has one.
+    while started.elapsed() < Duration::from_secs(secs) || samples.len() < 6 {
         let op = &OPS[usize::try_from(w.rng.below(OPS.len() as u64)).unwrap()];
         let lines = (op.prepare)(&mut w);
         wait_all(spawn_all(&w, &lines), Duration::from_secs(60));
@@ -846,11 +846,11 @@ fn soak() {
             for id in extra {
                 let _ = w.docker(&["rm", "-f", &id]);
             }
-        }
-        if last_sample.elapsed() >= Duration::from_secs(2) {
+            // Sampled here, with the population just bounded: each running container holds
+            // daemon fds (its monitor's connection), so a sample between prunes measures how
+            // many ran lately, not a leak.
             let (rss, fds) = usage(pid);
             samples.push((started.elapsed().as_secs_f64(), rss, fds));
-            last_sample = Instant::now();
         }
     }
     check(&mut w, &BTreeSet::new()).unwrap();
