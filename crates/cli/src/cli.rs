@@ -195,8 +195,8 @@ enum SystemCmd {
     Prune(s::SystemPruneArgs),
 }
 
-/// docker's words for an unknown flag ("unknown flag: --bogus", "See 'docker run --help'."),
-/// with the subcommand path the flag was given to.
+/// docker 28's words for an unknown flag ("unknown flag: --bogus", the usage line, "Run
+/// 'docker run --help' for more information"), with the subcommand path the flag was given to.
 fn unknown_flag_message(e: &clap::Error, args: &[OsString]) -> Option<String> {
     use clap::CommandFactory;
     use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -208,6 +208,7 @@ fn unknown_flag_message(e: &clap::Error, args: &[OsString]) -> Option<String> {
     };
     let flag = bad.split('=').next().unwrap_or(bad);
     let mut cmd = Cli::command();
+    cmd.build(); // gives every subcommand its full name ("berth container run") for the usage
     let mut path = vec![cmd.get_name().to_owned()];
     for a in args.iter().skip(1).map(|a| a.to_string_lossy()) {
         if a == flag || a.starts_with(&format!("{flag}=")) {
@@ -227,7 +228,12 @@ fn unknown_flag_message(e: &clap::Error, args: &[OsString]) -> Option<String> {
             c.chars().next().unwrap_or('-')
         )
     };
-    Some(format!("{first}\nSee '{} --help'.", path.join(" ")))
+    let usage = cmd.render_usage().to_string();
+    let usage = usage.trim_start_matches("Usage:").trim();
+    let path = path.join(" ");
+    Some(format!(
+        "{first}\n\nUsage:  {usage}\n\nRun '{path} --help' for more information"
+    ))
 }
 
 /// Parses, connects, runs; returns the exit code.
@@ -392,5 +398,28 @@ async fn image(cl: &Client, cmd: ImageCmd) -> Result<()> {
         I::Rm(a) => i::rmi(cl, a).await,
         I::Save(a) => i::save(cl, a).await,
         I::Tag(a) => i::tag(cl, a).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(args: &[&str]) -> String {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let e = Cli::try_parse_from(&args).map(|_| ()).unwrap_err();
+        unknown_flag_message(&e, &args).unwrap_or_else(|| panic!("not an unknown flag: {e}"))
+    }
+
+    #[test]
+    fn unknown_flags_read_as_docker_28_writes_them() {
+        let m = message(&["berth", "run", "--bogus", "busybox"]);
+        let lines: Vec<&str> = m.lines().collect();
+        assert_eq!(lines[0], "unknown flag: --bogus");
+        assert!(lines[2].starts_with("Usage:  berth run [OPTIONS]"), "{m}");
+        assert_eq!(lines[4], "Run 'berth run --help' for more information");
+        let m = message(&["berth", "container", "run", "-z", "busybox"]);
+        assert!(m.starts_with("unknown shorthand flag: 'z' in -z\n"), "{m}");
+        assert!(m.ends_with("Run 'berth container run --help' for more information"));
     }
 }
