@@ -109,18 +109,26 @@ pub(crate) struct Expect<'a> {
     pub(crate) media_type: Option<&'a str>,
 }
 
-/// Removes a half-made layer and ingest file on drop unless disarmed.
-struct Temp<'a> {
-    paths: Vec<&'a Path>,
-    armed: bool,
+/// A layer unpacked into a temporary directory, with its blob beside it, not yet in the
+/// store: its chain id needs its parent, which a `docker load` archive names only at its end.
+/// Dropped uncommitted, both are removed.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    ingest: std::path::PathBuf,
+    tmp_layer: std::path::PathBuf,
+    pub(crate) diff_id: Digest,
+    pub(crate) blob: Digest,
+    compression: Compression,
+    size: u64,
+    diff_size: u64,
+    committed: bool,
 }
 
-impl Drop for Temp<'_> {
+impl Drop for Staged {
     fn drop(&mut self) {
-        if self.armed {
-            for p in &self.paths {
-                let _ = std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p));
-            }
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.tmp_layer);
+            let _ = std::fs::remove_file(&self.ingest);
         }
     }
 }
@@ -144,14 +152,26 @@ impl ImageStore {
         {
             return Ok(existing);
         }
+        let staged = self.stage_layer(input)?;
+        self.commit_staged_as(staged, parent, expect, expected_chain.is_some())
+    }
+
+    /// Unpacks a layer into a temporary directory while its raw bytes go to a blob file; one
+    /// pass, both digests computed on the way.
+    pub(crate) fn stage_layer<R: Read>(&self, input: R) -> Result<Staged> {
         let tmp_name = random_name();
-        let ingest = self.root.join("ingest").join(&tmp_name);
-        let tmp_layer = self.root.join("layers").join(format!(".tmp-{tmp_name}"));
-        let mut temp = Temp {
-            paths: vec![&ingest, &tmp_layer],
-            armed: true,
+        let mut staged = Staged {
+            ingest: self.root.join("ingest").join(&tmp_name),
+            tmp_layer: self.root.join("layers").join(format!(".tmp-{tmp_name}")),
+            diff_id: Digest::of(b""),
+            blob: Digest::of(b""),
+            compression: Compression::None,
+            size: 0,
+            diff_size: 0,
+            committed: false,
         };
-        let diff_dir = tmp_layer.join("diff");
+        let ingest = staged.ingest.clone();
+        let diff_dir = staged.tmp_layer.join("diff");
         std::fs::create_dir_all(&diff_dir).map_err(ImageError::io("creating", &diff_dir))?;
         let blob_file =
             std::fs::File::create(&ingest).map_err(ImageError::io("creating", &ingest))?;
@@ -159,35 +179,56 @@ impl ImageStore {
             256 * 1024,
             Tee {
                 r: input,
-                w: HashingWriter::new(io::BufWriter::new(blob_file)),
+                w: HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, blob_file)),
             },
         );
         let head = raw
             .fill_buf()
             .map_err(ImageError::stream("reading the layer"))?;
-        let compression = Compression::detect(head)?;
-        let (diff_id, stats) = {
-            let decompressed = compression.reader(&mut raw)?;
+        staged.compression = Compression::detect(head)?;
+        {
+            let decompressed = staged.compression.reader(&mut raw)?;
             let mut hashing = HashingReader::new(decompressed);
             let stats = unpack::unpack(&mut hashing, &diff_dir)?;
             let (diff_id, diff_size, _) = hashing.finish().map_err(ImageError::stream(
                 "reading the layer (truncated or corrupt?)",
             ))?;
-            (diff_id, (stats, diff_size))
-        };
-        let (stats, diff_size) = stats;
+            (staged.diff_id, staged.diff_size, staged.size) = (diff_id, diff_size, stats.bytes);
+        }
         io::copy(&mut raw, &mut io::sink()).map_err(ImageError::stream("reading the layer"))?;
         let Tee { w, .. } = raw.into_inner();
         let (blob, _, buf) = w.finish();
+        staged.blob = blob;
+        // No fsync here: `commit_layer`'s syncfs covers the blob, on the same filesystem, with
+        // the layer's files in one flush.
         buf.into_inner()
-            .map_err(|e| ImageError::io("writing", &ingest)(e.into_error()))?
-            .sync_all()
-            .map_err(ImageError::io("syncing", &ingest))?;
-        check(expect.diff_id, &diff_id, "layer content (diff id)")?;
-        check(expect.blob, &blob, "layer blob")?;
-        let chain = chain_id(parent, &diff_id);
-        // A layer of unknown content (import, commit) takes its lock only now.
-        let late = expected_chain.is_none().then(|| self.layer_slot(&chain));
+            .map_err(|e| ImageError::io("writing", &ingest)(e.into_error()))?;
+        Ok(staged)
+    }
+
+    /// Puts a staged layer on top of `parent` into the store, once its digests are checked;
+    /// an identical layer already there wins and the staged one is dropped.
+    pub(crate) fn commit_staged(
+        &self,
+        staged: Staged,
+        parent: Option<&Digest>,
+        expect: Expect<'_>,
+    ) -> Result<LayerRecord> {
+        self.commit_staged_as(staged, parent, expect, false)
+    }
+
+    /// As [`Self::commit_staged`]; `locked` when the caller holds the chain's lock already.
+    fn commit_staged_as(
+        &self,
+        mut staged: Staged,
+        parent: Option<&Digest>,
+        expect: Expect<'_>,
+        locked: bool,
+    ) -> Result<LayerRecord> {
+        check(expect.diff_id, &staged.diff_id, "layer content (diff id)")?;
+        check(expect.blob, &staged.blob, "layer blob")?;
+        let chain = chain_id(parent, &staged.diff_id);
+        let late = (!locked).then(|| self.layer_slot(&chain));
         let _late_held = late
             .as_ref()
             .map(|s| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
@@ -196,20 +237,20 @@ impl ImageStore {
         }
         let media_type = expect
             .media_type
-            .map_or_else(|| compression.media_type().to_owned(), str::to_owned);
+            .map_or_else(|| staged.compression.media_type().to_owned(), str::to_owned);
         let record = LayerRecord {
             chain_id: chain.clone(),
-            diff_id,
+            diff_id: staged.diff_id.clone(),
             parent: parent.cloned(),
-            blob: blob.clone(),
+            blob: staged.blob.clone(),
             media_type,
-            size: stats.bytes,
-            diff_size,
+            size: staged.size,
+            diff_size: staged.diff_size,
             link: chain.hex()[..12].to_owned(),
             sources: Vec::new(),
         };
-        self.commit_layer(&tmp_layer, &ingest, &record)?;
-        temp.armed = false;
+        self.commit_layer(&staged.tmp_layer, &staged.ingest, &record)?;
+        staged.committed = true;
         Ok(record)
     }
 

@@ -284,19 +284,26 @@ proptest! {
     }
 }
 
-/// A `docker save` archive links a layer it already wrote (`../<id>/layer.tar`): it loads.
+/// A `docker save` archive links a layer it already wrote (`../<id>/layer.tar`): it loads,
+/// whether the layer is small (extracted, then added) or big (staged while it streams).
 #[test]
 fn a_legacy_archive_linking_a_shared_layer_loads() {
+    for size in [2, 200_000] {
+        legacy_archive_with_a_shared_layer(size);
+    }
+}
+
+fn legacy_archive_with_a_shared_layer(size: usize) {
     use sha2::Digest as _;
     let arena = Arena::new();
     let store = ImageStore::open(arena.root.clone()).unwrap();
     let layer = {
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
-        h.set_size(2);
+        h.set_size(size as u64);
         h.set_mode(0o644);
         h.set_cksum();
-        b.append_data(&mut h, "hi", &b"hi"[..]).unwrap();
+        b.append_data(&mut h, "hi", &vec![b'h'; size][..]).unwrap();
         b.into_inner().unwrap()
     };
     let diff = format!("sha256:{}", hex_of(&sha2::Sha256::digest(&layer)));
@@ -335,6 +342,12 @@ fn a_legacy_archive_linking_a_shared_layer_loads() {
         .load(std::io::Cursor::new(b.into_inner().unwrap()))
         .unwrap();
     assert_eq!(loaded[0].tags, vec!["twice:latest".to_owned()]);
+    let leftovers: Vec<_> = std::fs::read_dir(arena.root.join("layers"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 fn hex_of(b: &[u8]) -> String {
