@@ -228,12 +228,44 @@ fn unknown_flag_message(e: &clap::Error, args: &[OsString]) -> Option<String> {
             c.chars().next().unwrap_or('-')
         )
     };
-    let usage = cmd.render_usage().to_string();
-    let usage = usage.trim_start_matches("Usage:").trim();
+    let usage = docker_usage(&mut cmd);
     let path = path.join(" ");
     Some(format!(
         "{first}\n\nUsage:  {usage}\n\nRun '{path} --help' for more information"
     ))
+}
+
+/// A command's usage line in docker's notation: a positional documented in that notation
+/// (`IMAGE [COMMAND] [ARG...]`) reads as its documentation, and clap's `<NAME>` as `NAME`.
+fn docker_usage(cmd: &mut clap::Command) -> String {
+    let mut usage = cmd.render_usage().to_string();
+    usage = usage.trim_start_matches("Usage:").trim().to_owned();
+    for a in cmd.get_positionals() {
+        let Some(help) = a.get_help().map(ToString::to_string) else {
+            continue;
+        };
+        let notation = help.chars().any(|c| c.is_ascii_uppercase())
+            && help
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || " []._|:-".contains(c));
+        if !notation {
+            continue;
+        }
+        let name = a.get_value_names().and_then(|v| v.first()).map_or_else(
+            || a.get_id().to_string().to_uppercase(),
+            ToString::to_string,
+        );
+        let shapes = [
+            format!("<{name}>..."),
+            format!("[{name}]..."),
+            format!("<{name}>"),
+            format!("[{name}]"),
+        ];
+        if let Some(shape) = shapes.iter().find(|s| usage.contains(s.as_str())) {
+            usage = usage.replacen(shape.as_str(), &help, 1);
+        }
+    }
+    usage.replace(['<', '>'], "")
 }
 
 /// Parses, connects, runs; returns the exit code.
@@ -416,10 +448,20 @@ mod tests {
         let m = message(&["berth", "run", "--bogus", "busybox"]);
         let lines: Vec<&str> = m.lines().collect();
         assert_eq!(lines[0], "unknown flag: --bogus");
-        assert!(lines[2].starts_with("Usage:  berth run [OPTIONS]"), "{m}");
+        assert_eq!(
+            lines[2], "Usage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+            "{m}"
+        );
         assert_eq!(lines[4], "Run 'berth run --help' for more information");
         let m = message(&["berth", "container", "run", "-z", "busybox"]);
         assert!(m.starts_with("unknown shorthand flag: 'z' in -z\n"), "{m}");
         assert!(m.ends_with("Run 'berth container run --help' for more information"));
+        let m = message(&["berth", "container", "create", "--bogus", "busybox"]);
+        assert!(
+            m.contains("\nUsage:  berth container create [OPTIONS] IMAGE [COMMAND] [ARG...]\n"),
+            "{m}"
+        );
+        let m = message(&["berth", "exec", "--bogus", "c", "true"]);
+        assert!(!m.contains(['<', '>']), "{m}");
     }
 }
