@@ -350,6 +350,70 @@ fn legacy_archive_with_a_shared_layer(size: usize) {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// A big tar in the archive that no manifest names is ignored, however hostile; named as a
+/// layer, it is refused and nothing stays behind.
+#[test]
+fn a_hostile_layer_fails_the_load_only_when_a_manifest_names_it() {
+    let hostile = {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(100_000);
+        h.set_mode(0o644);
+        raw_name(&mut h.as_old_mut().name, "../escape");
+        h.set_cksum();
+        b.append(&h, &vec![b'x'; 100_000][..]).unwrap();
+        b.into_inner().unwrap()
+    };
+    for named in [false, true] {
+        let arena = Arena::new();
+        let store = ImageStore::open(arena.root.clone()).unwrap();
+        let empty = tar::Builder::new(Vec::new()).into_inner().unwrap();
+        let layer = if named { &hostile } else { &empty };
+        let diff = format!(
+            "sha256:{}",
+            hex_of(&{
+                use sha2::Digest as _;
+                sha2::Sha256::digest(layer)
+            })
+        );
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux", "config": {}, "history": [],
+            "rootfs": {"type": "layers", "diff_ids": [diff]},
+        })
+        .to_string();
+        let manifest = serde_json::json!([{
+            "Config": "config.json", "RepoTags": ["h:latest"], "Layers": ["l/layer.tar"],
+        }])
+        .to_string();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        add("unnamed/layer.tar", &hostile);
+        add("l/layer.tar", layer);
+        add("config.json", config.as_bytes());
+        add("manifest.json", manifest.as_bytes());
+        let r = store.load(std::io::Cursor::new(b.into_inner().unwrap()));
+        if named {
+            let e = r.unwrap_err().to_string();
+            assert!(e.contains(".."), "{e}");
+            assert!(store.list().is_empty());
+        } else {
+            assert_eq!(r.unwrap()[0].tags, vec!["h:latest".to_owned()]);
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(arena.root.join("layers"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
+
 fn hex_of(b: &[u8]) -> String {
     use std::fmt::Write;
     b.iter().fold(String::new(), |mut s, x| {

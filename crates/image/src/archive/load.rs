@@ -102,6 +102,9 @@ struct Slot {
     staged: Option<Staged>,
     /// Once committed (by an earlier image of the archive), its blob in the store.
     blob: Option<Digest>,
+    /// Why it could not be staged: the load's error if a manifest names it, as dockerd
+    /// ignores what no manifest names.
+    failed: Option<ImageError>,
 }
 
 /// Whether the first bytes of an entry are a layer's: compressed, or a tar header.
@@ -139,11 +142,16 @@ impl ImageStore {
                 }
                 let mut content = std::io::Cursor::new(&head[..]).chain(&mut entry);
                 if looks_like_layer(&head) {
-                    let staged = self.stage_layer(&mut content)?;
+                    // What is left of a failed entry is skipped by the next `entries` step.
+                    let (staged, failed) = match self.stage_layer(&mut content) {
+                        Ok(s) => (Some(s), None),
+                        Err(e) => (None, Some(e)),
+                    };
                     layers.names.insert(rel, layers.staged.len());
                     layers.staged.push(Slot {
-                        staged: Some(staged),
+                        staged,
                         blob: None,
+                        failed,
                     });
                     continue;
                 }
@@ -196,6 +204,9 @@ impl ImageStore {
         let file = match layers.names.get(&rel) {
             Some(&i) => {
                 let slot = &mut layers.staged[i];
+                if let Some(e) = slot.failed.take() {
+                    return Err(e);
+                }
                 if let Some(staged) = slot.staged.take() {
                     let record = self.commit_staged(staged, parent, expect)?;
                     // A second use (another image of the archive) reads the stored blob.
