@@ -109,28 +109,34 @@ pub(crate) struct Expect<'a> {
     pub(crate) media_type: Option<&'a str>,
 }
 
-/// A layer unpacked into a temporary directory, with its blob beside it, not yet in the
-/// store: its chain id needs its parent, which a `docker load` archive names only at its end.
-/// Dropped uncommitted, both are removed.
+/// A half-made layer directory and its blob file: removed on drop unless committed.
 #[derive(Debug)]
-pub(crate) struct Staged {
+struct TempLayer {
     ingest: std::path::PathBuf,
     tmp_layer: std::path::PathBuf,
-    pub(crate) diff_id: Digest,
-    pub(crate) blob: Digest,
-    compression: Compression,
-    size: u64,
-    diff_size: u64,
     committed: bool,
 }
 
-impl Drop for Staged {
+impl Drop for TempLayer {
     fn drop(&mut self) {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.tmp_layer);
             let _ = std::fs::remove_file(&self.ingest);
         }
     }
+}
+
+/// A layer unpacked into a temporary directory, with its blob beside it, not yet in the
+/// store: its chain id needs its parent, which a `docker load` archive names only at its end.
+/// Dropped uncommitted, both are removed.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    temp: TempLayer,
+    pub(crate) diff_id: Digest,
+    pub(crate) blob: Digest,
+    compression: Compression,
+    size: u64,
+    diff_size: u64,
 }
 
 impl ImageStore {
@@ -160,21 +166,16 @@ impl ImageStore {
     /// pass, both digests computed on the way.
     pub(crate) fn stage_layer<R: Read>(&self, input: R) -> Result<Staged> {
         let tmp_name = random_name();
-        let mut staged = Staged {
+        let temp = TempLayer {
             ingest: self.root.join("ingest").join(&tmp_name),
             tmp_layer: self.root.join("layers").join(format!(".tmp-{tmp_name}")),
-            diff_id: Digest::of(b""),
-            blob: Digest::of(b""),
-            compression: Compression::None,
-            size: 0,
-            diff_size: 0,
             committed: false,
         };
-        let ingest = staged.ingest.clone();
-        let diff_dir = staged.tmp_layer.join("diff");
+        let ingest = &temp.ingest;
+        let diff_dir = temp.tmp_layer.join("diff");
         std::fs::create_dir_all(&diff_dir).map_err(ImageError::io("creating", &diff_dir))?;
         let blob_file =
-            std::fs::File::create(&ingest).map_err(ImageError::io("creating", &ingest))?;
+            std::fs::File::create(ingest).map_err(ImageError::io("creating", ingest))?;
         let mut raw = BufReader::with_capacity(
             256 * 1024,
             Tee {
@@ -185,25 +186,31 @@ impl ImageStore {
         let head = raw
             .fill_buf()
             .map_err(ImageError::stream("reading the layer"))?;
-        staged.compression = Compression::detect(head)?;
-        {
-            let decompressed = staged.compression.reader(&mut raw)?;
+        let compression = Compression::detect(head)?;
+        let (diff_id, diff_size, size) = {
+            let decompressed = compression.reader(&mut raw)?;
             let mut hashing = HashingReader::new(decompressed);
             let stats = unpack::unpack(&mut hashing, &diff_dir)?;
             let (diff_id, diff_size, _) = hashing.finish().map_err(ImageError::stream(
                 "reading the layer (truncated or corrupt?)",
             ))?;
-            (staged.diff_id, staged.diff_size, staged.size) = (diff_id, diff_size, stats.bytes);
-        }
+            (diff_id, diff_size, stats.bytes)
+        };
         io::copy(&mut raw, &mut io::sink()).map_err(ImageError::stream("reading the layer"))?;
         let Tee { w, .. } = raw.into_inner();
         let (blob, _, buf) = w.finish();
-        staged.blob = blob;
         // No fsync here: `commit_layer`'s syncfs covers the blob, on the same filesystem, with
         // the layer's files in one flush.
         buf.into_inner()
-            .map_err(|e| ImageError::io("writing", &ingest)(e.into_error()))?;
-        Ok(staged)
+            .map_err(|e| ImageError::io("writing", ingest)(e.into_error()))?;
+        Ok(Staged {
+            temp,
+            diff_id,
+            blob,
+            compression,
+            size,
+            diff_size,
+        })
     }
 
     /// Puts a staged layer on top of `parent` into the store, once its digests are checked;
@@ -249,8 +256,8 @@ impl ImageStore {
             link: chain.hex()[..12].to_owned(),
             sources: Vec::new(),
         };
-        self.commit_layer(&staged.tmp_layer, &staged.ingest, &record)?;
-        staged.committed = true;
+        self.commit_layer(&staged.temp.tmp_layer, &staged.temp.ingest, &record)?;
+        staged.temp.committed = true;
         Ok(record)
     }
 

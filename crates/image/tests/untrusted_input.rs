@@ -320,13 +320,7 @@ fn legacy_archive_with_a_shared_layer(size: usize) {
     }])
     .to_string();
     let mut b = tar::Builder::new(Vec::new());
-    let mut add = |name: &str, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append_data(&mut h, name, data).unwrap();
-    };
+    let mut add = |name: &str, data: &[u8]| add_file(&mut b, name, data);
     add("config.json", config.as_bytes());
     add("a/layer.tar", &layer);
     add("manifest.json", manifest.as_bytes());
@@ -342,12 +336,7 @@ fn legacy_archive_with_a_shared_layer(size: usize) {
         .load(std::io::Cursor::new(b.into_inner().unwrap()))
         .unwrap();
     assert_eq!(loaded[0].tags, vec!["twice:latest".to_owned()]);
-    let leftovers: Vec<_> = std::fs::read_dir(arena.root.join("layers"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_no_staged_layers_left(&arena.root);
 }
 
 /// A big tar in the archive that no manifest names is ignored, however hostile; named as a
@@ -386,13 +375,7 @@ fn a_hostile_layer_fails_the_load_only_when_a_manifest_names_it() {
         }])
         .to_string();
         let mut b = tar::Builder::new(Vec::new());
-        let mut add = |name: &str, data: &[u8]| {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            b.append_data(&mut h, name, data).unwrap();
-        };
+        let mut add = |name: &str, data: &[u8]| add_file(&mut b, name, data);
         add("unnamed/layer.tar", &hostile);
         add("l/layer.tar", layer);
         add("config.json", config.as_bytes());
@@ -405,13 +388,27 @@ fn a_hostile_layer_fails_the_load_only_when_a_manifest_names_it() {
         } else {
             assert_eq!(r.unwrap()[0].tags, vec!["h:latest".to_owned()]);
         }
-        let leftovers: Vec<_> = std::fs::read_dir(arena.root.join("layers"))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_no_staged_layers_left(&arena.root);
     }
+}
+
+/// Appends a regular file to an archive being built.
+fn add_file(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, name, data).unwrap();
+}
+
+/// No half-made layer (`layers/.tmp-*`) is left in the store at `root`.
+fn assert_no_staged_layers_left(root: &Path) {
+    let leftovers: Vec<_> = std::fs::read_dir(root.join("layers"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 fn hex_of(b: &[u8]) -> String {
