@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
-use common::{require_root, stderr, stdout};
+use common::{build_probe, require_root, stderr, stdout};
 
 fn daemon(name: &str) -> Option<Daemon> {
     if !require_root(name) {
@@ -19,20 +19,6 @@ fn daemon(name: &str) -> Option<Daemon> {
     let d = Daemon::start();
     d.import_busybox();
     Some(d)
-}
-
-/// Compiles a C probe from `tests/probe/` statically into `dir`.
-fn build_probe(name: &str, dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/probe/{name}.c"));
-    let out = dir.join(name);
-    let o = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .output()
-        .expect("running cc (gcc) for the probe");
-    assert!(o.status.success(), "cc {}: {}", src.display(), stderr(&o));
-    out
 }
 
 fn mode(p: &Path) -> u32 {

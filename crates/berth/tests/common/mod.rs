@@ -16,6 +16,20 @@ pub(crate) fn berth() -> &'static str {
     env!("CARGO_BIN_EXE_berth")
 }
 
+/// Compiles a C probe from `tests/probe/` statically into `dir`.
+pub(crate) fn build_probe(name: &str, dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/probe/{name}.c"));
+    let out = dir.join(name);
+    let o = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .output()
+        .expect("running cc (gcc) for the probe");
+    assert!(o.status.success(), "cc {}: {}", src.display(), stderr(&o));
+    out
+}
+
 /// A private runtime state root; deletes every container it created when dropped.
 pub(crate) struct RuntimeEnv {
     pub root: tempfile::TempDir,
