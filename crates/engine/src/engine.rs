@@ -36,6 +36,8 @@ pub(crate) struct Ctr {
     pub(crate) live: Mutex<Option<Arc<Live>>>,
     /// Clients attached to the container's output (they may attach before it starts).
     pub(crate) attachers: crate::live::Attachers,
+    /// Held while the record is written: one writer per record (`Ctr::persist`).
+    pub(crate) disk: Mutex<()>,
 }
 
 impl Ctr {
@@ -53,6 +55,7 @@ impl Ctr {
             watch: watch::channel(snap).0,
             live: Mutex::new(None),
             attachers: crate::live::Attachers::default(),
+            disk: Mutex::new(()),
         })
     }
 

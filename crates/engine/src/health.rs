@@ -47,7 +47,7 @@ pub(crate) fn spawn_checks(engine: &Engine, ctr: &Arc<Ctr>) {
                     .map(|h| h.status.clone())
                     .unwrap_or_default();
                 engine.container_event(&rec, &format!("health_status: {status}"), &[]);
-                let _ = crate::store::save(&engine.inner.cfg.containers_dir(), &rec);
+                let _ = ctr.persist(&engine.inner.cfg.containers_dir());
             }
         }
     });

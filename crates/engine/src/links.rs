@@ -108,7 +108,7 @@ impl Engine {
             let a = l.split_once(':').map_or(l.as_str(), |(_, a)| a);
             a.rsplit('/').next() == Some(alias)
         };
-        let rec = ctr.update(|r| {
+        let removed = ctr.update(|r| {
             let before = r.host_config.links.as_ref().map_or(0, Vec::len);
             if let Some(links) = &mut r.host_config.links {
                 links.retain(|l| !is_it(l));
@@ -117,9 +117,11 @@ impl Engine {
                 e.links.retain(|l| !is_it(l));
             }
             let after = r.host_config.links.as_ref().map_or(0, Vec::len);
-            (before != after).then(|| r.clone())
+            before != after
         });
-        let rec = rec.ok_or_else(|| EngineError::NoSuchContainer(name.to_owned()))?;
-        crate::store::save(&self.inner.cfg.containers_dir(), &rec)
+        if !removed {
+            return Err(EngineError::NoSuchContainer(name.to_owned()));
+        }
+        ctr.persist(&self.inner.cfg.containers_dir())
     }
 }

@@ -6,7 +6,6 @@ use bollard_stubs::models::EndpointSettings;
 use crate::container::record::EndpointRecord;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
-use crate::store;
 
 fn net_err(e: &berth_network::NetError) -> EngineError {
     EngineError::from_lib(e)
@@ -82,7 +81,7 @@ impl Engine {
             r.net.networks.insert(info.name.clone(), ep);
             r.clone()
         });
-        store::save(&self.inner.cfg.containers_dir(), &rec)?;
+        ctr.persist(&self.inner.cfg.containers_dir())?;
         self.network_event("connect", &info, &rec.id);
         Ok(())
     }
@@ -144,7 +143,7 @@ impl Engine {
             r.net.networks.remove(&info.name);
             r.clone()
         });
-        store::save(&self.inner.cfg.containers_dir(), &rec)?;
+        ctr.persist(&self.inner.cfg.containers_dir())?;
         self.network_event("disconnect", &info, &rec.id);
         Ok(())
     }

@@ -8,7 +8,6 @@ use crate::container::names;
 use crate::container::restart::Policy;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
-use crate::store;
 
 /// `docker top`: ps's titles and the rows of the container's processes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +136,7 @@ impl Engine {
             r.host_config = host;
             r.clone()
         });
-        store::save(&self.inner.cfg.containers_dir(), &rec)?;
+        ctr.persist(&self.inner.cfg.containers_dir())?;
         self.container_event(&rec, "update", &[]);
         Ok(warnings)
     }
@@ -160,7 +159,7 @@ impl Engine {
             r.name = new_name.to_owned();
             r.clone()
         });
-        if let Err(e) = store::save(&self.inner.cfg.containers_dir(), &rec) {
+        if let Err(e) = ctr.persist(&self.inner.cfg.containers_dir()) {
             self.release_name(new_name);
             ctr.update(|r| r.name = old.clone());
             return Err(e);

@@ -349,7 +349,7 @@ impl Engine {
             r.state.paused_for_commit = false;
             r.clone()
         });
-        if let Err(e) = store::save(&self.inner.cfg.containers_dir(), &rec) {
+        if let Err(e) = ctr.persist(&self.inner.cfg.containers_dir()) {
             tracing::warn!(container = %rec.id, error = %e, "recording the paused state");
         }
     }

@@ -41,6 +41,20 @@ pub(crate) fn save(containers_dir: &Path, rec: &ContainerRecord) -> Result<()> {
     written.map_err(|e| EngineError::from_lib(&e))
 }
 
+impl crate::engine::Ctr {
+    /// Writes the record as it is now. Writers queue on the record's disk lock and each
+    /// writes the state current when its turn comes, so the last write is never older than
+    /// an earlier one: a save that snapshotted before a concurrent change (a health probe
+    /// racing an exit) can no longer land after it and put the older state back on disk.
+    pub(crate) fn persist(&self, containers_dir: &Path) -> Result<()> {
+        let _writer = self
+            .disk
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        save(containers_dir, &self.snapshot())
+    }
+}
+
 /// What a load found: the records, and what it had to move aside (or found moved aside by
 /// an earlier start), as warnings for the log and `/info`.
 #[derive(Debug, Default)]
@@ -193,6 +207,38 @@ mod tests {
             serde_json::to_value(&again).unwrap(),
             serde_json::to_value(&rec).unwrap()
         );
+    }
+
+    #[test]
+    fn concurrent_changes_reach_the_disk_in_the_order_they_were_made() {
+        let dir = tempfile::tempdir().unwrap();
+        put(dir.path(), V1_ID, &fixture("container-v1.json"));
+        let mut rec = load_all(dir.path()).unwrap().records.remove(0);
+        rec.state.exit_code = 0;
+        let ctr = crate::engine::Ctr::new(rec);
+        // Each change is saved by the thread that made it; a save that wrote its own
+        // (by then stale) copy could land after a newer one and lose it.
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        let mine = ctr.update(|r| {
+                            r.state.exit_code += 1;
+                            r.state.exit_code
+                        });
+                        ctr.persist(dir.path()).unwrap();
+                        let on_disk =
+                            record::load::<ContainerRecord>(&record_path(dir.path(), V1_ID));
+                        let Loaded::Record(on_disk) = on_disk.unwrap() else {
+                            panic!("the record is missing or torn");
+                        };
+                        assert!(on_disk.state.exit_code >= mine, "change {mine} was lost");
+                    }
+                });
+            }
+        });
+        let on_disk = load_all(dir.path()).unwrap().records.remove(0);
+        assert_eq!(on_disk.state.exit_code, 80);
     }
 
     #[test]

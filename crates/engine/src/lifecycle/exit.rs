@@ -8,7 +8,6 @@ use crate::container::restart::{Policy, next_delay};
 use crate::container::state::{Action, Status, transition};
 use crate::engine::{Ctr, Engine};
 use crate::monitor::protocol::ExitInfo;
-use crate::store;
 
 impl Engine {
     /// Called once per exit, by the task reading the monitor's control connection.
@@ -35,7 +34,7 @@ impl Engine {
             r.clone()
         });
         ctr.watch.send_modify(|s| s.exits += 1);
-        if let Err(e) = store::save(&self.inner.cfg.containers_dir(), &rec) {
+        if let Err(e) = ctr.persist(&self.inner.cfg.containers_dir()) {
             tracing::error!(container = %rec.id, error = %e, "recording an exit");
         }
         if info.oom_killed {

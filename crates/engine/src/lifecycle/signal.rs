@@ -8,7 +8,6 @@ use nix::sys::signal::Signal;
 use crate::container::state::{Action, Status, transition};
 use crate::engine::{Ctr, Engine};
 use crate::error::{EngineError, Result};
-use crate::store;
 
 /// Docker's default stop timeout.
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
@@ -236,17 +235,12 @@ impl Engine {
     }
 
     fn set_status(&self, ctr: &Ctr, action: Action) -> Result<()> {
-        let rec = ctr.update(|r| {
-            transition(r.state.status, action).map(|s| {
-                r.state.status = s;
-                r.clone()
-            })
-        });
-        let rec = rec.map_err(|source| EngineError::State {
-            id: ctr.id.clone(),
-            source,
-        })?;
-        store::save(&self.inner.cfg.containers_dir(), &rec)
+        ctr.update(|r| transition(r.state.status, action).map(|s| r.state.status = s))
+            .map_err(|source| EngineError::State {
+                id: ctr.id.clone(),
+                source,
+            })?;
+        ctr.persist(&self.inner.cfg.containers_dir())
     }
 
     /// Waits for `condition`; returns the exit code. Registers at once, so a wait made before

@@ -13,7 +13,7 @@ use crate::monitor::MonitorConfig;
 use crate::monitor::logfile::LogConfig;
 use crate::monitor::protocol::Event;
 use crate::ocispec::{self, SpecInputs};
-use crate::{netsetup, rootfs, store, volumes};
+use crate::{netsetup, rootfs, volumes};
 
 impl Engine {
     /// Starts a created or stopped container.
@@ -113,7 +113,7 @@ impl Engine {
                     r.state.health = crate::health::initial_state(r);
                     r.clone()
                 });
-                store::save(&self.inner.cfg.containers_dir(), &rec)?;
+                ctr.persist(&self.inner.cfg.containers_dir())?;
                 self.container_event(&rec, "start", &[]);
                 crate::health::spawn_checks(self, ctr);
                 Ok(())
@@ -147,7 +147,7 @@ impl Engine {
             r.state.exit_code = code;
             r.clone()
         });
-        if let Err(e) = store::save(&self.inner.cfg.containers_dir(), &rec) {
+        if let Err(e) = ctr.persist(&self.inner.cfg.containers_dir()) {
             tracing::warn!(container = %rec.id, error = %e, "recording a start failure");
         }
     }
