@@ -245,7 +245,7 @@ pub(crate) async fn images(cl: &Client, a: ImagesArgs) -> Result<()> {
     } else {
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     };
-    let f = Format::new(user.as_deref(), default)?;
+    let f = Format::new(user.as_deref(), default, "formatter.imageContext")?;
     out(&f.render(&rows, &header)?);
     Ok(())
 }
@@ -425,6 +425,7 @@ pub(crate) async fn history(cl: &Client, a: HistoryArgs) -> Result<()> {
     let f = Format::new(
         Some(&src).filter(|s| !s.is_empty()).map(String::as_str),
         "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+        "image.historyContext",
     )?;
     out(&f.render(&rows, &|h| match h {
         "ID" => "IMAGE".into(),

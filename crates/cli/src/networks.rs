@@ -286,6 +286,7 @@ async fn ls(cl: &Client, a: LsArgs) -> Result<()> {
     let f = Format::new(
         src.as_deref(),
         "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+        "network.networkContext",
     )?;
     out(&f.render(&rows, &|h| match h {
         "ID" => "NETWORK ID".into(),

@@ -176,7 +176,7 @@ pub(crate) async fn stats(cl: &Client, a: StatsArgs) -> Result<()> {
     } else {
         a.containers.clone()
     };
-    let f = Format::new(a.format.as_deref(), STATS_DEFAULT)?;
+    let f = Format::new(a.format.as_deref(), STATS_DEFAULT, "container.statsContext")?;
     loop {
         let mut rows = Vec::new();
         for n in &names {

@@ -81,7 +81,7 @@ pub(crate) async fn ps(cl: &Client, a: PsArgs) -> Result<()> {
     } else {
         DEFAULT.to_string()
     };
-    let f = Format::new(Some(&src), DEFAULT)?;
+    let f = Format::new(Some(&src), DEFAULT, "formatter.ContainerContext")?;
     crate::util::out(&f.render(&rows, &header)?);
     Ok(())
 }

@@ -432,6 +432,7 @@ pub(crate) async fn df(cl: &Client, a: DfArgs) -> Result<()> {
     let f = Format::new(
         a.format.as_deref(),
         "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+        "formatter.diskUsageImagesContext",
     )?;
     out(&f.render(&rows, &|h| match h {
         "TotalCount" => "TOTAL".into(),

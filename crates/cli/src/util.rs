@@ -53,7 +53,13 @@ pub(crate) fn print_inspect(items: &[bytes::Bytes], format: Option<&str>) -> Res
             let t = crate::format::Template::parse(f)?;
             for item in items {
                 let v: serde_json::Value = serde_json::from_slice(item)?;
-                out(&format!("{}\n", t.render(&v)?));
+                // docker drops the partial output of a failed template but still ends
+                // the line it was on.
+                let text = t.render(&v).map_err(|e| {
+                    out("\n");
+                    anyhow::anyhow!("template parsing error: {e}")
+                })?;
+                out(&format!("{text}\n"));
             }
         }
         _ => {

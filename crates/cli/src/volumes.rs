@@ -181,7 +181,11 @@ async fn ls(cl: &Client, a: LsArgs) -> Result<()> {
     } else {
         user
     };
-    let f = Format::new(src.as_deref(), "table {{.Driver}}\t{{.Name}}")?;
+    let f = Format::new(
+        src.as_deref(),
+        "table {{.Driver}}\t{{.Name}}",
+        "formatter.volumeContext",
+    )?;
     out(&f.render(&rows, &|h| match h {
         "Name" => "VOLUME NAME".into(),
         other => default_header(other),
