@@ -376,7 +376,7 @@ async fn dispatch(cl: &Client, cmd: Cmd) -> Result<()> {
         Cmd::Container(cmd) => container(cl, cmd).await,
         Cmd::Image(cmd) => image(cl, cmd).await,
         Cmd::System(cmd) => match cmd {
-            SystemCmd::Df(a) => s::df(cl, a).await,
+            SystemCmd::Df(a) => crate::df::df(cl, a).await,
             SystemCmd::Events(a) => s::events(cl, a).await,
             SystemCmd::Info(a) => s::info(cl, a).await,
             SystemCmd::Prune(a) => s::prune(cl, a).await,

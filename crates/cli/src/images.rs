@@ -151,7 +151,7 @@ fn num(v: &Value, k: &str) -> i64 {
 }
 
 #[allow(clippy::cast_precision_loss)] // sizes for display
-fn image_rows(list: &Value, trunc: bool) -> Vec<Value> {
+pub(crate) fn image_rows(list: &Value, trunc: bool) -> Vec<Value> {
     let mut rows = Vec::new();
     for img in list.as_array().into_iter().flatten() {
         let id = img["Id"].as_str().unwrap_or("");
@@ -182,8 +182,9 @@ fn image_rows(list: &Value, trunc: bool) -> Vec<Value> {
                 "CreatedSince": ago(created), "CreatedAt": created_at(created),
                 "Size": human_size(num(img, "Size") as f64),
                 "VirtualSize": human_size(num(img, "Size") as f64),
-                "SharedSize": if num(img, "SharedSize") < 0 { "N/A".to_string() } else { human_size(num(img, "SharedSize") as f64) },
-                "UniqueSize": human_size((num(img, "Size") - num(img, "SharedSize").max(0)) as f64),
+                // docker: Size to 3 digits, SharedSize and UniqueSize to 4 (units.HumanSize).
+                "SharedSize": if num(img, "SharedSize") < 0 { "N/A".to_string() } else { human_size4(num(img, "SharedSize") as f64) },
+                "UniqueSize": if num(img, "SharedSize") < 0 { "N/A".to_string() } else { human_size4((num(img, "Size") - num(img, "SharedSize")) as f64) },
                 "Containers": if num(img, "Containers") < 0 { "N/A".to_string() } else { num(img, "Containers").to_string() },
             })
         };

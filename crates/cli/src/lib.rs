@@ -9,6 +9,7 @@ mod cli;
 mod containers;
 mod cp;
 mod credentials;
+mod df;
 mod exec;
 mod format;
 mod images;

@@ -7,7 +7,7 @@ use http::Method;
 use serde_json::{Value, json};
 
 use crate::client::{Client, body_stream, empty, encode, query};
-use crate::format::{Format, Template, default_header};
+use crate::format::Template;
 use crate::table::human_size4;
 use crate::util::out;
 
@@ -45,10 +45,10 @@ pub(crate) struct EventsArgs {
 pub(crate) struct DfArgs {
     /// Show detailed information on space usage
     #[arg(short, long)]
-    verbose: bool,
+    pub(crate) verbose: bool,
     /// Format output using a custom template
     #[arg(long)]
-    format: Option<String>,
+    pub(crate) format: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -357,87 +357,6 @@ pub(crate) async fn events(cl: &Client, a: EventsArgs) -> Result<()> {
         }
         buf.drain(..consumed);
     }
-    Ok(())
-}
-
-#[allow(clippy::cast_precision_loss)] // sizes for display
-pub(crate) async fn df(cl: &Client, a: DfArgs) -> Result<()> {
-    let d = cl.get_json("/system/df").await?;
-    let n = |v: &Value, k: &str| v[k].as_i64().unwrap_or(0).max(0);
-    let arr = |k: &str| d[k].as_array().cloned().unwrap_or_default();
-    let reclaim = |r: i64, total: i64| {
-        if total > 0 {
-            format!("{} ({}%)", human_size4(r as f64), r * 100 / total)
-        } else {
-            human_size4(r as f64)
-        }
-    };
-    let images = arr("Images");
-    let img_size = d["LayersSize"]
-        .as_i64()
-        .unwrap_or_else(|| images.iter().map(|i| n(i, "Size")).sum());
-    let active_imgs: Vec<&Value> = images.iter().filter(|i| n(i, "Containers") > 0).collect();
-    let used: i64 = active_imgs
-        .iter()
-        .map(|i| n(i, "Size") - n(i, "SharedSize"))
-        .sum();
-    let containers = arr("Containers");
-    let c_size: i64 = containers.iter().map(|c| n(c, "SizeRw")).sum();
-    let c_active = containers
-        .iter()
-        .filter(|c| c["State"] == "running")
-        .count();
-    let c_reclaim: i64 = containers
-        .iter()
-        .filter(|c| c["State"] != "running")
-        .map(|c| n(c, "SizeRw"))
-        .sum();
-    let volumes = arr("Volumes");
-    let vsize = |v: &Value| {
-        v.pointer("/UsageData/Size")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            .max(0)
-    };
-    let vrefs = |v: &Value| {
-        v.pointer("/UsageData/RefCount")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-    };
-    let v_size: i64 = volumes.iter().map(vsize).sum();
-    let v_active = volumes.iter().filter(|v| vrefs(v) > 0).count();
-    let v_reclaim: i64 = volumes.iter().filter(|v| vrefs(v) == 0).map(vsize).sum();
-    let cache = arr("BuildCache");
-    let b_size: i64 = cache.iter().map(|b| n(b, "Size")).sum();
-    let b_active = cache
-        .iter()
-        .filter(|b| b["InUse"].as_bool().unwrap_or(false))
-        .count();
-    let b_reclaim: i64 = cache
-        .iter()
-        .filter(|b| !b["InUse"].as_bool().unwrap_or(false))
-        .map(|b| n(b, "Size"))
-        .sum();
-    let rows = vec![
-        json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": active_imgs.len().to_string(),
-               "Size": human_size4(img_size as f64), "Reclaimable": reclaim((img_size - used).max(0), img_size)}),
-        json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": c_active.to_string(),
-               "Size": human_size4(c_size as f64), "Reclaimable": reclaim(c_reclaim, c_size)}),
-        json!({"Type": "Local Volumes", "TotalCount": volumes.len().to_string(), "Active": v_active.to_string(),
-               "Size": human_size4(v_size as f64), "Reclaimable": reclaim(v_reclaim, v_size)}),
-        json!({"Type": "Build Cache", "TotalCount": cache.len().to_string(), "Active": b_active.to_string(),
-               "Size": human_size4(b_size as f64), "Reclaimable": reclaim(b_reclaim, b_size)}),
-    ];
-    let _ = a.verbose;
-    let f = Format::new(
-        a.format.as_deref(),
-        "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
-        "formatter.diskUsageImagesContext",
-    )?;
-    out(&f.render(&rows, &|h| match h {
-        "TotalCount" => "TOTAL".into(),
-        other => default_header(other),
-    })?);
     Ok(())
 }
 

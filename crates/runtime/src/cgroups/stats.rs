@@ -80,6 +80,33 @@ fn keyed_map(text: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// The host's memory (`MemTotal`), in bytes; 0 if unknown.
+fn host_memory() -> u64 {
+    static TOTAL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TOTAL.get_or_init(|| {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+                let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                kib.checked_mul(1024)
+            })
+            .unwrap_or(0)
+    })
+}
+
+/// A memory limit as dockerd reports it: no limit (v2's `max`, read as 0) or one above the
+/// host's memory (v1's `9223372036854771712`) is the host's memory, so `docker stats` shows
+/// `/ 23.4GiB`, not `/ 8EiB`.
+fn host_bounded(limit: u64) -> u64 {
+    let host = host_memory();
+    if host > 0 && (limit == 0 || limit > host) {
+        host
+    } else {
+        limit
+    }
+}
+
 /// USER_HZ ticks (cpuacct.stat) to nanoseconds.
 const TICK_NS: u64 = 10_000_000;
 
@@ -89,7 +116,7 @@ pub(super) fn v1(dirs: &BTreeMap<String, PathBuf>) -> Result<Stats> {
         s.memory = MemoryStats {
             usage: num(&d.join("memory.usage_in_bytes")),
             max_usage: num(&d.join("memory.max_usage_in_bytes")),
-            limit: num(&d.join("memory.limit_in_bytes")),
+            limit: host_bounded(num(&d.join("memory.limit_in_bytes"))),
             failcnt: num(&d.join("memory.failcnt")),
             stats: keyed_map(&std::fs::read_to_string(d.join("memory.stat")).unwrap_or_default()),
         };
@@ -144,7 +171,7 @@ pub(super) fn v2(d: &Path) -> Result<Stats> {
     s.memory = MemoryStats {
         usage: num(&d.join("memory.current")),
         max_usage: num(&d.join("memory.peak")),
-        limit: num(&d.join("memory.max")),
+        limit: host_bounded(num(&d.join("memory.max"))),
         failcnt: keyed(
             &std::fs::read_to_string(d.join("memory.events")).unwrap_or_default(),
             "max",
@@ -190,6 +217,19 @@ pub(super) fn v2(d: &Path) -> Result<Stats> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_memory_limit_is_the_hosts_memory() {
+        let host = host_memory();
+        assert!(host > 0, "MemTotal read from /proc/meminfo");
+        assert_eq!(host_bounded(0), host, "v2 max");
+        assert_eq!(
+            host_bounded(9_223_372_036_854_771_712),
+            host,
+            "v1 unlimited"
+        );
+        assert_eq!(host_bounded(64 << 20), 64 << 20);
+    }
 
     #[test]
     fn reads_v1_files() {
