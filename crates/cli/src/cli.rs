@@ -198,7 +198,6 @@ enum SystemCmd {
 /// docker 28's words for an unknown flag ("unknown flag: --bogus", the usage line, "Run
 /// 'docker run --help' for more information"), with the subcommand path the flag was given to.
 fn unknown_flag_message(e: &clap::Error, args: &[OsString]) -> Option<String> {
-    use clap::CommandFactory;
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if e.kind() != ErrorKind::UnknownArgument {
         return None;
@@ -207,18 +206,7 @@ fn unknown_flag_message(e: &clap::Error, args: &[OsString]) -> Option<String> {
         return None;
     };
     let flag = bad.split('=').next().unwrap_or(bad);
-    let mut cmd = Cli::command();
-    cmd.build(); // gives every subcommand its full name ("berth container run") for the usage
-    let mut path = vec![cmd.get_name().to_owned()];
-    for a in args.iter().skip(1).map(|a| a.to_string_lossy()) {
-        if a == flag || a.starts_with(&format!("{flag}=")) {
-            break;
-        }
-        if let Some(sub) = cmd.find_subcommand(a.as_ref()).cloned() {
-            path.push(sub.get_name().to_owned());
-            cmd = sub;
-        }
-    }
+    let (mut cmd, path) = subcommand_of(args, Some(flag));
     let first = if flag.starts_with("--") {
         format!("unknown flag: {flag}")
     } else {
@@ -228,16 +216,86 @@ fn unknown_flag_message(e: &clap::Error, args: &[OsString]) -> Option<String> {
             c.chars().next().unwrap_or('-')
         )
     };
-    let usage = docker_usage(&mut cmd);
-    let path = path.join(" ");
+    let usage = docker_usage(&mut cmd, &path);
     Some(format!(
         "{first}\n\nUsage:  {usage}\n\nRun '{path} --help' for more information"
     ))
 }
 
-/// A command's usage line in docker's notation: a positional documented in that notation
+/// The subcommand `args` name (stopping at `flag`), and its path ("berth container run").
+fn subcommand_of(args: &[OsString], flag: Option<&str>) -> (clap::Command, String) {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build(); // gives every subcommand its full name ("berth container run") for the usage
+    let mut path = vec![cmd.get_name().to_owned()];
+    for a in args.iter().skip(1).map(|a| a.to_string_lossy()) {
+        if flag.is_some_and(|f| a == f || a.starts_with(&format!("{f}="))) {
+            break;
+        }
+        if let Some(sub) = cmd.find_subcommand(a.as_ref()).cloned() {
+            path.push(sub.get_name().to_owned());
+            cmd = sub;
+        }
+    }
+    (cmd, path.join(" "))
+}
+
+/// docker 28's words for too few or too many arguments, from the command's positional arity
+/// as cobra's validators put it: "requires at least 1 argument" (then "See ..."), "requires 2
+/// arguments", "requires at most 1 argument" or "requires at least 1 and at most 2 arguments"
+/// (then "Run ...").
+fn arity_message(e: &clap::Error, args: &[OsString]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let extra = match e.kind() {
+        ErrorKind::MissingRequiredArgument => false,
+        // An unexpected positional: clap calls it an unknown argument.
+        ErrorKind::UnknownArgument => match e.get(ContextKind::InvalidArg) {
+            Some(ContextValue::String(bad)) if !bad.starts_with('-') => true,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let (mut cmd, path) = subcommand_of(args, None);
+    let (mut min, mut max) = (0usize, 0usize);
+    for a in cmd.get_positionals() {
+        let range = a.get_num_args().unwrap_or_default();
+        if a.is_required_set() {
+            min += range.min_values().max(1);
+        }
+        max = max.saturating_add(range.max_values().max(1));
+    }
+    if min == 0 && !extra {
+        return None;
+    }
+    let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
+    let (need, next) = if max == usize::MAX {
+        (format!("at least {min} {}", plural(min)), "See")
+    } else if max == min {
+        (format!("{min} {}", plural(min)), "Run")
+    } else if min == 0 {
+        (format!("at most {max} {}", plural(max)), "Run")
+    } else {
+        (
+            format!("at least {min} and at most {max} {}", plural(max)),
+            "Run",
+        )
+    };
+    let bin = path.split(' ').next().unwrap_or("berth").to_owned();
+    let usage = docker_usage(&mut cmd, &path);
+    Some(format!(
+        "{bin}: '{path}' requires {need}\n\nUsage:  {usage}\n\n{next} '{path} --help' for more information"
+    ))
+}
+
+/// A command's usage line in docker's notation: docker's own (`usage.rs`) for the commands
+/// docker has; else from clap, where a positional documented in that notation
 /// (`IMAGE [COMMAND] [ARG...]`) reads as its documentation, and clap's `<NAME>` as `NAME`.
-fn docker_usage(cmd: &mut clap::Command) -> String {
+fn docker_usage(cmd: &mut clap::Command, path: &str) -> String {
+    if let Some((bin, sub)) = path.split_once(' ')
+        && let Some(u) = crate::usage::usage_of(bin, sub)
+    {
+        return u;
+    }
     let mut usage = cmd.render_usage().to_string();
     usage = usage.trim_start_matches("Usage:").trim().to_owned();
     for a in cmd.get_positionals() {
@@ -279,7 +337,11 @@ pub(crate) async fn run(args: Vec<OsString>) -> i32 {
                 ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
                 _ => 125,
             };
-            if let Some(msg) = unknown_flag_message(&e, &args) {
+            if let Some(msg) = arity_message(&e, &args) {
+                // docker exits 1 here, not with its 125 for flag errors.
+                eprintln!("{msg}");
+                return 1;
+            } else if let Some(msg) = unknown_flag_message(&e, &args) {
                 eprintln!("{msg}");
             } else {
                 let _ = e.print();

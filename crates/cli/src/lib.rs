@@ -1,7 +1,8 @@
 //! berth-cli: berth's client, Docker's command syntax over the Docker Engine API.
 //!
 //! `cli.rs` holds the command line (clap) and the dispatch; each command family has its own
-//! module; `berth-client` is the connection; `format.rs`/`table.rs` reproduce docker's output.
+//! module; `berth-client` is the connection; `format/` (Go templates), `table.rs` and
+//! `usage.rs` reproduce docker's output.
 #![forbid(unsafe_code)]
 
 mod build;
@@ -23,6 +24,7 @@ mod ps;
 mod registry;
 mod run;
 mod system;
+mod usage;
 mod util;
 mod volumes;
 

@@ -157,7 +157,11 @@ fn eval_cmd(
 fn method(f: &FieldRef, dot: &Value, args: &[Value], cx: Cx<'_>) -> Result<Value> {
     let name = f.path.last().map_or("", String::as_str);
     if let Some(h) = cx.header {
-        return Ok(Value::String(h(name)));
+        // docker heads a `.Label "k"` column with the label's name.
+        return Ok(Value::String(match (name, args.first()) {
+            ("Label", Some(k)) => to_text(k),
+            _ => h(name),
+        }));
     }
     match cx.missing {
         Missing::Context(_) if name == "Label" && f.path.len() == 1 && f.var.is_none() => {
@@ -256,28 +260,39 @@ fn is_go_map(parent: Option<&str>, grandparent: Option<&str>) -> bool {
     }
 }
 
+/// The JSON key of a Go field whose name differs from it: templates name the Go field
+/// (`{{.Server.APIVersion}}`), the API sends the JSON tag (`ApiVersion`).
+fn json_name(go_field: &str) -> Option<&'static str> {
+    match go_field {
+        "APIVersion" => Some("ApiVersion"),
+        _ => None,
+    }
+}
+
 /// Follows `f.path` from `root`, by reference, cloning only what it returns.
 fn walk(root: &Value, f: &FieldRef, root_name: Option<&str>, cx: Cx<'_>) -> Result<Value> {
     let mut cur = root;
     let (mut parent, mut grandparent) = (root_name, None);
     for key in &f.path {
         cur = match cur {
-            Value::Object(m) => match m.get(key) {
-                Some(v) => v,
-                None => {
-                    return match cx.missing {
-                        Missing::Context(ty) => {
-                            Err(cx.fail(f, format!("can't evaluate field {key} in type *{ty}")))
-                        }
-                        Missing::NoEntry if is_go_map(parent, grandparent) => {
-                            Ok(Value::String(NO_VALUE.into()))
-                        }
-                        Missing::NoEntry => {
-                            Err(cx.fail(f, format!("map has no entry for key \"{key}\"")))
-                        }
-                    };
+            Value::Object(m) => {
+                match m.get(key).or_else(|| json_name(key).and_then(|k| m.get(k))) {
+                    Some(v) => v,
+                    None => {
+                        return match cx.missing {
+                            Missing::Context(ty) => {
+                                Err(cx.fail(f, format!("can't evaluate field {key} in type *{ty}")))
+                            }
+                            Missing::NoEntry if is_go_map(parent, grandparent) => {
+                                Ok(Value::String(NO_VALUE.into()))
+                            }
+                            Missing::NoEntry => {
+                                Err(cx.fail(f, format!("map has no entry for key \"{key}\"")))
+                            }
+                        };
+                    }
                 }
-            },
+            }
             Value::Null => {
                 return Err(cx.fail(f, format!("nil pointer evaluating interface {{}}.{key}")));
             }
