@@ -134,6 +134,16 @@ fn fixture(d: &Daemon) -> BTreeMap<&'static str, String> {
     ]);
     ids.insert("{web}", "parity-web".to_owned());
     d.ok(&["volume", "create", "parityvol"]);
+    let host = format!("host={}", d.host());
+    d.ok(&[
+        "context",
+        "create",
+        "parityctx",
+        "--description",
+        "made for parity",
+        "--docker",
+        &host,
+    ]);
     ids
 }
 
@@ -222,4 +232,72 @@ fn berth_cli_answers_as_docker_cli_does() {
     ] {
         let _ = d.run(&["rm", "-f", name]);
     }
+}
+
+/// Contexts are shared with the docker CLI: one made by docker is used by berth (and the
+/// other way round), and switching with either CLI switches both.
+#[test]
+fn contexts_are_shared_with_the_docker_cli() {
+    if !require_root("contexts_are_shared_with_the_docker_cli") {
+        return;
+    }
+    let d = Daemon::start();
+    d.import_busybox();
+    d.ok(&["create", "--name", "ctx-probe", "busybox"]);
+    let config = tempfile::tempdir().unwrap();
+    // Neither CLI is told where the daemon is but through the context.
+    let cli = |bin: &str, args: &[&str]| {
+        common::run_to_files(
+            Command::new(bin)
+                .args(args)
+                .env("DOCKER_CONFIG", config.path())
+                .env_remove("DOCKER_HOST")
+                .env_remove("BERTH_HOST")
+                .env_remove("DOCKER_CONTEXT"),
+        )
+    };
+    let ok = |bin: &str, args: &[&str]| {
+        let o = cli(bin, args);
+        assert!(
+            o.status.success(),
+            "{bin} {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    let host = format!("host={}", d.host());
+    ok(
+        docker_bin(),
+        &["context", "create", "bydocker", "--docker", &host],
+    );
+    ok(
+        berth(),
+        &["context", "create", "byberth", "--docker", &host],
+    );
+    assert_eq!(
+        ok(docker_bin(), &["context", "ls", "-q"]),
+        "byberth\nbydocker\ndefault"
+    );
+    ok(berth(), &["context", "use", "bydocker"]);
+    assert_eq!(ok(docker_bin(), &["context", "show"]), "bydocker");
+    // berth reaches the daemon through the context docker made.
+    let names = ok(berth(), &["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(names.contains("ctx-probe"), "{names}");
+    let names = ok(
+        berth(),
+        &["--context", "byberth", "ps", "-a", "--format", "{{.Names}}"],
+    );
+    assert!(names.contains("ctx-probe"), "{names}");
+    let o = cli(berth(), &["context", "rm", "bydocker"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the current context is not removed"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is in use"));
+    ok(docker_bin(), &["context", "use", "default"]);
+    assert_eq!(ok(berth(), &["context", "show"]), "default");
+    ok(berth(), &["context", "rm", "bydocker", "byberth"]);
+    assert_eq!(ok(docker_bin(), &["context", "ls", "-q"]), "default");
+    let _ = d.run(&["rm", "-f", "ctx-probe"]);
 }

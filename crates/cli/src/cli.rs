@@ -23,6 +23,10 @@ struct Cli {
     /// Daemon socket to connect to
     #[arg(short = 'H', long = "host", global = false)]
     host: Option<String>,
+    /// Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and
+    /// default context set with "docker context use")
+    #[arg(short = 'c', long = "context")]
+    context: Option<String>,
     /// Print version information and quit
     #[arg(short = 'v', long = "version")]
     version: bool,
@@ -34,6 +38,9 @@ struct Cli {
 enum Cmd {
     /// Create and run a new container from an image
     Run(run::RunArgs),
+    /// Manage contexts
+    #[command(subcommand)]
+    Context(crate::context::ContextCmd),
     /// Create a new container
     Create(run::CreateArgs),
     /// Start one or more stopped containers
@@ -366,7 +373,17 @@ pub(crate) async fn run(args: Vec<OsString>) -> i32 {
             }
         };
     }
-    let host = crate::host::select(cli.host.as_deref());
+    // Contexts are the client's own too.
+    if let Cmd::Context(c) = cmd {
+        return match crate::context::run(c, cli.host.as_deref(), cli.context.as_deref()) {
+            Ok(()) => 0,
+            Err(e) => crate::report(&e, 1),
+        };
+    }
+    let host = match crate::context::host(cli.host.as_deref(), cli.context.as_deref()) {
+        Ok(h) => h,
+        Err(e) => return crate::report(&e, 1),
+    };
     // `run` reports every failure before the container starts with 125, as docker does.
     let default_code = if matches!(cmd, Cmd::Run(_) | Cmd::Container(ContainerCmd::Run(_))) {
         125
@@ -429,6 +446,8 @@ async fn dispatch(cl: &Client, cmd: Cmd) -> Result<()> {
         Cmd::Push(a) => reg::push(cl, a).await,
         Cmd::Login(a) => reg::login(cl, a).await,
         Cmd::Logout(a) => reg::logout(&a),
+        // Handled before connecting; here only for completeness of the match.
+        Cmd::Context(c) => crate::context::run(c, None, None),
         Cmd::Search(a) => reg::search(cl, a).await,
         Cmd::Events(a) => s::events(cl, a).await,
         Cmd::Info(a) => s::info(cl, a).await,

@@ -82,6 +82,16 @@ fn load() -> Result<Map<String, Value>> {
     }
 }
 
+/// `config.json` as a JSON object (empty if there is none).
+pub(crate) fn load_config() -> Result<Map<String, Value>> {
+    load()
+}
+
+/// Replaces `config.json`, keeping what the caller kept of it.
+pub(crate) fn save_config(cfg: &Map<String, Value>) -> Result<()> {
+    save(cfg)
+}
+
 /// Writes the config: temp file (0600) in the same directory, fsync, rename.
 fn save(cfg: &Map<String, Value>) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;

@@ -8,6 +8,7 @@
 mod build;
 mod cli;
 mod containers;
+mod context;
 mod cp;
 mod credentials;
 mod df;

@@ -68,7 +68,9 @@ pub(super) fn exec_nodes(
             Node::If(p, a, b) | Node::With(p, a, b) => {
                 let v = eval_pipeline(p, dot, vars, cx)?;
                 let is_with = matches!(node, Node::With(..));
-                if cx.header.is_some() || truthy(&v) {
+                // Header rows take a branch on the header's text, as docker's header
+                // context does: a field with no header ("") is false.
+                if truthy(&v) {
                     let d = if is_with { &v } else { dot };
                     exec_nodes(a, d, vars, cx, out)?;
                 } else {
