@@ -9,6 +9,10 @@ echo "== building berth (release)"
 cargo build --release -q -p berth
 berth=${CARGO_TARGET_DIR:-$PWD/target}/release/berth
 install -m 0755 "$berth" /usr/local/bin/berth
+# Shell completion and man pages, generated from the binary's own command line.
+mkdir -p /etc/bash_completion.d /usr/local/share/man/man1
+berth completion bash >/etc/bash_completion.d/berth
+berth man --dir /usr/local/share/man/man1 2>/dev/null
 ctx=$(mktemp -d /tmp/berth-demo.XXXXXX)
 trap 'rm -rf "$ctx"' EXIT
 cp /bin/busybox "$ctx/busybox"

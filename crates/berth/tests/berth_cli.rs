@@ -107,3 +107,54 @@ fn berth_client_runs_containers_like_docker() {
     assert_eq!(o.status.code(), Some(6), "{}", stdout(&o));
     assert!(stdout(&o).contains("30 100"), "{}", stdout(&o));
 }
+
+/// `berth completion bash`: clap's completion of commands and flags, and names from the daemon
+/// for the arguments that take them, tried the way bash calls it.
+#[test]
+fn bash_completion_completes_flags_and_names_from_the_daemon() {
+    if !require_root("bash_completion_completes_flags_and_names_from_the_daemon") {
+        return;
+    }
+    let d = Daemon::start();
+    d.import_busybox();
+    ok(&d, &["create", "--name", "completion-probe", "busybox"]);
+    let bin_dir = std::path::Path::new(common::berth()).parent().unwrap();
+    let complete = |words: &str| {
+        let script = format!(
+            "source <(berth completion bash) && complete -p berth && \
+             COMP_WORDS=({words}) && COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)) && \
+             _berth_with_names berth && printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let o = run_to_files(
+            Command::new("bash")
+                .arg("-c")
+                .arg(&script)
+                .env(
+                    "PATH",
+                    format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", bin_dir.display()),
+                )
+                .env("DOCKER_HOST", d.host()),
+        );
+        assert!(o.status.success(), "{script}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let out = complete("berth stop compl");
+    assert!(out.contains("-F _berth_with_names berth"), "{out}");
+    assert!(out.lines().any(|l| l == "completion-probe"), "{out}");
+    let out = complete("berth container rm compl");
+    assert!(out.lines().any(|l| l == "completion-probe"), "{out}");
+    let out = complete("berth rmi busy");
+    assert!(out.lines().any(|l| l == "busybox:latest"), "{out}");
+    let out = complete("berth ps --al");
+    assert!(out.lines().any(|l| l == "--all"), "{out}");
+    let out = complete("berth netw");
+    assert!(out.lines().any(|l| l == "network"), "{out}");
+    for shell in ["zsh", "fish"] {
+        let script = ok(&d, &["completion", shell]);
+        assert!(script.contains("berth"), "{shell}: {script}");
+    }
+    let man = tempfile::tempdir().unwrap();
+    ok(&d, &["man", "--dir", man.path().to_str().unwrap()]);
+    let page = std::fs::read_to_string(man.path().join("berth-ps.1")).unwrap();
+    assert!(page.contains("List containers"), "{page}");
+}

@@ -41,6 +41,11 @@ enum Cmd {
     /// Manage contexts
     #[command(subcommand)]
     Context(crate::context::ContextCmd),
+    /// Generate the autocompletion script for the specified shell
+    Completion(crate::completion::CompletionArgs),
+    /// Write man pages for berth and every command
+    #[command(hide = true)]
+    Man(crate::completion::ManArgs),
     /// Create a new container
     Create(run::CreateArgs),
     /// Start one or more stopped containers
@@ -200,6 +205,12 @@ enum SystemCmd {
     Events(s::EventsArgs),
     Info(s::InfoArgs),
     Prune(s::SystemPruneArgs),
+}
+
+/// The whole command line as clap sees it (completion scripts, man pages).
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
 }
 
 /// docker 28's words for an unknown flag ("unknown flag: --bogus", the usage line, "Run
@@ -373,6 +384,18 @@ pub(crate) async fn run(args: Vec<OsString>) -> i32 {
             }
         };
     }
+    // Completion scripts and man pages come from the parser alone.
+    let local = match &cmd {
+        Cmd::Completion(a) => Some(crate::completion::completion(a)),
+        Cmd::Man(a) => Some(crate::completion::man(a)),
+        _ => None,
+    };
+    if let Some(done) = local {
+        return match done {
+            Ok(()) => 0,
+            Err(e) => crate::report(&e, 1),
+        };
+    }
     // Contexts are the client's own too.
     if let Cmd::Context(c) = cmd {
         return match crate::context::run(c, cli.host.as_deref(), cli.context.as_deref()) {
@@ -448,6 +471,8 @@ async fn dispatch(cl: &Client, cmd: Cmd) -> Result<()> {
         Cmd::Logout(a) => reg::logout(&a),
         // Handled before connecting; here only for completeness of the match.
         Cmd::Context(c) => crate::context::run(c, None, None),
+        Cmd::Completion(a) => crate::completion::completion(&a),
+        Cmd::Man(a) => crate::completion::man(&a),
         Cmd::Search(a) => reg::search(cl, a).await,
         Cmd::Events(a) => s::events(cl, a).await,
         Cmd::Info(a) => s::info(cl, a).await,

@@ -7,6 +7,7 @@
 
 mod build;
 mod cli;
+mod completion;
 mod containers;
 mod context;
 mod cp;
