@@ -158,3 +158,39 @@ fn bash_completion_completes_flags_and_names_from_the_daemon() {
     let page = std::fs::read_to_string(man.path().join("berth-ps.1")).unwrap();
     assert!(page.contains("List containers"), "{page}");
 }
+
+/// `load` and `save` draw a transfer bar on a terminal (run here under `script`, which gives
+/// them one) and print nothing extra when piped.
+#[test]
+fn load_and_save_show_progress_only_on_a_terminal() {
+    if !require_root("load_and_save_show_progress_only_on_a_terminal") {
+        return;
+    }
+    let d = Daemon::start();
+    d.import_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("busybox.tar");
+    let archive = archive.to_str().unwrap();
+    let piped = berth(&d, &["save", "-o", archive, "busybox"]);
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    assert_eq!(stderr(&piped), "", "no bar when stderr is not a terminal");
+    let piped = berth(&d, &["load", "-i", archive]);
+    assert_eq!(stdout(&piped).trim(), "Loaded image: busybox:latest");
+    assert_eq!(stderr(&piped), "");
+    let on_tty = |args: &str| {
+        let o = run_to_files(Command::new("script").args([
+            "-qec",
+            &format!("{} -H {} {args}", common::berth(), d.host()),
+            "/dev/null",
+        ]));
+        assert!(o.status.success(), "{args}: {}", stdout(&o));
+        stdout(&o)
+    };
+    let shown = on_tty(&format!("load -i {archive}"));
+    assert!(shown.contains("Loading ["), "{shown:?}");
+    assert!(shown.contains("Loaded image: busybox:latest"), "{shown:?}");
+    let shown = on_tty(&format!("load -q -i {archive}"));
+    assert!(!shown.contains("Loading"), "-q draws nothing: {shown:?}");
+    let shown = on_tty(&format!("save -o {archive} busybox"));
+    assert!(shown.contains("Saving"), "{shown:?}");
+}

@@ -574,7 +574,8 @@ pub(crate) async fn export(cl: &Client, a: ExportArgs) -> Result<()> {
     let resp = cl
         .send(Method::GET, &path(&a.container, "/export"), empty(), None)
         .await?;
-    crate::util::write_stream(Box::pin(body_stream(resp)), a.output.as_deref()).await
+    let bar = crate::progress::transfer_bar("Exporting", None, a.output.is_none());
+    crate::util::write_stream(Box::pin(body_stream(resp)), a.output.as_deref(), &bar).await
 }
 
 pub(crate) async fn prune(cl: &Client, a: PruneArgs) -> Result<()> {

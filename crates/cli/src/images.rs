@@ -292,7 +292,9 @@ pub(crate) async fn save(cl: &Client, a: SaveArgs) -> Result<()> {
     let resp = cl
         .send(Method::GET, &query("/images/get", &params), empty(), None)
         .await?;
-    crate::util::write_stream(Box::pin(body_stream(resp)), a.output.as_deref()).await
+    // A bar only when the archive goes to a file: stdout is the archive otherwise.
+    let bar = crate::progress::transfer_bar("Saving", None, a.output.is_none());
+    crate::util::write_stream(Box::pin(body_stream(resp)), a.output.as_deref(), &bar).await
 }
 
 /// Prints a JSON-message stream (load, import) the way docker's jsonmessage does for
@@ -332,7 +334,8 @@ pub(crate) async fn load(cl: &Client, a: LoadArgs) -> Result<()> {
     if a.input.is_none() && crate::tty::stdin_is_tty() {
         bail!("requested load from stdin, but stdin is empty");
     }
-    let body = crate::util::file_body(a.input.as_deref()).await?;
+    let label = (!a.quiet).then_some("Loading");
+    let body = crate::util::file_body(a.input.as_deref(), label).await?;
     let p = query("/images/load", &[("quiet", a.quiet.to_string())]);
     let resp = cl
         .send(Method::POST, &p, body, Some("application/x-tar"))
@@ -370,7 +373,7 @@ pub(crate) async fn import(cl: &Client, a: ImportArgs) -> Result<()> {
     let body = if is_url {
         empty()
     } else {
-        crate::util::file_body(Some(&a.file)).await?
+        crate::util::file_body(Some(&a.file), Some("Importing")).await?
     };
     let resp = cl
         .send(

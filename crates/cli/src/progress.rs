@@ -111,3 +111,34 @@ impl View {
         self.bars.clear();
     }
 }
+
+/// A bar for bytes moving between the CLI and the daemon (load and import upload an archive,
+/// save and export download one): bytes, rate and ETA when the size is known, bytes and rate
+/// otherwise. Drawn on stderr, and only when stderr is a terminal, so what goes to stdout
+/// (the daemon's messages, an archive) is untouched and a piped run prints nothing extra.
+pub(crate) fn transfer_bar(label: &str, total: Option<u64>, quiet: bool) -> ProgressBar {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let (bar, template) = match total {
+        Some(n) => (
+            ProgressBar::new(n),
+            "{msg} [{bar:40.cyan/blue}] {bytes:>9}/{total_bytes:<9} {bytes_per_sec:>11} ETA {eta}",
+        ),
+        None => (
+            ProgressBar::new_spinner(),
+            "{msg} {spinner} {bytes:>9} {bytes_per_sec:>11}",
+        ),
+    };
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_draw_target(ProgressDrawTarget::stderr());
+    bar.set_message(label.to_owned());
+    // Drawn at once: a transfer that ends within the first refresh still shows it ran.
+    bar.tick();
+    bar
+}
