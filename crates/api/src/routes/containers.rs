@@ -131,27 +131,34 @@ pub(super) async fn list(
     }
     let all = flag(&q, "all");
     let limit: Option<i64> = int(&q, "limit")?;
-    let mut recs: Vec<ContainerRecord> = engine
-        .containers()
-        .into_iter()
-        .filter(|r| {
-            all || r.is_running()
-                || limit.is_some_and(|l| l > 0)
-                || f.contains_key("status")
-                || f.contains_key("exited")
-        })
-        .filter(|r| matches(r, &f, &engine))
-        .collect();
-    recs.sort_by_key(|r| std::cmp::Reverse(r.created));
-    if let Some(l) = limit.filter(|l| *l > 0) {
-        recs.truncate(usize::try_from(l).unwrap_or(usize::MAX));
-    }
-    let size = flag(&q, "size");
-    Ok(Json(
+    let wanted = |r: &ContainerRecord| {
+        (all || r.is_running()
+            || limit.is_some_and(|l| l > 0)
+            || f.contains_key("status")
+            || f.contains_key("exited"))
+            && matches(r, &f, &engine)
+    };
+    let keep = usize::try_from(limit.filter(|l| *l > 0).unwrap_or(i64::MAX)).unwrap_or(usize::MAX);
+    let rows = if flag(&q, "size") {
+        // Sizes walk the container's layer on disk: not under its record's lock.
+        let mut recs: Vec<ContainerRecord> = engine
+            .containers()
+            .into_iter()
+            .filter(|r| wanted(r))
+            .collect();
+        recs.sort_by_key(|r| std::cmp::Reverse(r.created));
+        recs.truncate(keep);
         recs.iter()
-            .map(|r| view::summary(r, size.then(|| size_of(&engine, r)), version))
-            .collect(),
-    ))
+            .map(|r| view::summary(r, Some(size_of(&engine, r)), version))
+            .collect()
+    } else {
+        let mut rows = engine
+            .map_containers(|r| wanted(r).then(|| (r.created, view::summary(r, None, version))));
+        rows.sort_by_key(|(created, _)| std::cmp::Reverse(*created));
+        rows.truncate(keep);
+        rows.into_iter().map(|(_, v)| v).collect()
+    };
+    Ok(Json(rows))
 }
 
 pub(super) async fn start(
