@@ -225,3 +225,28 @@ fn health_init_readonly_tmpfs_logs_wait_events() {
     let df = d.ok(&["system", "df", "--format", "{{.Type}}"]);
     assert!(df.contains("Images") && df.contains("Containers"), "{df}");
 }
+
+/// Every container has Docker's empty `/.dockerenv` (tools detect Docker by it), and neither it
+/// nor an unrequested docker-init is a change; only `--init` runs and mounts docker-init.
+#[test]
+fn dockerenv_is_there_and_init_only_when_asked() {
+    let Some(d) = daemon() else { return };
+    let id = d.ok(&["run", "-d", "busybox", "sleep", "100"]);
+    assert_eq!(
+        d.ok(&["exec", &id, "stat", "-c", "%a %s %U", "/.dockerenv"]),
+        "755 0 root"
+    );
+    assert_eq!(
+        d.ok(&["exec", &id, "cat", "/proc/1/cmdline"]),
+        "sleep\u{0}100\u{0}",
+    );
+    assert!(
+        d.run(&["exec", &id, "test", "-e", "/sbin/docker-init"])
+            .status
+            .code()
+            == Some(1),
+        "docker-init is mounted only with --init"
+    );
+    assert_eq!(d.ok(&["diff", &id]), "", "a fresh container has no changes");
+    d.ok(&["rm", "-f", &id]);
+}

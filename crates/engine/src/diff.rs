@@ -30,9 +30,15 @@ fn under(path: &str, prefix: &str) -> bool {
 /// Drops the runtime's paths, and directories that are in the list only because the
 /// runtime made something inside them (an added `/etc`, or `/etc` copied up for a mount
 /// point), unless something else beneath them changed. Deletions are always kept.
-pub fn without_runtime_paths(changes: Vec<Change>) -> Vec<Change> {
+pub fn without_runtime_paths(changes: Vec<Change>, init: bool) -> Vec<Change> {
+    // `--init` binds docker-init over a mount point the runtime makes.
+    let init_path: &[&str] = if init { &["/sbin/docker-init"] } else { &[] };
     let runtime = |c: &Change| {
-        c.kind != ChangeKind::Deleted && RUNTIME_PATHS.iter().any(|p| under(&c.path, p))
+        c.kind != ChangeKind::Deleted
+            && RUNTIME_PATHS
+                .iter()
+                .chain(init_path)
+                .any(|p| under(&c.path, p))
     };
     let (dropped, kept): (Vec<Change>, Vec<Change>) = changes.into_iter().partition(runtime);
     let ancestor_of = |dir: &str, path: &str| path != dir && under(path, dir);
@@ -54,7 +60,10 @@ impl Engine {
             .images()
             .diff(&rec.id)
             .map_err(|e| EngineError::from_lib(&e))?;
-        Ok(without_runtime_paths(all))
+        Ok(without_runtime_paths(
+            all,
+            rec.host_config.init.unwrap_or(false),
+        ))
     }
 }
 
@@ -81,7 +90,7 @@ mod tests {
             c("/test", ChangeKind::Added),
             c("/data", ChangeKind::Added),
         ];
-        let got: Vec<String> = without_runtime_paths(all)
+        let got: Vec<String> = without_runtime_paths(all, false)
             .into_iter()
             .map(|c| c.path)
             .collect();
@@ -96,10 +105,20 @@ mod tests {
             c("/etc/hosts", ChangeKind::Added),
             c("/etc/passwd", ChangeKind::Modified),
         ];
-        let got: Vec<String> = without_runtime_paths(all)
+        let got: Vec<String> = without_runtime_paths(all, false)
             .into_iter()
             .map(|c| c.path)
             .collect();
         assert_eq!(got, ["/etc", "/etc/group", "/etc/passwd"]);
+    }
+
+    #[test]
+    fn the_init_mount_point_is_not_a_change_of_an_init_container() {
+        let all = vec![
+            c("/sbin", ChangeKind::Modified),
+            c("/sbin/docker-init", ChangeKind::Added),
+        ];
+        assert!(without_runtime_paths(all.clone(), true).is_empty());
+        assert_eq!(without_runtime_paths(all, false).len(), 2);
     }
 }

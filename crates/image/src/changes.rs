@@ -128,6 +128,14 @@ impl ImageStore {
         };
         for (rel, m) in entries {
             let full = upper.join(&rel);
+            // The container's /.dockerenv marker is not a change (dockerd's init layer).
+            if rel.as_os_str() == crate::containers::DOCKERENV
+                && m.is_file()
+                && m.len() == 0
+                && !self.in_lower(id, &rel)
+            {
+                continue;
+            }
             if is_whiteout(&m) {
                 let name = format!(
                     ".wh.{}",

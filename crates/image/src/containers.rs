@@ -15,6 +15,9 @@ pub struct Mount {
     pub options: Vec<String>,
 }
 
+/// The marker file at the root of every container.
+pub(crate) const DOCKERENV: &str = ".dockerenv";
+
 impl ImageStore {
     /// Creates container `id`'s writable layer over `image_id` and returns its mounts.
     pub fn prepare(&self, id: &str, image_id: &str) -> Result<Vec<Mount>> {
@@ -36,6 +39,14 @@ impl ImageStore {
             std::fs::create_dir_all(tmp.join(sub))
                 .map_err(ImageError::io("creating", tmp.join(sub)))?;
         }
+        // Every Docker container has an empty /.dockerenv (tools detect Docker by it); dockerd
+        // keeps it in the init layer, so `diff` and `commit` leave it out here too.
+        let env = tmp.join("upper").join(DOCKERENV);
+        std::fs::File::create(&env)
+            .and_then(|_| {
+                std::fs::set_permissions(&env, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            })
+            .map_err(ImageError::io("creating", &env))?;
         let rec = ContainerLayer {
             id: id.to_owned(),
             image,

@@ -159,14 +159,18 @@ pub(super) async fn logs(
 pub(super) async fn changes(
     State(engine): State<Engine>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Json<Value>> {
     let changes = engine.changes(&id)?;
-    Ok(Json(
+    // dockerd's empty list is Go's nil slice: `null`.
+    if changes.is_empty() {
+        return Ok(Json(Value::Null));
+    }
+    Ok(Json(Value::Array(
         changes
             .iter()
             .map(|c| json!({"Path": c.path, "Kind": c.kind as u8}))
             .collect(),
-    ))
+    )))
 }
 
 pub(crate) struct ChannelWriter(

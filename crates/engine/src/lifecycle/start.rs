@@ -196,12 +196,17 @@ impl Engine {
             uts: self.ns_mode(rec.host_config.uts_mode.as_deref(), "uts")?,
             etc_files,
             extra_mounts,
-            init_path: self
-                .inner
-                .cfg
-                .init_path
-                .clone()
-                .or_else(|| default_init_path(rec)),
+            // Only a container run with --init gets docker-init: its bind mount (and the
+            // mount point it leaves in the writable layer) are not every container's.
+            init_path: if rec.host_config.init.unwrap_or(false) {
+                self.inner
+                    .cfg
+                    .init_path
+                    .clone()
+                    .or_else(|| default_init_path(rec))
+            } else {
+                None
+            },
         };
         let spec = ocispec::build(&inputs).map_err(|e| EngineError::from_lib(&e))?;
         let json = serde_json::to_vec(&spec)
