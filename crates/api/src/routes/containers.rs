@@ -236,9 +236,12 @@ pub(super) async fn kill(
         )
         .await
         .map_err(|e| {
-            // dockerd names the container as asked for, keeping the error's class.
+            // dockerd names the container as asked for, keeping the error's class; a bad
+            // signal is refused before any container is looked at, in its own words.
             let mut a = ApiError::from(e);
-            a.message = format!("Cannot kill container: {id}: {}", a.message);
+            if !a.message.starts_with("Invalid signal") {
+                a.message = format!("Cannot kill container: {id}: {}", a.message);
+            }
             a
         })?;
     Ok(StatusCode::NO_CONTENT)

@@ -122,7 +122,13 @@ pub(super) async fn load(
 
 fn save_body(engine: &Engine, names: Vec<String>) -> ApiResult<Response> {
     for n in &names {
-        engine.images().lookup(n).map_err(|e| not_found_as(&e, n))?;
+        // Unlike rmi or inspect, dockerd's save names a missing image as asked (no `:latest`).
+        engine.images().lookup(n).map_err(|e| match e {
+            berth_image::ImageError::NotFound(_) => {
+                ApiError::not_found(format!("No such image: {n}"))
+            }
+            other => ApiError::from_lib(&other),
+        })?;
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let e2 = engine.clone();

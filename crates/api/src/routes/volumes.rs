@@ -92,12 +92,17 @@ pub(super) async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /volumes/prune`: unused anonymous volumes (`all=true` filter: named ones too).
-pub(super) async fn prune(State(engine): State<Engine>, q: Query) -> ApiResult<Json<Value>> {
+/// `POST /volumes/prune`: unused anonymous volumes (`all=true` filter: named ones too). Before
+/// API 1.42 every unused volume, named or not, as dockerd 20.10 prunes.
+pub(super) async fn prune(
+    State(engine): State<Engine>,
+    version: crate::version::ApiVersion,
+    q: Query,
+) -> ApiResult<Json<Value>> {
     let f = super::filters_of(&q, super::known::PRUNE_VOLUMES)?;
-    let all = f
-        .get("all")
-        .is_some_and(|v| v.iter().any(|a| a == "true" || a == "1"));
+    let all = !version.at_least(1, 42)
+        || f.get("all")
+            .is_some_and(|v| v.iter().any(|a| a == "true" || a == "1"));
     let mut deleted = Vec::new();
     let mut space = 0u64;
     for v in engine.volumes().list() {

@@ -104,7 +104,8 @@ fn endpoint(rec: &ContainerRecord, name: &str, e: &EndpointRecord, v: ApiVersion
     );
     put(
         "Links",
-        if e.links.is_empty() {
+        // Legacy links on the default bridge live in HostConfig.Links only, as dockerd shows.
+        if e.links.is_empty() || name == "bridge" {
             Value::Null
         } else {
             json!(e.links)
@@ -219,6 +220,10 @@ fn host_config(rec: &ContainerRecord) -> Value {
         "Type": lc.get("Type").cloned().unwrap_or_else(|| json!("")),
         "Config": lc.get("Config").filter(|c| !c.is_null()).cloned().unwrap_or_else(|| json!({})),
     });
+    if rec.host_config.links.as_ref().is_some_and(Vec::is_empty) {
+        // All removed: dockerd's nil slice.
+        h["Links"] = Value::Null;
+    }
     if let Some(links) = rec.host_config.links.as_ref().filter(|l| !l.is_empty()) {
         let shown: Vec<String> = links
             .iter()
