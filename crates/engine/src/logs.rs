@@ -134,12 +134,16 @@ pub fn forward(
     }
 }
 
-/// The last `n` accepted entries, reading each file backwards in blocks.
+/// The accepted entries among the last `n`, reading each file backwards in blocks. As in
+/// dockerd, `--tail` counts the log's lines whatever their stream or time; the stream,
+/// `since` and `until` choose among those (`logs --tail 1` of a container whose last line
+/// went to stdout shows nothing of stderr).
 fn tail(path: &Path, max_file: u32, q: &LogQuery, n: usize) -> io::Result<Vec<LogEntry>> {
     let mut found: Vec<LogEntry> = Vec::new();
+    let mut counted = 0;
     for f in files(path, max_file).into_iter().rev() {
-        backwards(&f, q, n - found.len(), &mut found)?;
-        if found.len() >= n {
+        counted += backwards(&f, q, n - counted, &mut found)?;
+        if counted >= n {
             break;
         }
     }
@@ -147,11 +151,13 @@ fn tail(path: &Path, max_file: u32, q: &LogQuery, n: usize) -> io::Result<Vec<Lo
     Ok(found)
 }
 
-fn backwards(path: &Path, q: &LogQuery, want: usize, out: &mut Vec<LogEntry>) -> io::Result<()> {
+/// Reads up to `want` lines from the end of `path`, keeping the accepted ones; returns how
+/// many lines it read.
+fn backwards(path: &Path, q: &LogQuery, want: usize, out: &mut Vec<LogEntry>) -> io::Result<usize> {
     const BLOCK: u64 = 64 * 1024;
     let mut f = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
     let mut end = f.metadata()?.len();
@@ -171,19 +177,19 @@ fn backwards(path: &Path, q: &LogQuery, want: usize, out: &mut Vec<LogEntry>) ->
             Vec::new()
         };
         for l in lines.into_iter().rev() {
-            if let Some(e) = parse_line(l)
-                && q.accepts(&e)
-            {
-                out.push(e);
+            if let Some(e) = parse_line(l) {
+                if q.accepts(&e) {
+                    out.push(e);
+                }
                 taken += 1;
                 if taken == want {
-                    return Ok(());
+                    return Ok(taken);
                 }
             }
         }
         end = start;
     }
-    Ok(())
+    Ok(taken)
 }
 
 /// Polling interval of `logs --follow` while the container runs.
@@ -312,6 +318,30 @@ mod tests {
             ..all()
         };
         assert_eq!(text(&read(&p, 1, &q).unwrap().0), ["line 0", "line 3"]);
+    }
+
+    #[test]
+    fn tail_counts_every_stream_before_choosing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let line = |stream: &str, text: &str, t: u32| {
+            format!(
+                "{{\"log\":\"{text}\\n\",\"stream\":\"{stream}\",\"time\":\"2026-12-04T00:00:0{t}Z\"}}\n"
+            )
+        };
+        let log = line("stdout", "a", 1) + &line("stderr", "b", 2) + &line("stdout", "c", 3);
+        std::fs::write(&path, log).unwrap();
+        let q = |n: usize| LogQuery {
+            stdout: false,
+            stderr: true,
+            tail: Some(n),
+            ..LogQuery::default()
+        };
+        assert!(
+            tail(&path, 1, &q(1), 1).unwrap().is_empty(),
+            "the last line is stdout's"
+        );
+        assert_eq!(tail(&path, 1, &q(2), 2).unwrap().len(), 1);
     }
 
     #[test]
