@@ -9,8 +9,9 @@
 //! without a running container, and containers that were running still run, attach and log.
 //!
 //! * `BERTH_CRASH_KILLS` (default 30, what CI runs) and `BERTH_CRASH_SEED` (printed at the
-//!   start of every run, to replay one): `bench/crash.sh 300` runs hundreds.
-//! * Adding an operation — `pull` and `build` once their branches land — is one entry in
+//!   start of every run, to replay one): `bench/crash.sh 300` runs hundreds;
+//!   `BERTH_CRASH_ONLY=start,pull` draws only those operations.
+//! * Adding an operation is one entry in
 //!   [`OPS`]: a name and a function that prepares what the operation needs (outside the
 //!   kill window) and returns the docker command lines to run under it.
 //!
@@ -69,6 +70,10 @@ struct World {
     saved: Vec<(String, PathBuf)>,
     /// A busybox root filesystem tar (import makes a new image of it, with a unique file).
     rootfs: PathBuf,
+    /// Images in `registry` that are not present (pull makes them).
+    pushed: Vec<String>,
+    /// Debian's docker-registry on loopback, for pull.
+    registry: common::registry::Registry,
     /// The long-running container that must survive every kill.
     ticker: String,
     last_tick: u64,
@@ -323,6 +328,33 @@ const OPS: &[Op] = &[
             ])
         },
     },
+    Op {
+        name: "pull",
+        prepare: |w| {
+            let i = usize::try_from(w.rng.below(w.pushed.len() as u64)).unwrap();
+            let image = w.pushed[i].clone();
+            let _ = w.docker(&["rmi", "-f", &image]);
+            cmd(&["pull", "-q", &image])
+        },
+    },
+    Op {
+        name: "build",
+        prepare: |w| {
+            // A RUN unique to the round, so every build runs a step container, not the cache.
+            let tag = w.fresh("built:");
+            let ctx = w.d.dir.path().join(format!("ctx-{}", w.seq));
+            std::fs::create_dir_all(&ctx).unwrap();
+            std::fs::write(
+                ctx.join("Dockerfile"),
+                format!(
+                    "FROM busybox\nRUN echo {} > /made && sleep 0.2\nCOPY Dockerfile /\n",
+                    w.seq
+                ),
+            )
+            .unwrap();
+            cmd(&["build", "-q", "-t", &tag, ctx.to_str().unwrap()])
+        },
+    },
 ];
 
 /// The busybox rootfs tar with one more file, so each import is a new layer.
@@ -356,6 +388,8 @@ fn spawn_all(w: &World, lines: &[Vec<String>]) -> Vec<Child> {
         .map(|l| {
             w.d.docker()
                 .args(l)
+                // The docker CLI here has no buildx: `build` takes the API's classic path.
+                .env("DOCKER_BUILDKIT", "0")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -409,12 +443,15 @@ fn setup(name: &str) -> Option<World> {
         "-c",
         "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done",
     ]);
+    let registry = common::registry::Registry::start();
     let mut w = World {
         d,
         rng: Rng(seed),
         seq: 0,
         saved: Vec::new(),
         rootfs,
+        pushed: Vec::new(),
+        registry,
         ticker,
         last_tick: 0,
     };
@@ -426,6 +463,13 @@ fn setup(name: &str) -> Option<World> {
         w.d.ok(&["save", "-o", out.to_str().unwrap(), &tag]);
         w.d.ok(&["rmi", &tag]);
         w.saved.push((tag, out));
+        // The same kind of image in the registry, each with its own layer to download.
+        let pushed = format!("127.0.0.1:{}/pullme:{i}", w.registry.port);
+        let tar = unique_rootfs(&w.rootfs, &w.d.dir.path().join("seed.tar"), 2000 + i);
+        w.d.ok(&["import", tar.to_str().unwrap(), &pushed]);
+        w.d.ok(&["push", &pushed]);
+        w.d.ok(&["rmi", &pushed]);
+        w.pushed.push(pushed);
     }
     Some(w)
 }
@@ -450,8 +494,16 @@ fn kill_the_daemon_at_random_points() {
     println!("operation durations (ms): {took:?}");
     let mut per_op: BTreeMap<&str, u32> = BTreeMap::new();
     let started = Instant::now();
+    // `BERTH_CRASH_ONLY=start,pull`: only those operations (to chase one finding).
+    let only: Vec<String> = std::env::var("BERTH_CRASH_ONLY")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let ops: Vec<&Op> = OPS
+        .iter()
+        .filter(|o| only.is_empty() || only.iter().any(|n| n == o.name))
+        .collect();
     for round in 0..kills {
-        let op = &OPS[usize::try_from(w.rng.below(OPS.len() as u64)).unwrap()];
+        let op = ops[usize::try_from(w.rng.below(ops.len() as u64)).unwrap()];
         let lines = (op.prepare)(&mut w);
         let before: BTreeSet<String> = w
             .containers()
