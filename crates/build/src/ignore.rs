@@ -197,4 +197,21 @@ mod tests {
         assert_eq!(clean(""), ".");
         assert!(Ignore::parse("!\n").is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// A context's `.dockerignore` is outside input: any text parses or is an error, and
+        /// what parses answers for any path, never a panic.
+        #[test]
+        fn any_ignore_file_and_path_is_answered(
+            lines in proptest::collection::vec("!?/?([a-z.*?\\[\\]^/-]|\\*\\*){0,10}", 0..8),
+            path in "(/?[a-z.*?]{0,4}){0,5}",
+        ) {
+            if let Ok(i) = Ignore::parse(&lines.join("\n")) {
+                let _ = i.excludes(&path);
+                let _ = i.may_reinclude_under(&path);
+                let _ = clean(&path);
+            }
+        }
+    }
 }

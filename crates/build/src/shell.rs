@@ -390,4 +390,20 @@ mod tests {
         let env: Vec<String> = vec![];
         assert_eq!(process_word("c:\\dir`$x", &env, '`').unwrap(), "c:\\dir$x");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Build args and ENV values are outside input: substitution of any text, with any
+        /// escape character, is a result or an error, never a panic.
+        #[test]
+        fn substitution_never_panics(
+            word in "([a-zA-Z0-9 =\"'`\\${}:+?#%/-]|\\$\\{[A-Z]{0,3}(:?[-+?][a-z$]{0,3})?\\}?){0,24}",
+            escape in proptest::prop_oneof![proptest::strategy::Just('\\'), proptest::strategy::Just('`')],
+        ) {
+            let env: Vec<String> = vec!["A=1".into(), "EMPTY=".into(), "SP=a b".into()];
+            let _ = process_word(&word, &env, escape);
+            let _ = process_words(&word, &env, escape);
+            let _ = expand_text(&word, &env);
+        }
+    }
 }
