@@ -11,16 +11,7 @@ use std::process::Command;
 use common::daemon::Daemon;
 use common::dockerd::Dockerd;
 use common::registry::Registry;
-use common::{require_root, stderr, stdout};
-
-fn daemon(test: &str) -> Option<Daemon> {
-    if !require_root(test) {
-        return None;
-    }
-    let d = Daemon::start();
-    d.import_busybox();
-    Some(d)
-}
+use common::{stderr, stdout};
 
 /// A context directory with `files` (name, content).
 fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -103,7 +94,7 @@ fn inspect(
 
 #[test]
 fn builds_like_dockerd() {
-    let Some(d) = daemon("builds_like_dockerd") else {
+    let Some(d) = Daemon::with_busybox("builds_like_dockerd") else {
         return;
     };
     let ctx = context(&[
@@ -162,7 +153,9 @@ fn builds_like_dockerd() {
 
 #[test]
 fn unchanged_rebuild_is_a_cache_hit_and_a_change_invalidates_from_its_copy() {
-    let Some(d) = daemon("cache") else { return };
+    let Some(d) = Daemon::with_busybox("cache") else {
+        return;
+    };
     let df = "FROM busybox\nRUN echo one > /one\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy\nCOPY b.txt /b.txt\n";
     let ctx = context(&[("Dockerfile", df), ("a.txt", "a1\n"), ("b.txt", "b\n")]);
     let first = d.ok(&["build", "-q", ctx.path().to_str().unwrap()]);
@@ -209,7 +202,7 @@ fn unchanged_rebuild_is_a_cache_hit_and_a_change_invalidates_from_its_copy() {
 
 #[test]
 fn dockerignore_keeps_files_out() {
-    let Some(d) = daemon("dockerignore") else {
+    let Some(d) = Daemon::with_busybox("dockerignore") else {
         return;
     };
     let ctx = context(&[
@@ -250,7 +243,9 @@ fn dockerignore_keeps_files_out() {
 
 #[test]
 fn errors_name_what_failed() {
-    let Some(d) = daemon("errors") else { return };
+    let Some(d) = Daemon::with_busybox("errors") else {
+        return;
+    };
     let ctx = context(&[("Dockerfile", "FROM busybox\n  FOO bar\n")]);
     let o = docker_build(&d, ctx.path(), &["-t", "bad"]);
     assert!(!o.status.success());
@@ -314,7 +309,8 @@ fn errors_name_what_failed() {
 
 #[test]
 fn from_pulls_an_absent_base_and_pull_fetches_a_newer_one() {
-    let Some(d) = daemon("from_pulls_an_absent_base_and_pull_fetches_a_newer_one") else {
+    let Some(d) = Daemon::with_busybox("from_pulls_an_absent_base_and_pull_fetches_a_newer_one")
+    else {
         return;
     };
     let reg = Registry::start();
@@ -354,7 +350,7 @@ fn from_pulls_an_absent_base_and_pull_fetches_a_newer_one() {
 
 #[test]
 fn berth_build_and_docker_build_share_the_cache_on_an_unchanged_context() {
-    let Some(d) = daemon("berth_build_cache") else {
+    let Some(d) = Daemon::with_busybox("berth_build_cache") else {
         return;
     };
     let df = "FROM busybox\nCOPY a.txt /a.txt\nCOPY sub /sub/\nRUN cat /a.txt /sub/f\n";
@@ -387,7 +383,7 @@ fn berth_build_and_docker_build_share_the_cache_on_an_unchanged_context() {
 
 #[test]
 fn multi_stage_target_and_skipped_stages() {
-    let Some(d) = daemon("multi_stage") else {
+    let Some(d) = Daemon::with_busybox("multi_stage") else {
         return;
     };
     let df = "FROM busybox AS base\nRUN echo a > /a\nFROM busybox AS broken\nRUN exit 1\nFROM busybox AS other\nRUN echo o > /o\nFROM base\nCOPY --from=other /o /o\nCOPY --from=busybox /bin/busybox /bb\nRUN cat /a /o\n";
@@ -413,7 +409,7 @@ fn multi_stage_target_and_skipped_stages() {
 
 #[test]
 fn berth_build_cli_flags_and_contexts() {
-    let Some(d) = daemon("berth_build_cli") else {
+    let Some(d) = Daemon::with_busybox("berth_build_cli") else {
         return;
     };
     let ctx = context(&[
@@ -510,7 +506,7 @@ fn berth_build_cli_flags_and_contexts() {
 
 #[test]
 fn reproducible_builds_give_the_same_digest() {
-    let Some(d) = daemon("reproducible") else {
+    let Some(d) = Daemon::with_busybox("reproducible") else {
         return;
     };
     let ctx = context(&[
@@ -547,7 +543,7 @@ fn reproducible_builds_give_the_same_digest() {
 
 #[test]
 fn buildkit_features() {
-    let Some(d) = daemon("buildkit_features") else {
+    let Some(d) = Daemon::with_busybox("buildkit_features") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -11,16 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
-use common::{build_probe, require_root, stdout};
-
-fn daemon(name: &str) -> Option<Daemon> {
-    if !require_root(name) {
-        return None;
-    }
-    let d = Daemon::start();
-    d.import_busybox();
-    Some(d)
-}
+use common::{build_probe, stdout};
 
 /// Waits for the container's log to end with `done` and returns it.
 fn report_of(d: &Daemon, id: &str) -> String {
@@ -57,7 +48,8 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<std::path::PathBuf> {
 /// binary that runs must be one the container cannot write.
 #[test]
 fn exec_cannot_be_turned_into_a_write_on_the_engine_binary() {
-    let Some(d) = daemon("exec_cannot_be_turned_into_a_write_on_the_engine_binary") else {
+    let Some(d) = Daemon::with_busybox("exec_cannot_be_turned_into_a_write_on_the_engine_binary")
+    else {
         return;
     };
     let probe_dir = d.dir.path().join("probe");
@@ -120,7 +112,7 @@ fn exec_cannot_be_turned_into_a_write_on_the_engine_binary() {
 /// `run` and for `exec`, before the program runs.
 #[test]
 fn a_working_directory_through_a_leaked_fd_is_refused() {
-    let Some(d) = daemon("a_working_directory_through_a_leaked_fd_is_refused") else {
+    let Some(d) = Daemon::with_busybox("a_working_directory_through_a_leaked_fd_is_refused") else {
         return;
     };
     let listing = "ls -a ../../../.. && echo listed";
@@ -152,7 +144,7 @@ fn a_working_directory_through_a_leaked_fd_is_refused() {
 /// Copies out must never read the host's file and copies in must never write beside it.
 #[test]
 fn cp_racing_a_symlink_swap_stays_in_the_container() {
-    let Some(d) = daemon("cp_racing_a_symlink_swap_stays_in_the_container") else {
+    let Some(d) = Daemon::with_busybox("cp_racing_a_symlink_swap_stays_in_the_container") else {
         return;
     };
     let host_dir = tempfile::Builder::new()

@@ -13,16 +13,7 @@ use serde_json::{Value, json};
 
 use common::daemon::Daemon;
 use common::dockerd::Dockerd;
-use common::{require_root, stderr, stdout};
-
-fn daemon(name: &str) -> Option<Daemon> {
-    if !require_root(name) {
-        return None;
-    }
-    let d = Daemon::start();
-    d.import_busybox();
-    Some(d)
-}
+use common::{stderr, stdout};
 
 /// One API call over a unix socket: status and JSON body (`null` when there is none).
 fn api(sock: &Path, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -206,7 +197,9 @@ fn check_creates(sock: &Path, berth: bool) {
 
 #[test]
 fn invalid_values_are_refused_at_create_as_dockerd_refuses_them() {
-    let Some(d) = daemon("invalid_values_are_refused_at_create_as_dockerd_refuses_them") else {
+    let Some(d) =
+        Daemon::with_busybox("invalid_values_are_refused_at_create_as_dockerd_refuses_them")
+    else {
         return;
     };
     check_creates(&d.sock(), true);
@@ -245,7 +238,7 @@ fn check_updates(sock: &Path, id: &str) {
 
 #[test]
 fn invalid_updates_are_refused_and_store_nothing() {
-    let Some(d) = daemon("invalid_updates_are_refused_and_store_nothing") else {
+    let Some(d) = Daemon::with_busybox("invalid_updates_are_refused_and_store_nothing") else {
         return;
     };
     let id = d.ok(&["run", "-d", "-m", "64m", "busybox", "sleep", "600"]);
@@ -264,7 +257,7 @@ fn invalid_updates_are_refused_and_store_nothing() {
 
 #[test]
 fn exec_as_a_missing_user_fails_like_docker() {
-    let Some(d) = daemon("exec_as_a_missing_user_fails_like_docker") else {
+    let Some(d) = Daemon::with_busybox("exec_as_a_missing_user_fails_like_docker") else {
         return;
     };
     let id = d.ok(&["run", "-d", "busybox", "sleep", "600"]);
@@ -303,7 +296,7 @@ fn volume_with_subdir(d: &Daemon, name: &str) {
 
 #[test]
 fn volume_subpath_mounts_only_the_subdirectory() {
-    let Some(d) = daemon("volume_subpath_mounts_only_the_subdirectory") else {
+    let Some(d) = Daemon::with_busybox("volume_subpath_mounts_only_the_subdirectory") else {
         return;
     };
     volume_with_subdir(&d, "subv");
@@ -370,7 +363,7 @@ fn exec_root_entries(d: &Daemon) -> Vec<PathBuf> {
 
 #[test]
 fn cp_export_and_inspect_say_what_docker_says() {
-    let Some(d) = daemon("cp_export_and_inspect_say_what_docker_says") else {
+    let Some(d) = Daemon::with_busybox("cp_export_and_inspect_say_what_docker_says") else {
         return;
     };
     let id = d.ok(&[
@@ -434,7 +427,7 @@ fn loop_tar(path: &Path) {
 
 #[test]
 fn a_symlink_loop_in_an_upload_is_a_clear_400() {
-    let Some(d) = daemon("a_symlink_loop_in_an_upload_is_a_clear_400") else {
+    let Some(d) = Daemon::with_busybox("a_symlink_loop_in_an_upload_is_a_clear_400") else {
         return;
     };
     let id = d.ok(&["run", "-d", "busybox", "sleep", "600"]);

@@ -8,16 +8,6 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::daemon::Daemon;
-use common::require_root;
-
-fn daemon(name: &str) -> Option<Daemon> {
-    if !require_root(name) {
-        return None;
-    }
-    let d = Daemon::start();
-    d.import_busybox();
-    Some(d)
-}
 
 fn data(d: &Daemon) -> PathBuf {
     d.dir.path().join("data")
@@ -41,7 +31,9 @@ fn warnings(d: &Daemon) -> Vec<String> {
 
 #[test]
 fn records_that_do_not_parse_are_moved_aside_and_reported() {
-    let Some(mut d) = daemon("records_that_do_not_parse_are_moved_aside_and_reported") else {
+    let Some(mut d) =
+        Daemon::with_busybox("records_that_do_not_parse_are_moved_aside_and_reported")
+    else {
         return;
     };
     let keep = d.ok(&["run", "-d", "--name", "keep", "busybox", "sleep", "600"]);
@@ -110,7 +102,8 @@ fn records_that_do_not_parse_are_moved_aside_and_reported() {
 
 #[test]
 fn a_record_that_cannot_be_read_stops_the_start_and_changes_nothing() {
-    let Some(mut d) = daemon("a_record_that_cannot_be_read_stops_the_start_and_changes_nothing")
+    let Some(mut d) =
+        Daemon::with_busybox("a_record_that_cannot_be_read_stops_the_start_and_changes_nothing")
     else {
         return;
     };

@@ -10,16 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
-use common::{build_probe, require_root, stderr, stdout};
-
-fn daemon(name: &str) -> Option<Daemon> {
-    if !require_root(name) {
-        return None;
-    }
-    let d = Daemon::start();
-    d.import_busybox();
-    Some(d)
-}
+use common::{build_probe, stderr, stdout};
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
@@ -45,7 +36,8 @@ fn as_nobody(argv: &[&str]) -> std::process::Output {
 /// be invisible to a hostile PID 1 — not ptrace-able, no host fds to open through /proc.
 #[test]
 fn exec_helper_is_neither_traceable_nor_holds_host_fds() {
-    let Some(d) = daemon("exec_helper_is_neither_traceable_nor_holds_host_fds") else {
+    let Some(d) = Daemon::with_busybox("exec_helper_is_neither_traceable_nor_holds_host_fds")
+    else {
         return;
     };
     let probe_dir = d.dir.path().join("probe");
@@ -105,7 +97,7 @@ fn exec_helper_is_neither_traceable_nor_holds_host_fds() {
 /// not world-readable.
 #[test]
 fn data_and_exec_roots_are_closed_to_host_users() {
-    let Some(d) = daemon("data_and_exec_roots_are_closed_to_host_users") else {
+    let Some(d) = Daemon::with_busybox("data_and_exec_roots_are_closed_to_host_users") else {
         return;
     };
     // Open the test's own temp dir, so only berth's modes stand between nobody and the data.
@@ -160,7 +152,8 @@ fn data_and_exec_roots_are_closed_to_host_users() {
 /// to read them to resolve names.
 #[test]
 fn generated_etc_files_are_readable_by_any_container_user() {
-    let Some(d) = daemon("generated_etc_files_are_readable_by_any_container_user") else {
+    let Some(d) = Daemon::with_busybox("generated_etc_files_are_readable_by_any_container_user")
+    else {
         return;
     };
     let out = d.ok(&[

@@ -384,25 +384,24 @@ pub(crate) async fn run(args: Vec<OsString>) -> i32 {
             }
         };
     }
-    // Completion scripts and man pages come from the parser alone.
-    let local = match &cmd {
-        Cmd::Completion(a) => Some(crate::completion::completion(a)),
-        Cmd::Man(a) => Some(crate::completion::man(a)),
-        _ => None,
+    // Completion scripts and man pages come from the parser alone; contexts are the
+    // client's own.
+    let local = |done: Result<()>| match done {
+        Ok(()) => 0,
+        Err(e) => crate::report(&e, 1),
     };
-    if let Some(done) = local {
-        return match done {
-            Ok(()) => 0,
-            Err(e) => crate::report(&e, 1),
-        };
-    }
-    // Contexts are the client's own too.
-    if let Cmd::Context(c) = cmd {
-        return match crate::context::run(c, cli.host.as_deref(), cli.context.as_deref()) {
-            Ok(()) => 0,
-            Err(e) => crate::report(&e, 1),
-        };
-    }
+    let cmd = match cmd {
+        Cmd::Completion(a) => return local(crate::completion::completion(&a)),
+        Cmd::Man(a) => return local(crate::completion::man(&a)),
+        Cmd::Context(c) => {
+            return local(crate::context::run(
+                c,
+                cli.host.as_deref(),
+                cli.context.as_deref(),
+            ));
+        }
+        other => other,
+    };
     let host = match crate::context::host(cli.host.as_deref(), cli.context.as_deref()) {
         Ok(h) => h,
         Err(e) => return crate::report(&e, 1),

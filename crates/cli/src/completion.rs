@@ -30,16 +30,15 @@ pub(crate) struct ManArgs {
     dir: PathBuf,
 }
 
+/// The commands whose arguments name containers (`berth stop`, `berth container stop`).
+const CONTAINER_COMMANDS: &[&str] = &[
+    "start", "stop", "restart", "kill", "rm", "logs", "exec", "attach", "wait", "inspect", "top",
+    "stats", "pause", "unpause", "rename", "port", "cp", "diff", "update", "commit", "export",
+];
+
 /// Which daemon objects a command's arguments name.
 const NAMED: &[(&str, &[&str])] = &[
-    (
-        "containers",
-        &[
-            "start", "stop", "restart", "kill", "rm", "logs", "exec", "attach", "wait", "inspect",
-            "top", "stats", "pause", "unpause", "rename", "port", "cp", "diff", "update", "commit",
-            "export",
-        ],
-    ),
+    ("containers", CONTAINER_COMMANDS),
     (
         "images",
         &["rmi", "history", "save", "tag", "push", "run", "create"],
@@ -48,15 +47,7 @@ const NAMED: &[(&str, &[&str])] = &[
 
 /// Group commands (`berth network rm`): the group, its object and the commands naming one.
 const GROUPS: &[(&str, &str, &[&str])] = &[
-    (
-        "container",
-        "containers",
-        &[
-            "start", "stop", "restart", "kill", "rm", "logs", "exec", "attach", "wait", "inspect",
-            "top", "stats", "pause", "unpause", "rename", "port", "cp", "diff", "update", "commit",
-            "export",
-        ],
-    ),
+    ("container", "containers", CONTAINER_COMMANDS),
     (
         "image",
         "images",

@@ -240,17 +240,13 @@ pub(crate) async fn inspect(cl: &Client, a: ContainerInspectArgs) -> Result<()> 
 
 pub(crate) async fn start(cl: &Client, a: StartArgs) -> Result<()> {
     if !(a.attach || a.interactive) {
+        let failed = crate::util::failures(&a.containers, |c| async move {
+            cl.post_json(&path(&c, "/start"), None).await?;
+            out(&format!("{c}\n"));
+            Ok(())
+        })
+        .await;
         // Unlike stop or rm, docker's start ends with a line naming every failure.
-        let mut failed = Vec::new();
-        for c in &a.containers {
-            match cl.post_json(&path(c, "/start"), None).await {
-                Ok(_) => out(&format!("{c}\n")),
-                Err(e) => {
-                    eprintln!("{}", crate::describe(&e));
-                    failed.push(c.as_str());
-                }
-            }
-        }
         if !failed.is_empty() {
             eprintln!("Error: failed to start containers: {}", failed.join(", "));
             return Err(StatusError::code(1).into());

@@ -438,12 +438,8 @@ fn rm(a: &RmArgs, flag_host: Option<&str>, flag_context: Option<&str>) -> Result
 }
 
 fn use_context(name: &str) -> Result<()> {
-    if name != DEFAULT && load(name)?.is_none() {
-        bail!(
-            "context {name:?}: context not found: open {}: no such file or directory",
-            dir_of(name).join("meta.json").display()
-        );
-    }
+    get(name, None)?; // must exist
+
     let mut cfg = load_config()?;
     if name == DEFAULT {
         cfg.remove("currentContext");

@@ -12,6 +12,9 @@ use crate::util::out;
 #[allow(clippy::cast_precision_loss)] // sizes for display
 pub(crate) async fn df(cl: &Client, a: DfArgs) -> Result<()> {
     let d = cl.get_json("/system/df").await?;
+    if a.verbose && a.format.is_none() {
+        return verbose(&d);
+    }
     let n = |v: &Value, k: &str| v[k].as_i64().unwrap_or(0).max(0);
     let arr = |k: &str| d[k].as_array().cloned().unwrap_or_default();
     let reclaim = |r: i64, total: i64| {
@@ -77,9 +80,6 @@ pub(crate) async fn df(cl: &Client, a: DfArgs) -> Result<()> {
         json!({"Type": "Build Cache", "TotalCount": cache.len().to_string(), "Active": b_active.to_string(),
                "Size": human_size4(b_size as f64), "Reclaimable": reclaim(b_reclaim, b_size)}),
     ];
-    if a.verbose && a.format.is_none() {
-        return verbose(&d);
-    }
     let f = Format::new(
         a.format.as_deref(),
         "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
@@ -104,11 +104,7 @@ fn verbose(d: &Value) -> Result<()> {
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
         "formatter.diskUsageContext",
     )?
-    .render(&images, &|h| match h {
-        "ID" => "IMAGE ID".into(),
-        "CreatedSince" => "CREATED".into(),
-        other => default_header(other),
-    })?);
+    .render(&images, &crate::images::header)?);
     text.push_str("\nContainers space usage:\n\n");
     let containers: Vec<Value> = d["Containers"]
         .as_array()

@@ -138,7 +138,8 @@ pub(crate) fn split_ref(r: &str) -> (String, Option<String>) {
     }
 }
 
-fn header(f: &str) -> String {
+/// docker's column names for image fields.
+pub(crate) fn header(f: &str) -> String {
     match f {
         "ID" => "IMAGE ID".into(),
         "CreatedSince" => "CREATED".into(),

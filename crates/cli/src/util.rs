@@ -16,22 +16,33 @@ pub(crate) fn out(s: &str) {
 
 /// Runs `f` for each name, printing each failure as docker does, and fails (exit 1) at the
 /// end if any did.
-pub(crate) async fn for_each<F, Fut>(names: &[String], mut f: F) -> Result<()>
+pub(crate) async fn for_each<F, Fut>(names: &[String], f: F) -> Result<()>
 where
     F: FnMut(String) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
-    let mut failed = false;
+    if failures(names, f).await.is_empty() {
+        Ok(())
+    } else {
+        Err(StatusError::code(1).into())
+    }
+}
+
+/// Runs `f` for each name, printing each failure as docker does; returns the names that
+/// failed.
+pub(crate) async fn failures<F, Fut>(names: &[String], mut f: F) -> Vec<&str>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let mut failed = Vec::new();
     for n in names {
         if let Err(e) = f(n.clone()).await {
             eprintln!("{}", crate::describe(&e));
-            failed = true;
+            failed.push(n.as_str());
         }
     }
-    if failed {
-        return Err(StatusError::code(1).into());
-    }
-    Ok(())
+    failed
 }
 
 /// docker's `[y/N]` prompt; anything but y/yes is no.

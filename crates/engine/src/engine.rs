@@ -174,7 +174,6 @@ impl Engine {
         self.lookup(key).map(|c| c.snapshot())
     }
 
-    /// All containers' records.
     /// Calls `f` with every container's record under that record's lock, without copying it,
     /// and keeps what it returns (`ps` of hundreds of containers spent most of its time
     /// cloning whole records to read a few fields). `f` must not lock container records.
@@ -191,6 +190,7 @@ impl Engine {
             .collect()
     }
 
+    /// All containers' records.
     pub fn containers(&self) -> Vec<ContainerRecord> {
         read(&self.inner.containers)
             .values()

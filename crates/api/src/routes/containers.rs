@@ -237,9 +237,11 @@ pub(super) async fn kill(
         .await
         .map_err(|e| {
             // dockerd names the container as asked for, keeping the error's class; a bad
-            // signal is refused before any container is looked at, in its own words.
+            // signal (an invalid argument) is refused before any container is looked at, in
+            // its own words.
+            let bad_signal = matches!(e, berth_engine::EngineError::InvalidArgument(_));
             let mut a = ApiError::from(e);
-            if !a.message.starts_with("Invalid signal") {
+            if !bad_signal {
                 a.message = format!("Cannot kill container: {id}: {}", a.message);
             }
             a

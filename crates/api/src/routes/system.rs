@@ -64,21 +64,6 @@ pub(super) async fn version() -> Response {
     r
 }
 
-fn mem_total() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| {
-                    l.split_whitespace()
-                        .nth(1)
-                        .and_then(|k| k.parse::<u64>().ok())
-                })
-        })
-        .map_or(0, |k| k * 1024)
-}
-
 pub(super) async fn info(State(engine): State<Engine>) -> Json<Value> {
     let containers = engine.containers();
     let count =
@@ -128,7 +113,7 @@ pub(super) async fn info(State(engine): State<Engine>) -> Json<Value> {
             "Mirrors": [],
         },
         "NCPU": std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        "MemTotal": mem_total(),
+        "MemTotal": berth_runtime::cgroups::host_memory(),
         "GenericResources": null,
         "DockerRootDir": cfg.data_root.display().to_string(),
         "HttpProxy": "",

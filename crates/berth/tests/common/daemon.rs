@@ -165,6 +165,17 @@ impl Daemon {
         super::stdout(&o).trim().to_owned()
     }
 
+    /// As root: a daemon with the busybox test image; else `None` (the test `name` is
+    /// skipped, and says so).
+    pub(crate) fn with_busybox(name: &str) -> Option<Self> {
+        if !super::require_root(name) {
+            return None;
+        }
+        let d = Self::start();
+        d.import_busybox();
+        Some(d)
+    }
+
     /// Imports the busybox test image as `busybox:latest`.
     pub(crate) fn import_busybox(&self) {
         let tar = self.dir.path().join("busybox.tar");

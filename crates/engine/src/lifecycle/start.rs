@@ -199,11 +199,7 @@ impl Engine {
             // Only a container run with --init gets docker-init: its bind mount (and the
             // mount point it leaves in the writable layer) are not every container's.
             init_path: if rec.host_config.init.unwrap_or(false) {
-                self.inner
-                    .cfg
-                    .init_path
-                    .clone()
-                    .or_else(|| default_init_path(rec))
+                self.inner.cfg.init_path.clone().or_else(default_init_path)
             } else {
                 None
             },
@@ -285,10 +281,7 @@ fn log_config(rec: &ContainerRecord) -> Option<LogConfig> {
     })
 }
 
-fn default_init_path(rec: &ContainerRecord) -> Option<std::path::PathBuf> {
-    if !rec.host_config.init.unwrap_or(false) {
-        return None;
-    }
+fn default_init_path() -> Option<std::path::PathBuf> {
     [
         "/usr/bin/docker-init",
         "/usr/libexec/docker/docker-init",

@@ -95,11 +95,7 @@ impl ImageStore {
         let mut manifest_json = Vec::new();
         let mut index = Vec::new();
         for r in refs {
-            // dockerd's save names a missing image as it was asked for (no `:latest`).
-            let id = self.lookup(r).map_err(|e| match e {
-                ImageError::NotFound(_) => ImageError::NotFound(r.clone()),
-                other => other,
-            })?;
+            let id = self.lookup(r)?;
             let tag = Reference::parse(r)
                 .ok()
                 .filter(|x| self.lock().refs.get(&x.full()) == Some(&id));

@@ -23,7 +23,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 pub use hierarchy::{Hierarchy, Layout, V1Mount};
-pub use stats::{BlkioEntry, CpuStats, MemoryStats, PidsStats, Stats};
+pub use stats::{BlkioEntry, CpuStats, MemoryStats, PidsStats, Stats, host_memory};
 
 /// cgroup failures, each naming the file or directory involved.
 #[derive(Debug, thiserror::Error)]

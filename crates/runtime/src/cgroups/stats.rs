@@ -80,8 +80,8 @@ fn keyed_map(text: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The host's memory (`MemTotal`), in bytes; 0 if unknown.
-fn host_memory() -> u64 {
+/// The host's memory (`MemTotal`), in bytes; 0 if unknown. Read once: it does not change.
+pub fn host_memory() -> u64 {
     static TOTAL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *TOTAL.get_or_init(|| {
         std::fs::read_to_string("/proc/meminfo")
