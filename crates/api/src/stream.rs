@@ -22,12 +22,20 @@ pub(crate) const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream"
 pub(crate) const STDOUT: u8 = 1;
 pub(crate) const STDERR: u8 = 2;
 
+/// Length of a frame's header: `[stream, 0, 0, 0, len as big-endian u32]`.
+pub(crate) const HEADER_LEN: usize = 8;
+
+/// Writes a frame header for `len` payload bytes into `header` (`HEADER_LEN` bytes).
+pub(crate) fn write_header(header: &mut [u8], stream: u8, len: usize) {
+    header[0] = stream;
+    header[1..4].fill(0);
+    header[4..8].copy_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+}
+
 /// One frame.
 pub(crate) fn frame(stream: u8, data: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(8 + data.len());
-    b.put_u8(stream);
-    b.put_bytes(0, 3);
-    b.put_u32(u32::try_from(data.len()).unwrap_or(u32::MAX));
+    let mut b = BytesMut::zeroed(HEADER_LEN);
+    write_header(&mut b, stream, data.len());
     b.put_slice(data);
     b.freeze()
 }

@@ -194,3 +194,47 @@ fn load_and_save_show_progress_only_on_a_terminal() {
     let shown = on_tty(&format!("save -o {archive} busybox"));
     assert!(shown.contains("Saving"), "{shown:?}");
 }
+
+/// A log of 100,000 lines on two streams (and text that needs JSON escapes) comes back whole,
+/// each stream in order, through berth's client and the docker CLI alike: the batched
+/// reader, the one-chunk-per-batch framing and the client's grouped writes lose nothing.
+#[test]
+fn a_long_log_streams_whole_and_in_order() {
+    let Some(d) = Daemon::with_busybox("a_long_log_streams_whole_and_in_order") else {
+        return;
+    };
+    let script = r#"printf 'tab\there "q" \\ \303\251\n'; seq 1 100000; seq 1 1000 100000 >&2"#;
+    let id = ok(&d, &["run", "-d", "busybox", "sh", "-c", script]);
+    assert_eq!(ok(&d, &["wait", &id]), "0");
+    let mut want_out = String::from("tab\there \"q\" \\ é\n");
+    for i in 1..=100_000 {
+        want_out.push_str(&format!("{i}\n"));
+    }
+    let want_err: String = (1..=100_000)
+        .step_by(1000)
+        .map(|i| format!("{i}\n"))
+        .collect();
+    for (client, o) in [
+        ("berth", berth(&d, &["logs", &id])),
+        ("docker", d.run(&["logs", &id])),
+    ] {
+        assert!(o.status.success(), "{client} logs: {}", stderr(&o));
+        assert!(
+            stdout(&o) == want_out,
+            "{client} logs: stdout differs ({} bytes)",
+            o.stdout.len()
+        );
+        assert_eq!(stderr(&o), want_err, "{client} logs: stderr");
+    }
+    // The two pipes are read as output arrives, so which stream ends the log varies; the
+    // tail counts lines of both.
+    let tail = berth(&d, &["logs", "--tail", "3", &id]);
+    assert_eq!(
+        tail.stdout
+            .iter()
+            .chain(&tail.stderr)
+            .filter(|&&b| b == b'\n')
+            .count(),
+        3
+    );
+}

@@ -27,19 +27,26 @@ pub struct Demux {
 impl Demux {
     /// Feeds bytes; returns complete frames as (stream, payload). Stream 2 is stderr.
     pub fn push(&mut self, data: &[u8]) -> Vec<(u8, Vec<u8>)> {
-        self.buf.extend_from_slice(data);
         let mut out = Vec::new();
-        while self.buf.len() >= 8 {
-            let len = u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
+        self.for_each_frame(data, |kind, payload| out.push((kind, payload.to_vec())));
+        out
+    }
+
+    /// Feeds bytes; hands each complete frame to `f` in place, with no copy.
+    pub fn for_each_frame(&mut self, data: &[u8], mut f: impl FnMut(u8, &[u8])) {
+        self.buf.extend_from_slice(data);
+        let mut at = 0;
+        while self.buf.len() - at >= 8 {
+            let b = &self.buf[at..];
+            let len = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
             let len = usize::try_from(len).unwrap_or(usize::MAX);
-            if self.buf.len() < 8 + len {
+            if b.len() - 8 < len {
                 break;
             }
-            let kind = self.buf[0];
-            self.buf.advance(8);
-            out.push((kind, self.buf.split_to(len).to_vec()));
+            f(b[0], &b[8..8 + len]);
+            at += 8 + len;
         }
-        out
+        self.buf.advance(at);
     }
 }
 
@@ -56,20 +63,38 @@ impl Sink {
         }
     }
 
+    /// Writes what `data` completes; consecutive frames of one stream go out in one write
+    /// (a chunk of a thousand log lines is one syscall, not a thousand), and the order
+    /// between stdout and stderr is kept.
     pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        match &mut self.demux {
-            None => write_flush(&mut std::io::stdout(), data),
-            Some(d) => {
-                for (kind, payload) in d.push(data) {
-                    if kind == 2 {
-                        write_flush(&mut std::io::stderr(), &payload)?;
-                    } else {
-                        write_flush(&mut std::io::stdout(), &payload)?;
-                    }
-                }
-                Ok(())
+        let Some(d) = &mut self.demux else {
+            return write_flush(&mut std::io::stdout(), data);
+        };
+        let mut run: Vec<u8> = Vec::new();
+        let mut run_kind = 1;
+        let mut result = Ok(());
+        d.for_each_frame(data, |kind, payload| {
+            let kind = if kind == 2 { 2 } else { 1 };
+            if kind != run_kind && !run.is_empty() && result.is_ok() {
+                result = write_stream(run_kind, &run);
+                run.clear();
             }
+            run_kind = kind;
+            run.extend_from_slice(payload);
+        });
+        result?;
+        if run.is_empty() {
+            return Ok(());
         }
+        write_stream(run_kind, &run)
+    }
+}
+
+fn write_stream(kind: u8, data: &[u8]) -> std::io::Result<()> {
+    if kind == 2 {
+        write_flush(&mut std::io::stderr(), data)
+    } else {
+        write_flush(&mut std::io::stdout(), data)
     }
 }
 

@@ -47,15 +47,14 @@ impl Engine {
                 stderr: opts.stderr,
                 ..LogQuery::default()
             };
-            if let Ok((entries, _)) = logs::read(path, 1, &q) {
-                for e in entries {
-                    let out = match e.stream {
-                        Stream::Stdout => Output::Stdout(Bytes::from(e.line)),
-                        Stream::Stderr => Output::Stderr(Bytes::from(e.line)),
-                    };
-                    let _ = tx.try_send(out);
-                }
-            }
+            let _ = logs::read(path, 1, &q, |e| {
+                let out = match e.stream {
+                    Stream::Stdout => Output::Stdout(Bytes::from(e.line)),
+                    Stream::Stderr => Output::Stderr(Bytes::from(e.line)),
+                };
+                let _ = tx.try_send(out);
+                true
+            });
         }
         let output = if opts.stream {
             let live_rx = ctr.attachers.add(opts.stdout, opts.stderr);

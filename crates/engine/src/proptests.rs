@@ -126,7 +126,7 @@ proptest! {
 
     #[test]
     fn log_lines_never_panic(line in proptest::collection::vec(any::<u8>(), 0..256)) {
-        let _ = crate::logs::parse_line(&line);
+        let _ = crate::logs::parse_line(&line, true);
     }
 
     #[test]
@@ -135,7 +135,7 @@ proptest! {
         time in shaped("0123456789-:.TZ+"),
     ) {
         let line = serde_json::json!({"log": log, "stream": "stdout", "time": time});
-        let _ = crate::logs::parse_line(line.to_string().as_bytes());
+        let _ = crate::logs::parse_line(line.to_string().as_bytes(), true);
     }
 
     /// What validation accepts at create must build a spec (no overflow, no panic), and the

@@ -1,12 +1,15 @@
 //! Reading json-file logs for `docker logs`: `--tail` reads backwards from the end, `--since`
 //! and `--until` filter by entry time, `--follow` keeps reading as the monitor appends. No
-//! request re-parses more of the file than it returns.
+//! request re-parses more of the file than it returns, and a long log streams: entries go out
+//! in batches of up to [`BATCH_BYTES`] as they are read, never collected whole first.
+
+mod parse;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+pub use parse::parse_line;
 
 use crate::monitor::logfile::{Stream, rotated};
 
@@ -21,37 +24,27 @@ pub struct LogQuery {
     pub until_ns: Option<i64>,
     /// Only the last n entries.
     pub tail: Option<usize>,
+    /// The caller shows each entry's time (`--timestamps`); otherwise `time_ns` is only
+    /// parsed when `since` or `until` need it.
+    pub timestamps: bool,
 }
 
 /// One log entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
     pub stream: Stream,
+    /// 0 when the query did not need the time (see [`LogQuery::timestamps`]).
     pub time_ns: i64,
     pub line: Vec<u8>,
 }
 
-#[derive(Deserialize)]
-struct RawEntry {
-    log: String,
-    stream: String,
-    time: chrono::DateTime<chrono::Utc>,
-}
+/// A batch is sent once its lines hold this many bytes (or [`BATCH_ENTRIES`] lines): one
+/// channel message and one HTTP chunk per batch instead of per line.
+pub const BATCH_BYTES: usize = 128 * 1024;
+const BATCH_ENTRIES: usize = 4096;
 
-/// Parses one line of a json-file log.
-pub fn parse_line(line: &[u8]) -> Option<LogEntry> {
-    let raw: RawEntry = serde_json::from_slice(line).ok()?;
-    let stream = if raw.stream == "stderr" {
-        Stream::Stderr
-    } else {
-        Stream::Stdout
-    };
-    Some(LogEntry {
-        stream,
-        time_ns: raw.time.timestamp_nanos_opt()?,
-        line: raw.log.into_bytes(),
-    })
-}
+/// Read buffer of a log file: big reads, few syscalls.
+const READ_BUFFER: usize = 256 * 1024;
 
 impl LogQuery {
     pub fn accepts(&self, e: &LogEntry) -> bool {
@@ -62,6 +55,10 @@ impl LogQuery {
         stream_ok
             && self.since_ns.is_none_or(|s| e.time_ns >= s)
             && self.until_ns.is_none_or(|u| e.time_ns < u)
+    }
+
+    fn wants_time(&self) -> bool {
+        self.timestamps || self.since_ns.is_some() || self.until_ns.is_some()
     }
 }
 
@@ -76,37 +73,50 @@ fn files(path: &Path, max_file: u32) -> Vec<PathBuf> {
     out
 }
 
-/// Reads the entries matching `q` (without following). Returns them with the size of the
-/// current file at the time of reading, where a follower continues.
-pub fn read(path: &Path, max_file: u32, q: &LogQuery) -> io::Result<(Vec<LogEntry>, u64)> {
+/// Hands the entries matching `q` (without following), oldest first, to `emit` until it
+/// returns false. Returns the size of the current file at the time of reading, where a
+/// follower continues.
+pub fn read(
+    path: &Path,
+    max_file: u32,
+    q: &LogQuery,
+    mut emit: impl FnMut(LogEntry) -> bool,
+) -> io::Result<u64> {
     let end = std::fs::metadata(path).map_or(0, |m| m.len());
-    let entries = match q.tail {
-        Some(0) => Vec::new(),
-        Some(n) => tail(path, max_file, q, n)?,
-        None => {
-            let mut v = Vec::new();
-            for f in files(path, max_file) {
-                forward(
-                    &f,
-                    0,
-                    Some(if f == path { end } else { u64::MAX }),
-                    q,
-                    &mut v,
-                )?;
+    match q.tail {
+        Some(0) => {}
+        Some(n) => {
+            for e in tail(path, max_file, q, n)? {
+                if !emit(e) {
+                    break;
+                }
             }
-            v
         }
-    };
-    Ok((entries, end))
+        None => {
+            let mut more = true;
+            for f in files(path, max_file) {
+                let to = if f == path { end } else { u64::MAX };
+                forward(&f, 0, Some(to), q, |e| {
+                    more = emit(e);
+                    more
+                })?;
+                if !more {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(end)
 }
 
-/// Reads entries of `path` from byte `from` up to `to`, appending the accepted ones.
+/// Reads entries of `path` from byte `from` up to `to`, handing the accepted ones to `emit`
+/// until it returns false. Returns the offset after the last line read.
 pub fn forward(
     path: &Path,
     from: u64,
     to: Option<u64>,
     q: &LogQuery,
-    out: &mut Vec<LogEntry>,
+    mut emit: impl FnMut(LogEntry) -> bool,
 ) -> io::Result<u64> {
     let mut f = match File::open(path) {
         Ok(f) => f,
@@ -115,7 +125,8 @@ pub fn forward(
     };
     f.seek(SeekFrom::Start(from))?;
     let limit = to.unwrap_or(u64::MAX).saturating_sub(from);
-    let mut reader = BufReader::new(f.take(limit));
+    let mut reader = BufReader::with_capacity(READ_BUFFER, f.take(limit));
+    let want_time = q.wants_time();
     let mut pos = from;
     let mut line = Vec::new();
     loop {
@@ -126,10 +137,11 @@ pub fn forward(
             return Ok(pos);
         }
         pos += n as u64;
-        if let Some(e) = parse_line(&line)
+        if let Some(e) = parse_line(&line, want_time)
             && q.accepts(&e)
+            && !emit(e)
         {
-            out.push(e);
+            return Ok(pos);
         }
     }
 }
@@ -160,6 +172,7 @@ fn backwards(path: &Path, q: &LogQuery, want: usize, out: &mut Vec<LogEntry>) ->
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
+    let want_time = q.wants_time();
     let mut end = f.metadata()?.len();
     let mut carry: Vec<u8> = Vec::new();
     let mut taken = 0;
@@ -177,7 +190,7 @@ fn backwards(path: &Path, q: &LogQuery, want: usize, out: &mut Vec<LogEntry>) ->
             Vec::new()
         };
         for l in lines.into_iter().rev() {
-            if let Some(e) = parse_line(l) {
+            if let Some(e) = parse_line(l, want_time) {
                 if q.accepts(&e) {
                     out.push(e);
                 }
@@ -192,17 +205,37 @@ fn backwards(path: &Path, q: &LogQuery, want: usize, out: &mut Vec<LogEntry>) ->
     Ok(taken)
 }
 
+/// Entries gathered for one send.
+#[derive(Default)]
+struct Batch {
+    entries: Vec<LogEntry>,
+    bytes: usize,
+}
+
+impl Batch {
+    /// Adds `e`; true when the batch is full and should go out.
+    fn add(&mut self, e: LogEntry) -> bool {
+        self.bytes += e.line.len();
+        self.entries.push(e);
+        self.bytes >= BATCH_BYTES || self.entries.len() >= BATCH_ENTRIES
+    }
+
+    fn take(&mut self) -> Vec<LogEntry> {
+        self.bytes = 0;
+        std::mem::take(&mut self.entries)
+    }
+}
+
 /// Polling interval of `logs --follow` while the container runs.
 const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// Batches of log entries, oldest first.
+pub type LogBatches = tokio::sync::mpsc::Receiver<Vec<LogEntry>>;
+
 impl crate::engine::Engine {
-    /// Streams a container's log entries; with `follow`, new entries until it stops.
-    pub fn logs(
-        &self,
-        key: &str,
-        q: LogQuery,
-        follow: bool,
-    ) -> crate::error::Result<tokio::sync::mpsc::Receiver<LogEntry>> {
+    /// Streams a container's log entries in batches; with `follow`, new entries until it
+    /// stops.
+    pub fn logs(&self, key: &str, q: LogQuery, follow: bool) -> crate::error::Result<LogBatches> {
         let ctr = self.lookup(key)?;
         let rec = ctr.snapshot();
         let Some(path) = rec.log_path.clone() else {
@@ -218,21 +251,28 @@ impl crate::engine::Engine {
             .and_then(|c| c.get("max-file"))
             .and_then(|m| m.parse().ok())
             .unwrap_or(1);
-        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
         let mut watch = ctr.watch.subscribe();
         tokio::spawn(async move {
-            let q2 = q.clone();
-            let p2 = path.clone();
-            let Ok(Ok((entries, mut pos))) =
-                tokio::task::spawn_blocking(move || read(&p2, max_file, &q2)).await
-            else {
+            let (q2, p2, tx2) = (q.clone(), path.clone(), tx.clone());
+            // What is there now, on a blocking thread that sends each batch as it fills.
+            let read_now = tokio::task::spawn_blocking(move || {
+                let mut batch = Batch::default();
+                let mut open = true;
+                let end = read(&p2, max_file, &q2, |e| {
+                    if batch.add(e) {
+                        open = tx2.blocking_send(batch.take()).is_ok();
+                    }
+                    open
+                });
+                if open && !batch.entries.is_empty() {
+                    open = tx2.blocking_send(batch.take()).is_ok();
+                }
+                end.ok().filter(|_| open)
+            });
+            let Ok(Some(mut pos)) = read_now.await else {
                 return;
             };
-            for e in entries {
-                if tx.send(e).await.is_err() {
-                    return;
-                }
-            }
             if !follow {
                 return;
             }
@@ -244,11 +284,20 @@ impl crate::engine::Engine {
                 if size < pos {
                     pos = 0; // rotated
                 }
-                let mut fresh = Vec::new();
-                pos = forward(&path, pos, None, &follow_q, &mut fresh).unwrap_or(pos);
-                for e in fresh {
-                    if tx.send(e).await.is_err() {
+                // Everything appended since the last look, a batch at a time.
+                loop {
+                    let mut batch = Batch::default();
+                    let mut full = false;
+                    pos = forward(&path, pos, None, &follow_q, |e| {
+                        full = batch.add(e);
+                        !full
+                    })
+                    .unwrap_or(pos);
+                    if !batch.entries.is_empty() && tx.send(batch.take()).await.is_err() {
                         return;
+                    }
+                    if !full {
+                        break;
                     }
                 }
                 if !running || watch.borrow().removed {
@@ -289,6 +338,16 @@ mod tests {
         path
     }
 
+    /// Everything `read` hands out, with the offset it returns.
+    fn read_all(p: &Path, max_file: u32, q: &LogQuery) -> io::Result<(Vec<LogEntry>, u64)> {
+        let mut v = Vec::new();
+        let end = read(p, max_file, q, |e| {
+            v.push(e);
+            true
+        })?;
+        Ok((v, end))
+    }
+
     fn text(v: &[LogEntry]) -> Vec<String> {
         v.iter()
             .map(|e| String::from_utf8_lossy(&e.line).trim().to_owned())
@@ -307,7 +366,7 @@ mod tests {
     fn reads_all_and_filters_streams() {
         let dir = tempfile::tempdir().unwrap();
         let p = write_log(dir.path(), 6, None, 1);
-        let (v, end) = read(&p, 1, &all()).unwrap();
+        let (v, end) = read_all(&p, 1, &all()).unwrap();
         assert_eq!(
             text(&v),
             ["line 0", "line 1", "line 2", "line 3", "line 4", "line 5"]
@@ -317,7 +376,7 @@ mod tests {
             stdout: false,
             ..all()
         };
-        assert_eq!(text(&read(&p, 1, &q).unwrap().0), ["line 0", "line 3"]);
+        assert_eq!(text(&read_all(&p, 1, &q).unwrap().0), ["line 0", "line 3"]);
     }
 
     #[test]
@@ -353,14 +412,14 @@ mod tests {
             ..all()
         };
         assert_eq!(
-            text(&read(&p, 5, &q).unwrap().0),
+            text(&read_all(&p, 5, &q).unwrap().0),
             ["line 497", "line 498", "line 499"]
         );
         let many = LogQuery {
             tail: Some(40),
             ..all()
         };
-        let v = read(&p, 5, &many).unwrap().0;
+        let v = read_all(&p, 5, &many).unwrap().0;
         assert_eq!(v.len(), 40);
         assert_eq!(text(&v)[39], "line 499");
         assert_eq!(text(&v)[0], "line 460");
@@ -370,17 +429,25 @@ mod tests {
     fn since_and_until_filter_by_time() {
         let dir = tempfile::tempdir().unwrap();
         let p = write_log(dir.path(), 4, None, 1);
-        let (v, _) = read(&p, 1, &all()).unwrap();
+        let timed = LogQuery {
+            timestamps: true,
+            ..all()
+        };
+        let (v, _) = read_all(&p, 1, &timed).unwrap();
+        assert!(
+            v.windows(2)
+                .all(|w| w[0].time_ns <= w[1].time_ns && w[0].time_ns > 0)
+        );
         let q = LogQuery {
             since_ns: Some(v[2].time_ns),
             ..all()
         };
-        assert_eq!(text(&read(&p, 1, &q).unwrap().0), ["line 2", "line 3"]);
+        assert_eq!(text(&read_all(&p, 1, &q).unwrap().0), ["line 2", "line 3"]);
         let q = LogQuery {
             until_ns: Some(v[1].time_ns),
             ..all()
         };
-        assert_eq!(text(&read(&p, 1, &q).unwrap().0), ["line 0"]);
+        assert_eq!(text(&read_all(&p, 1, &q).unwrap().0), ["line 0"]);
     }
 
     #[test]
@@ -394,8 +461,40 @@ mod tests {
             .and_then(|mut f| io::Write::write_all(&mut f, b"{\"log\":\"par"))
             .unwrap();
         let mut out = Vec::new();
-        let pos = forward(&p, 0, None, &all(), &mut out).unwrap();
+        let pos = forward(&p, 0, None, &all(), |e| {
+            out.push(e);
+            true
+        })
+        .unwrap();
         assert_eq!(pos, len);
         assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn reading_stops_when_the_receiver_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_log(dir.path(), 10, None, 1);
+        let mut seen = 0;
+        read(&p, 1, &all(), |_| {
+            seen += 1;
+            seen < 3
+        })
+        .unwrap();
+        assert_eq!(seen, 3);
+    }
+
+    #[test]
+    fn batches_fill_by_bytes_or_entries() {
+        let mut b = Batch::default();
+        let entry = |len: usize| LogEntry {
+            stream: Stream::Stdout,
+            time_ns: 0,
+            line: vec![b'x'; len],
+        };
+        assert!(!b.add(entry(BATCH_BYTES - 1)));
+        assert!(b.add(entry(1)), "full by bytes");
+        assert_eq!(b.take().len(), 2);
+        assert!((1..BATCH_ENTRIES).all(|_| !b.add(entry(1))));
+        assert!(b.add(entry(1)), "full by entries");
     }
 }

@@ -86,20 +86,26 @@ impl JsonFileWriter {
     }
 
     /// Logs `data`; complete lines are written now, a trailing partial line waits for its end.
+    /// The lines of one read are encoded into one buffer and written with one `write` (a
+    /// 64 KiB read of short lines is one syscall, not hundreds), and share one timestamp:
+    /// they arrived together.
     pub fn write(&mut self, stream: Stream, data: &[u8]) -> io::Result<()> {
         let idx = stream as usize;
         let mut buf = std::mem::take(&mut self.partial[idx]);
         buf.extend_from_slice(data);
+        let time = rfc3339_nano(chrono::Utc::now());
+        let mut out = Vec::with_capacity(buf.len() + buf.len() / 2 + 128);
         let mut start = 0;
-        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+        while let Some(pos) = memchr::memchr(b'\n', &buf[start..]) {
             let end = start + pos + 1;
-            self.entry(stream, &buf[start..end])?;
+            self.entry(&mut out, stream, &buf[start..end], &time)?;
             start = end;
         }
         while buf.len() - start >= MAX_LINE {
-            self.entry(stream, &buf[start..start + MAX_LINE])?;
+            self.entry(&mut out, stream, &buf[start..start + MAX_LINE], &time)?;
             start += MAX_LINE;
         }
+        self.append(&out)?;
         buf.drain(..start);
         self.partial[idx] = buf;
         Ok(())
@@ -107,40 +113,48 @@ impl JsonFileWriter {
 
     /// Writes what is left of unterminated lines (at end of output).
     pub fn flush_partial(&mut self) -> io::Result<()> {
+        let time = rfc3339_nano(chrono::Utc::now());
+        let mut out = Vec::new();
         for stream in [Stream::Stdout, Stream::Stderr] {
             let rest = std::mem::take(&mut self.partial[stream as usize]);
             if !rest.is_empty() {
-                self.entry(stream, &rest)?;
+                self.entry(&mut out, stream, &rest, &time)?;
             }
+        }
+        self.append(&out)
+    }
+
+    /// Encodes one entry at the end of `out` (what is pending for the file). Where the entry
+    /// would take the file past `max-size`, what is pending before it goes to the current
+    /// file first and the entry opens the next one.
+    fn entry(
+        &mut self,
+        out: &mut Vec<u8>,
+        stream: Stream,
+        line: &[u8],
+        time: &str,
+    ) -> io::Result<()> {
+        let start = out.len();
+        encode(out, stream, line, time)?;
+        let before = self.size + start as u64;
+        if self
+            .cfg
+            .max_size
+            .is_some_and(|max| before > 0 && self.size + out.len() as u64 > max)
+        {
+            self.append(&out[..start])?;
+            self.rotate()?;
+            out.drain(..start);
         }
         Ok(())
     }
 
-    fn entry(&mut self, stream: Stream, line: &[u8]) -> io::Result<()> {
-        #[derive(Serialize)]
-        struct Entry<'a> {
-            log: &'a str,
-            stream: &'a str,
-            time: String,
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
         }
-        let text = String::from_utf8_lossy(line);
-        let mut json = serde_json::to_vec(&Entry {
-            log: &text,
-            stream: stream.name(),
-            time: rfc3339_nano(chrono::Utc::now()),
-        })
-        .map_err(io::Error::other)?;
-        json.push(b'\n');
-        let len = json.len() as u64;
-        if self
-            .cfg
-            .max_size
-            .is_some_and(|max| self.size > 0 && self.size + len > max)
-        {
-            self.rotate()?;
-        }
-        self.file.write_all(&json)?;
-        self.size += len;
+        self.file.write_all(bytes)?;
+        self.size += bytes.len() as u64;
         Ok(())
     }
 
@@ -163,6 +177,20 @@ impl JsonFileWriter {
         self.size = 0;
         Ok(())
     }
+}
+
+/// One json-file line, `{"log":…,"stream":…,"time":…}\n`, in the order dockerd writes its
+/// keys (the reader's fast path expects it). Output that is not UTF-8 is logged lossily, as
+/// dockerd does; the string is escaped by serde_json.
+fn encode(out: &mut Vec<u8>, stream: Stream, line: &[u8], time: &str) -> io::Result<()> {
+    out.extend_from_slice(br#"{"log":"#);
+    serde_json::to_writer(&mut *out, &*String::from_utf8_lossy(line)).map_err(io::Error::other)?;
+    out.extend_from_slice(br#","stream":""#);
+    out.extend_from_slice(stream.name().as_bytes());
+    out.extend_from_slice(br#"","time":""#);
+    out.extend_from_slice(time.as_bytes());
+    out.extend_from_slice(b"\"}\n");
+    Ok(())
 }
 
 /// `<log>` for n = 0, `<log>.n` otherwise.
@@ -255,5 +283,45 @@ mod tests {
         assert_eq!(rfc3339_nano(t), "2023-11-14T22:13:20.12Z");
         let t = chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap();
         assert_eq!(rfc3339_nano(t), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn one_read_of_many_lines_rotates_between_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = JsonFileWriter::open(LogConfig {
+            path: path.clone(),
+            max_size: Some(200),
+            max_file: 3,
+        })
+        .unwrap();
+        let all: String = (0..20).map(|i| format!("line {i}\n")).collect();
+        w.write(Stream::Stdout, all.as_bytes()).unwrap();
+        for n in 0..3 {
+            let len = fs::metadata(rotated(&path, n)).unwrap().len();
+            assert!(len > 0 && len <= 200, "file {n} holds {len} bytes");
+        }
+        assert_eq!(lines(&path).last().unwrap()["log"], "line 19\n");
+    }
+
+    #[test]
+    fn lines_keep_dockerds_key_order_and_escapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = JsonFileWriter::open(LogConfig {
+            path: path.clone(),
+            max_size: None,
+            max_file: 1,
+        })
+        .unwrap();
+        w.write(Stream::Stderr, b"a \"q\"\t\\ \xff\n").unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        let time = lines(&path)[0]["time"].as_str().unwrap().to_owned();
+        assert_eq!(
+            text,
+            format!(r#"{{"log":"a \"q\"\t\\ �\n","stream":"stderr","time":"{time}"}}"#) + "\n"
+        );
+        let e = crate::logs::parse_line(text.as_bytes(), true).unwrap();
+        assert_eq!(e.line, "a \"q\"\t\\ \u{fffd}\n".as_bytes());
     }
 }
